@@ -1,0 +1,200 @@
+"""One typed, frozen description of an experiment, validated once and saved as JSON.
+
+Every field is also a command-line flag (see `gan_jax.flags`), with the field's
+`help` metadata as its help text, so `--helpfull` lists them all with defaults.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+from gan_jax.errors import ConfigError
+
+DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
+
+
+def _field(default, help_text, *, choices=None, group='model'):
+  metadata = {'help': help_text, 'choices': choices, 'group': group}
+  if isinstance(default, (list, tuple)):
+    return dataclasses.field(default=tuple(default), metadata=metadata)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """An experiment. Defaults are the original code's MNIST recipe (PAPER.md)."""
+
+  # Data.
+  dataset: str = _field('mnist_5k', 'Data set to train on.', choices=DATASETS, group='data')
+  data_dir: str = _field('', 'TFDS data directory where prepared data sets live '
+                         '(empty: TFDS default, $TFDS_DATA_DIR or ~/tensorflow_datasets).', group='data')
+  manual_dir: str = _field('', 'Directory holding the raw source files (the four idx files of '
+                           'mnist/fashion_mnist, or cifar-10-batches-bin). Empty: Debian\'s path '
+                           'for fashion_mnist, else <data_dir>/downloads/manual/<dataset>.', group='data')
+
+  # Generator: Dense 1200 ReLU -> Dense 1200 ReLU -> Dense 784 sigmoid.
+  noise_dim: int = _field(100, 'Dimension of the noise z.')
+  noise_prior: str = _field('uniform', 'Prior of z: uniform on (-sqrt 3, sqrt 3) (unit variance, the '
+                            'MNIST config) or normal N(0, 1) (the other configs).',
+                            choices=('uniform', 'normal'))
+  g_hidden: tuple = _field((1200, 1200), 'Widths of the generator\'s hidden layers.')
+  g_activation: str = _field('relu', 'Activation of the generator\'s hidden layers.',
+                             choices=('relu', 'sigmoid', 'tanh', 'leaky_relu'))
+  g_init_scale: float = _field(0.05, 'Generator weights ~ U(-scale, scale).')
+  g_output_bias: str = _field('marginals', 'Generator output bias: logit of each pixel\'s training '
+                              'mean (original code) or zeros.', choices=('marginals', 'zeros'))
+
+  # Discriminator: maxout 240x5 -> maxout 240x5 -> Dense 1 sigmoid.
+  d_units: tuple = _field((240, 240), 'Units of each maxout layer of the discriminator.')
+  d_pieces: int = _field(5, 'Pieces per maxout unit.')
+  d_init_scale: float = _field(0.005, 'Discriminator weights ~ U(-scale, scale).')
+  d_keep_probs: tuple = _field((0.8, 0.5, 0.5), 'Dropout keep probability on the input of each '
+                               'discriminator layer (pixels, second maxout, output); 1 disables.')
+
+  # The game.
+  g_loss: str = _field('non_saturating', 'Generator loss: -log D(G(z)) (non_saturating, what the '
+                       'paper and original code train with) or log(1 - D(G(z))) (minimax).',
+                       choices=('non_saturating', 'minimax'), group='training')
+  update: str = _field('simultaneous', 'simultaneous: D and G step from gradients at the same '
+                       'parameters (original code); alternating: d_steps D steps then one G step '
+                       '(Algorithm 1).', choices=('simultaneous', 'alternating'), group='training')
+  d_steps: int = _field(1, 'D steps per G step (the paper\'s k); only with --update=alternating.',
+                        group='training')
+
+  # Optimiser.
+  optimizer: str = _field('sgd_momentum', 'sgd_momentum: the original recipe (v <- mu v - lr g); '
+                          'adam: optax.adam.', choices=('sgd_momentum', 'adam'), group='optimizer')
+  num_steps: int = _field(20000, 'Training iterations (G updates).', group='training')
+  batch_size: int = _field(100, 'Global batch size (split over all devices).', group='training')
+  learning_rate: float = _field(0.1, 'Initial learning rate of both nets.', group='optimizer')
+  lr_decay: float = _field(1.000004, 'sgd_momentum: lr_t = learning_rate / lr_decay**t.',
+                           group='optimizer')
+  min_learning_rate: float = _field(1e-6, 'sgd_momentum: floor of the decayed learning rate.',
+                                    group='optimizer')
+  momentum: float = _field(0.5, 'sgd_momentum: momentum at epoch 1.', group='optimizer')
+  final_momentum: float = _field(0.7, 'sgd_momentum: momentum reached at --momentum_saturate_epoch.',
+                                 group='optimizer')
+  momentum_saturate_epoch: int = _field(250, 'sgd_momentum: epoch at which momentum stops rising.',
+                                        group='optimizer')
+  adam_b1: float = _field(0.5, 'adam: beta1.', group='optimizer')
+  adam_b2: float = _field(0.999, 'adam: beta2.', group='optimizer')
+  seed: int = _field(0, 'Seed of parameters, noise, dropout and data order.', group='training')
+
+  # Loop.
+  steps_per_call: int = _field(100, 'Training steps fused into one compiled call (lax.scan).',
+                               group='loop')
+  log_every: int = _field(500, 'Log metrics every N steps.', group='loop')
+  checkpoint_every: int = _field(5000, 'Checkpoint every N steps (and at the end).', group='loop')
+  keep_checkpoints: int = _field(3, 'Keep the last K checkpoints.', group='loop')
+  sample_every: int = _field(5000, 'Write a sample grid from a fixed noise batch every N steps '
+                             '(0: only at the end).', group='loop')
+  num_grid_samples: int = _field(100, 'Samples in each grid (a square number fills the grid).',
+                                 group='loop')
+  eval_every: int = _field(0, 'Run the evaluation every N steps (0: never during training).',
+                           group='loop')
+  eval_num_samples: int = _field(10000, 'Generated samples used by the evaluation.', group='loop')
+
+  def replace(self, **changes) -> 'Config':
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self) -> dict[str, Any]:
+    return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in dataclasses.fields(self)}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: dict[str, Any]) -> 'Config':
+    """Builds a validated Config; unknown keys are an error, missing keys take defaults."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+      raise ConfigError(f'unknown config field(s) {unknown}; valid fields: {sorted(names)}')
+    kwargs = {}
+    for key, value in values.items():
+      default = names[key].default
+      if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+          raise ConfigError(f'config field {key!r} must be a list, got {value!r}')
+        value = tuple(value)
+      kwargs[key] = value
+    config = cls(**kwargs)
+    config.validate()
+    return config
+
+  @classmethod
+  def from_json(cls, text: str) -> 'Config':
+    try:
+      values = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise ConfigError(f'config is not valid JSON ({e}); fix or delete the file') from None
+    if not isinstance(values, dict):
+      raise ConfigError('config JSON must be an object of field: value')
+    return cls.from_dict(values)
+
+  def validate(self) -> 'Config':
+    """Raises ConfigError (one line: the flag, the value, the fix) on the first bad field."""
+    for f in dataclasses.fields(self):
+      value, default = getattr(self, f.name), f.default
+      expected = type(default)
+      if isinstance(default, tuple):
+        item_type = type(default[0])
+        if not value or not all(_is_type(v, item_type) for v in value):
+          raise ConfigError(f'--{f.name} must be a non-empty list of {item_type.__name__}s, '
+                            f'got {value!r}')
+      elif not _is_type(value, expected):
+        raise ConfigError(f'--{f.name} must be a {expected.__name__}, got {value!r}')
+      choices = f.metadata.get('choices')
+      if choices and value not in choices:
+        raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
+    positive = ('noise_dim', 'd_pieces', 'd_steps', 'num_steps', 'batch_size', 'learning_rate',
+                'steps_per_call', 'log_every', 'checkpoint_every', 'keep_checkpoints',
+                'num_grid_samples', 'eval_num_samples', 'g_init_scale', 'd_init_scale',
+                'min_learning_rate', 'momentum_saturate_epoch')
+    for name in positive:
+      value = getattr(self, name)
+      if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f'--{name} must be positive, got {value}')
+    for name in ('g_hidden', 'd_units'):
+      if any(v <= 0 for v in getattr(self, name)):
+        raise ConfigError(f'--{name} must hold positive widths, got {list(getattr(self, name))}')
+    for name in ('sample_every', 'eval_every', 'seed'):
+      if getattr(self, name) < 0:
+        raise ConfigError(f'--{name} must be >= 0, got {getattr(self, name)}')
+    if len(self.d_keep_probs) != len(self.d_units) + 1:
+      raise ConfigError(f'--d_keep_probs needs {len(self.d_units) + 1} values (one per '
+                        f'discriminator layer input), got {list(self.d_keep_probs)}')
+    if not all(0 < p <= 1 for p in self.d_keep_probs):
+      raise ConfigError(f'--d_keep_probs must be in (0, 1], got {list(self.d_keep_probs)}')
+    for name in ('momentum', 'final_momentum', 'adam_b1', 'adam_b2'):
+      if not 0 <= getattr(self, name) < 1:
+        raise ConfigError(f'--{name} must be in [0, 1), got {getattr(self, name)}')
+    if not (self.lr_decay >= 1 and math.isfinite(self.lr_decay)):
+      raise ConfigError(f'--lr_decay must be >= 1 (1 disables decay), got {self.lr_decay}')
+    if self.update == 'simultaneous' and self.d_steps != 1:
+      raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating (simultaneous '
+                        'updates take one D step per G step)')
+    return self
+
+  def diff(self, other: 'Config', fields: tuple[str, ...]) -> list[str]:
+    """Names of `fields` whose values differ between the two configs."""
+    return [name for name in fields if getattr(self, name) != getattr(other, name)]
+
+
+# Fields that fix the shapes and meaning of a checkpoint: resuming with any of them changed
+# would silently train a different experiment.
+CHECKPOINT_FIELDS = (
+    'dataset', 'noise_dim', 'noise_prior', 'g_hidden', 'g_activation', 'g_init_scale',
+    'g_output_bias', 'd_units', 'd_pieces', 'd_init_scale', 'd_keep_probs', 'g_loss', 'update',
+    'd_steps', 'optimizer', 'batch_size', 'learning_rate', 'lr_decay', 'min_learning_rate',
+    'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2', 'seed')
+
+
+def _is_type(value, expected) -> bool:
+  if expected is float:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  if expected is int:
+    return isinstance(value, int) and not isinstance(value, bool)
+  return isinstance(value, expected)

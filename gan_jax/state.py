@@ -1,0 +1,106 @@
+"""The training state (one immutable pytree) and the static description of the game."""
+
+import dataclasses
+import math
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax import models
+from gan_jax import optim
+from gan_jax.config import Config
+
+Params = flax.core.FrozenDict | dict
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training; orbax checkpoints exactly this.
+
+  `step` counts iterations: one G update (after `d_steps` D updates). All randomness of step t
+  is drawn from `fold_in(rng, t)`, so a resumed run draws what an uninterrupted run would.
+  """
+
+  step: jax.Array
+  g_params: Params
+  d_params: Params
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+  rng: jax.Array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GAN:
+  """What stays fixed during a run: the networks, optimisers and rules of the game.
+
+  Bound into the traced functions with functools.partial; never part of the state.
+  """
+
+  generator: models.Generator
+  discriminator: models.Discriminator
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  noise_dim: int
+  noise_prior: str
+  g_loss: str
+  update: str
+  d_steps: int
+  batch_size: int
+  steps_per_epoch: int
+
+  def sample_noise(self, key: jax.Array, num: int) -> jax.Array:
+    return models.sample_noise(key, (num, self.noise_dim), self.noise_prior)
+
+  def generate(self, g_params: Params, z: jax.Array) -> jax.Array:
+    """Samples G(z) as flat pixels in [0, 1] (G has no dropout: train and test agree)."""
+    return self.generator.apply({'params': g_params}, z)
+
+  def discriminate(self, d_params: Params, x: jax.Array, *, dropout_key=None) -> jax.Array:
+    """D's logits; with a dropout key, the training-mode (dropped-out) pass."""
+    if dropout_key is None:
+      return self.discriminator.apply({'params': d_params}, x, train=False)
+    return self.discriminator.apply({'params': d_params}, x, train=True,
+                                    rngs={'dropout': dropout_key})
+
+
+def build_gan(config: Config, *, data_dim: int, num_train: int) -> GAN:
+  """The static game for `config` on a data set of `num_train` examples of `data_dim` values."""
+  steps_per_epoch = max(num_train // config.batch_size, 1)
+  return GAN(
+      generator=models.Generator(hidden=tuple(config.g_hidden), output_dim=data_dim,
+                                 init_scale=config.g_init_scale, activation=config.g_activation),
+      discriminator=models.Discriminator(units=tuple(config.d_units), pieces=config.d_pieces,
+                                         init_scale=config.d_init_scale,
+                                         keep_probs=tuple(config.d_keep_probs)),
+      # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
+      # D update), G's in iterations; the two agree for the original code's d_steps = 1.
+      g_tx=optim.make_optimizer(config, steps_per_epoch),
+      d_tx=optim.make_optimizer(config, steps_per_epoch),
+      noise_dim=config.noise_dim, noise_prior=config.noise_prior, g_loss=config.g_loss,
+      update=config.update, d_steps=config.d_steps, batch_size=config.batch_size,
+      steps_per_epoch=steps_per_epoch)
+
+
+def create_train_state(gan: GAN, seed: int | jax.Array, output_bias: np.ndarray | None) -> TrainState:
+  """Initial state; `output_bias` (logits, [data_dim]) replaces G's output bias when given.
+
+  Traceable (jit it with out_shardings to build the state directly on the devices).
+  """
+  rng = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+  g_key, d_key, run_key = jax.random.split(rng, 3)
+  data_dim = gan.generator.output_dim
+  g_params = gan.generator.init(g_key, jnp.zeros((1, gan.noise_dim)))['params']
+  d_params = gan.discriminator.init(d_key, jnp.zeros((1, data_dim)), train=False)['params']
+  if output_bias is not None:
+    g_params = flax.core.unfreeze(g_params)
+    g_params['output']['bias'] = jnp.asarray(output_bias, jnp.float32)
+  return TrainState(
+      step=jnp.zeros([], jnp.int32), g_params=g_params, d_params=d_params,
+      g_opt_state=gan.g_tx.init(g_params), d_opt_state=gan.d_tx.init(d_params), rng=run_key)
+
+
+def param_count(params: Params) -> int:
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(params))
