@@ -33,12 +33,17 @@ def sample_noise(key: Array, shape: Sequence[int], prior: str) -> Array:
 
 
 class Generator(nn.Module):
-  """G(z): Dense(hidden) activations, then a sigmoid output layer of `output_dim` pixels."""
+  """G(z): Dense(hidden) activations, then an output layer of `output_dim` values.
+
+  The output is sigmoid for pixels in [0, 1] (the paper's MNIST G) or linear for real-valued
+  data (the 1-D toy of Figure 1).
+  """
 
   hidden: Sequence[int] = (1200, 1200)
   output_dim: int = 784
   init_scale: float = 0.05
   activation: str = 'relu'
+  output_activation: str = 'sigmoid'
 
   @nn.compact
   def __call__(self, z: Array) -> Array:
@@ -46,7 +51,8 @@ class Generator(nn.Module):
     h = z
     for i, width in enumerate(self.hidden):
       h = ACTIVATIONS[self.activation](nn.Dense(width, kernel_init=init, name=f'hidden_{i}')(h))
-    return nn.sigmoid(nn.Dense(self.output_dim, kernel_init=init, name='output')(h))
+    out = nn.Dense(self.output_dim, kernel_init=init, name='output')(h)
+    return nn.sigmoid(out) if self.output_activation == 'sigmoid' else out
 
 
 class Maxout(nn.Module):

@@ -1,0 +1,47 @@
+r"""Samples from a trained checkpoint.
+
+  python -m experiments.sample --workdir=runs/mnist_5k --num=100 --out=grid.png
+  python -m experiments.sample --workdir=runs/mnist_5k --num=10000 --out=samples.npy
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from experiments import cli
+from gan_jax import images
+from gan_jax import sampling
+from gan_jax.errors import UserError
+
+flags.DEFINE_string('workdir', None, 'Workdir of a training run (holds checkpoints/).')
+flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')
+flags.DEFINE_integer('num', 100, 'Number of samples.')
+flags.DEFINE_string('out', 'samples.png', '.png: a grid image; .npy: float32 [num, H, W, C] in '
+                    '[0, 1].')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise.')
+flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
+flags.mark_flag_as_required('workdir')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  cli.no_positional_args(argv)
+  if FLAGS.num <= 0:
+    raise UserError(f'--num must be positive, got {FLAGS.num}')
+  ext = os.path.splitext(FLAGS.out)[1].lower()
+  if ext not in ('.png', '.npy'):
+    raise UserError(f'--out={FLAGS.out} must end in .png or .npy')
+  if os.path.exists(FLAGS.out) and not FLAGS.overwrite:
+    raise UserError(f'--out={FLAGS.out} exists; pass --overwrite or another path')
+  restored = sampling.restore(FLAGS.workdir, FLAGS.step)
+  samples = restored.sample(FLAGS.num, seed=FLAGS.seed)
+  if ext == '.png':
+    images.save_grid(FLAGS.out, samples)
+  else:
+    images.save_npy(FLAGS.out, samples)
+  print(f'wrote {FLAGS.num} samples of step {restored.step} to {FLAGS.out}')
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,140 @@
+"""Checkpoints through orbax: the TrainState plus the run's config as JSON, every N steps.
+
+Restoring takes an abstract target (shapes, dtypes and the current shardings), so a checkpoint
+written by any number of devices or processes restores onto any other.
+"""
+
+import os
+import shutil
+import time
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+from gan_jax.config import CHECKPOINT_FIELDS, Config
+from gan_jax.errors import CheckpointError
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+
+
+def abstract_like(tree: Any, sharding=None) -> Any:
+  """ShapeDtypeStructs of `tree`, placed with `sharding` (default: each leaf's own)."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                     sharding=sharding if sharding is not None else x.sharding),
+      tree)
+
+
+class Checkpointer:
+  """An orbax CheckpointManager for one workdir; writes are asynchronous.
+
+  All processes call `save` together (orbax coordinates a multi-host write); only the primary
+  process writes the JSON config.
+  """
+
+  def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
+    self.directory = checkpoint_dir(workdir)
+    # Temporary directories are saves cut short by a kill: never a usable checkpoint.
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+        cleanup_tmp_directories=not read_only, enable_async_checkpointing=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state, config: Config) -> None:
+    """Starts an asynchronous write; returns once the arrays are copied off the devices."""
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
+        force=True)
+
+  def read_config(self, step: int) -> Config:
+    restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return Config.from_dict(restored.config)
+
+  def restore(self, abstract_state, step: int | None = None, *, expect: Config | None = None,
+              quarantine: bool = False) -> tuple[Any, Config, int]:
+    """Restores `step` (default: the newest checkpoint that reads back whole).
+
+    A checkpoint that fails to read (half-written, truncated, garbage metadata) is skipped with
+    a warning naming it, falling back to the previous one. Nothing is deleted: with
+    `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/ so that training can
+    write that step again.
+
+    Args:
+      abstract_state: shapes, dtypes and shardings to restore into.
+      step: a specific step, or None for the newest readable.
+      expect: the current config; a checkpoint of an incompatible config is an error, not a
+        fallback.
+      quarantine: move unreadable checkpoints aside (training); sampling leaves them.
+
+    Returns:
+      (state, config it was written with, step).
+    Raises:
+      CheckpointError: no checkpoint, an incompatible one, or none readable.
+    """
+    available = self.all_steps()
+    if not available:
+      raise CheckpointError(f'no checkpoint in {self.directory}; train first with '
+                            'python -m experiments.mnist --workdir=...')
+    if step is not None and step not in available:
+      raise CheckpointError(f'no checkpoint for step {step} in {self.directory}; '
+                            f'available steps: {available}')
+    errors = []
+    for candidate in [step] if step is not None else available[::-1]:
+      try:
+        config = self.read_config(candidate)
+      except Exception as e:  # orbax raises many types for a damaged checkpoint
+        errors.append(self._bad(candidate, e, quarantine))
+        continue
+      if expect is not None:
+        check_compatible(config, expect, f'{self.directory}/{candidate}')
+      try:
+        restored = self._manager.restore(candidate, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state)))
+        return restored.state, config, candidate
+      except Exception as e:
+        errors.append(self._bad(candidate, e, quarantine))
+    raise CheckpointError(f'no readable checkpoint in {self.directory} ({"; ".join(errors)}); '
+                          'use a new --workdir or --overwrite')
+
+  def _bad(self, step: int, error: Exception, quarantine: bool) -> str:
+    reason = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+    where = os.path.join(self.directory, str(step))
+    if quarantine:
+      target = os.path.join(os.path.dirname(self.directory), 'corrupt_checkpoints',
+                            f'{step}-{int(time.time())}')
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(where, target)
+      self._manager.reload()
+      logging.warning('checkpoint %s is unreadable (%s); moved to %s, falling back to an older '
+                      'one', where, reason, target)
+    else:
+      logging.warning('checkpoint %s is unreadable (%s); trying an older one', where, reason)
+    return f'step {step}: {reason}'
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def check_compatible(saved: Config, current: Config, where: str) -> None:
+  """Raises CheckpointError naming the first field that makes resuming a different experiment."""
+  differ = saved.diff(current, CHECKPOINT_FIELDS)
+  if differ:
+    name = differ[0]
+    raise CheckpointError(
+        f'checkpoint {where} belongs to a different config: --{name} was '
+        f'{getattr(saved, name)!r}, now {getattr(current, name)!r}'
+        f'{f" (also differ: {differ[1:]})" if differ[1:] else ""}; '
+        'use a new --workdir, or --overwrite to discard it')

@@ -1,0 +1,263 @@
+"""The training loop: data on device, fused compiled steps, checkpoints, logs and samples.
+
+The loop only decides when things happen; all math is in `steps` (traced) and all I/O in
+`checkpoint`, `writers` and `images`. Metrics stay on device until a logging step.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import os
+import signal
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from gan_jax import checkpoint
+from gan_jax import data
+from gan_jax import images
+from gan_jax import models
+from gan_jax import parallel
+from gan_jax import workdir as workdir_lib
+from gan_jax import writers
+from gan_jax.config import Config
+from gan_jax.errors import ConfigError, UserError
+from gan_jax.state import GAN, TrainState, build_gan, create_train_state
+
+CONFIG_FILE = 'config.json'
+# Where the fixed noise of the sample grids comes from, apart from the training stream.
+_GRID_STREAM = 0x6E1D
+
+# (gan, g_params, step) -> scalars to log, run every config.eval_every steps.
+EvalFn = Callable[[GAN, dict, int], dict[str, float]]
+
+
+class NonFiniteError(UserError):
+  """A loss or parameter became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Experiment:
+  """What a run needs besides its state, built once from the config."""
+
+  config: Config
+  gan: GAN
+  mesh: jax.sharding.Mesh
+  train_images: np.ndarray  # uint8 [N, H, W, C]
+  output_bias: np.ndarray | None
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return tuple(self.train_images.shape[1:])
+
+  def init_state(self) -> TrainState:
+    """The initial state, built on the devices, replicated."""
+    init = jax.jit(functools.partial(create_train_state, self.gan, self.config.seed),
+                   out_shardings=parallel.replicated(self.mesh))
+    return init(self.output_bias)
+
+
+def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
+  """Validates `config` against the devices and data, loads the training split."""
+  config.validate()
+  mesh = parallel.make_mesh() if mesh is None else mesh
+  parallel.check_batch_size(config.batch_size, mesh)
+  split = data.load_split(config.dataset, 'train', data_dir=config.data_dir or None,
+                          manual_dir=config.manual_dir or None)
+  if split.num_examples < config.batch_size:
+    raise ConfigError(f'--batch_size={config.batch_size} is larger than the training split '
+                      f'of {config.dataset} ({split.num_examples} examples); use a smaller one')
+  data_dim = math.prod(split.images.shape[1:])
+  gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
+  bias = None
+  if config.g_output_bias == 'marginals':
+    bias = models.marginal_logits(data.pixel_means(split.images))
+  return Experiment(config, gan, mesh, split.images, bias)
+
+
+def sample_images(generate, g_params, z: jax.Array, image_shape) -> np.ndarray:
+  """G(z) as host images [N, H, W, C] in [0, 1]; `generate` is (jitted) GAN.generate."""
+  return np.asarray(generate(g_params, z)).reshape(-1, *image_shape)
+
+
+def grid_noise(gan: GAN, config: Config) -> jax.Array:
+  """The fixed noise batch behind every sample grid of a run."""
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _GRID_STREAM)
+  return gan.sample_noise(key, config.num_grid_samples)
+
+
+def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | None = None):
+  """Raises NonFiniteError naming the step and the net whose loss or parameters went bad."""
+  if losses:
+    for name, values in losses.items():
+      bad = np.flatnonzero(~np.isfinite(values))
+      if bad.size:
+        net = 'discriminator' if name.startswith('d_') else 'generator'
+        raise NonFiniteError(f'{name} of the {net} became {values[bad[0]]} by step {step}; '
+                             'training stopped and the last good checkpoint is kept; lower '
+                             '--learning_rate and resume')
+  finite = jax.jit(lambda g, d: (_all_finite(g), _all_finite(d)))(state.g_params, state.d_params)
+  for net, ok in zip(('generator', 'discriminator'), finite):
+    if not bool(ok):
+      raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; training '
+                           'stopped and the last good checkpoint is kept; lower '
+                           '--learning_rate and resume')
+
+
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+class _StopSignal:
+  """Turns SIGTERM/SIGINT into a request to checkpoint and stop at the next step boundary."""
+
+  def __init__(self):
+    self.received = None
+
+  @contextlib.contextmanager
+  def installed(self):
+    if jax.process_count() > 1 or not _in_main_thread():
+      yield self
+      return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+      signal.signal(s, self._handle)
+    try:
+      yield self
+    finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received is not None:  # a second signal: stop now
+      raise KeyboardInterrupt
+    self.received = signal.Signals(signum).name
+    logging.warning('%s received: checkpointing and stopping at the next step boundary',
+                    self.received)
+
+
+def _in_main_thread() -> bool:
+  import threading
+  return threading.current_thread() is threading.main_thread()
+
+
+def _boundaries(config: Config) -> tuple[int, ...]:
+  return tuple(n for n in (config.log_every, config.checkpoint_every, config.sample_every,
+                           config.eval_every) if n > 0)
+
+
+def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
+                       eval_fn: EvalFn | None = None,
+                       mesh: jax.sharding.Mesh | None = None) -> TrainState:
+  """Trains (or resumes) the experiment `config` in `workdir` up to config.num_steps.
+
+  Args:
+    config: the experiment.
+    workdir: checkpoints, metrics.jsonl, tensorboard/, samples/ and config.json go here. If it
+      holds a checkpoint, training resumes from the newest readable one.
+    overwrite: discard a previous run in workdir instead of resuming it.
+    eval_fn: called every config.eval_every steps; its scalars are logged with the others.
+    mesh: devices to train on (default: every device of every process).
+
+  Returns:
+    The final state.
+  """
+  exp = setup(config, mesh)
+  primary = jax.process_index() == 0
+  workdir_lib.create(workdir)
+  with workdir_lib.locked(workdir) if primary else contextlib.nullcontext():
+    if overwrite and primary:
+      workdir_lib.clear_outputs(workdir)
+    return _train(exp, workdir, eval_fn)
+
+
+def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
+  config, gan, mesh = exp.config, exp.gan, exp.mesh
+  primary = jax.process_index() == 0
+  state = exp.init_state()
+  ckpt = checkpoint.Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
+  step = 0
+  if ckpt.all_steps():
+    abstract = checkpoint.abstract_like(state, parallel.replicated(mesh))
+    state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
+    writers.log(f'resumed from {ckpt.directory}/{step}')
+  if primary:
+    _write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+
+  writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
+  train_data = parallel.put_replicated(
+      exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
+  z_grid = grid_noise(gan, config)
+  generate = jax.jit(gan.generate)
+  compiled: dict[int, Callable] = {}
+  boundaries = _boundaries(config)
+  pending: list[dict[str, jax.Array]] = []
+  stop = _StopSignal()
+
+  def save(step):
+    check_finite(state, step)
+    ckpt.save(step, state, config)
+
+  def write_samples(step):
+    if primary:
+      grid = images.make_grid(sample_images(generate, state.g_params, z_grid, exp.image_shape))
+      images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
+      writer.write_image(step, 'samples', grid)
+
+  writers.log(f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '
+              f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
+              f'{config.num_steps}, workdir {workdir}')
+  interval_start, interval_step = time.perf_counter(), step
+  with stop.installed():
+    try:
+      while step < config.num_steps and stop.received is None:
+        # Fuse up to steps_per_call steps, stopping at the next log/checkpoint/sample boundary.
+        chunk = min(config.steps_per_call, config.num_steps - step,
+                    *(n - step % n for n in boundaries))
+        if chunk not in compiled:
+          compiled[chunk] = parallel.compile_train_steps(gan, mesh, chunk)
+        state, metrics = compiled[chunk](state, train_data)
+        pending.append(metrics)
+        step += chunk
+        done = step == config.num_steps
+        if step % config.log_every == 0 or done:
+          stacked = jax.device_get(pending)
+          pending = []
+          values = {k: np.concatenate([np.atleast_1d(m[k]) for m in stacked]) for k in stacked[0]}
+          check_finite(state, step, values)
+          now = time.perf_counter()
+          rate = (step - interval_step) / (now - interval_start)
+          interval_start, interval_step = now, step
+          scalars = {k: float(np.mean(v)) for k, v in values.items()}
+          writers.log(writers.progress_line(step, config.num_steps, rate, scalars))
+          writer.write_scalars(step, {**scalars, 'steps_per_s': rate})
+        if config.eval_every and step % config.eval_every == 0 and eval_fn is not None:
+          results = eval_fn(gan, state.g_params, step)
+          writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+        if (config.sample_every and step % config.sample_every == 0) or done:
+          write_samples(step)
+        if step % config.checkpoint_every == 0 or done:
+          save(step)
+      if stop.received is not None and step not in ckpt.all_steps():
+        save(step)
+        writers.log(f'stopped by {stop.received} at step {step}; checkpoint written, run the '
+                    'same command to resume')
+    finally:
+      ckpt.wait()
+      ckpt.close()
+      writer.close()
+  return state
+
+
+def _write_json(path: str, value) -> None:
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)

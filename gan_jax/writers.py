@@ -1,0 +1,106 @@
+"""Where metrics go: `metrics.jsonl`, TensorBoard (tensorboardX, no TensorFlow) and the log.
+
+Only the primary process writes (pass enabled=False elsewhere).
+"""
+
+import json
+import math
+import os
+import time
+
+import jax
+import numpy as np
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:  # a line cut short by a kill
+        continue
+  return rows
+
+
+class MetricWriter:
+  """Appends scalars to workdir/metrics.jsonl and TensorBoard; images to TensorBoard."""
+
+  def __init__(self, workdir: str, *, enabled: bool = True, resume_step: int | None = None):
+    self.enabled = enabled
+    self._path = os.path.join(workdir, METRICS_FILE)
+    self._tb = None
+    if not enabled:
+      return
+    if resume_step is not None:
+      self._truncate_after(resume_step)
+    from tensorboardX import SummaryWriter  # imported here: only the primary process needs it
+    self._tb = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'), flush_secs=30)
+
+  def _truncate_after(self, step: int) -> None:
+    """Drops rows logged after the checkpoint we resume from: they will be logged again."""
+    rows = [r for r in read_metrics(os.path.dirname(self._path)) if r.get('step', 0) <= step]
+    tmp = self._path + '.tmp'
+    with open(tmp, 'w') as f:
+      f.writelines(json.dumps(r) + '\n' for r in rows)
+    os.replace(tmp, self._path)
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.enabled:
+      return
+    row = {'step': int(step)}
+    row.update({k: _jsonable(v) for k, v in scalars.items()})
+    with open(self._path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+    for name, value in scalars.items():
+      if isinstance(value, (int, float, np.number)) and math.isfinite(value):
+        self._tb.add_scalar(name, float(value), int(step))
+
+  def write_image(self, step: int, name: str, grid: np.ndarray) -> None:
+    """grid: uint8 [H, W, C]."""
+    if self.enabled:
+      self._tb.add_image(name, grid, int(step), dataformats='HWC')
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = None
+
+
+def _jsonable(value):
+  if isinstance(value, (np.floating, np.integer)):
+    value = value.item()
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)  # JSON has no NaN/inf
+  return value
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return '?'
+  seconds = int(round(seconds))
+  hours, rest = divmod(seconds, 3600)
+  minutes, seconds = divmod(rest, 60)
+  return f'{hours}h{minutes:02d}m{seconds:02d}s' if hours else f'{minutes}m{seconds:02d}s'
+
+
+def progress_line(step: int, num_steps: int, steps_per_s: float, scalars: dict[str, float]) -> str:
+  eta = (num_steps - step) / steps_per_s if steps_per_s > 0 else math.inf
+  return (f'step {step}/{num_steps} | {steps_per_s:.1f} steps/s | ETA {format_duration(eta)} | '
+          f'D loss {scalars["d_loss"]:.4f} | G loss {scalars["g_loss"]:.4f} | '
+          f'D(x) {scalars["d_real"]:.3f} | D(G(z)) {scalars["d_fake"]:.3f}')
+
+
+def log(message: str) -> None:
+  """A progress line on stdout, from the primary process only (libraries log to absl)."""
+  if jax.process_index() == 0:
+    print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
