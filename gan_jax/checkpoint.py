@@ -4,17 +4,19 @@ Restoring takes an abstract target (shapes, dtypes and the current shardings), s
 written by any number of devices or processes restores onto any other.
 """
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
-from absl import logging
 
 from gan_jax.config import CHECKPOINT_FIELDS, Config
-from gan_jax.errors import CheckpointError
+from gan_jax.errors import CheckpointError, warn
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -51,10 +53,15 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, step: int, state, config: Config) -> None:
-    """Starts an asynchronous write; returns once the arrays are copied off the devices."""
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
-        force=True)
+    """Starts an asynchronous write; returns once the arrays are copied off the devices.
+
+    A write is atomic (orbax writes a temporary directory, then renames it): a full disk or
+    a kill mid-write leaves the previous checkpoints as they were.
+    """
+    with self._storage_errors():
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
+          force=True)
 
   def read_config(self, step: int) -> Config:
     restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
@@ -70,7 +77,8 @@ class Checkpointer:
     write that step again.
 
     Args:
-      abstract_state: shapes, dtypes and shardings to restore into.
+      abstract_state: shapes, dtypes and shardings to restore into, or a function of the
+        checkpoint's config that returns them (to restore without knowing the config).
       step: a specific step, or None for the newest readable.
       expect: the current config; a checkpoint of an incompatible config is an error, not a
         fallback.
@@ -98,8 +106,9 @@ class Checkpointer:
       if expect is not None:
         check_compatible(config, expect, f'{self.directory}/{candidate}')
       try:
+        target = abstract_state(config) if callable(abstract_state) else abstract_state
         restored = self._manager.restore(candidate, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
+            state=ocp.args.StandardRestore(target)))
         return restored.state, config, candidate
       except Exception as e:
         errors.append(self._bad(candidate, e, quarantine))
@@ -115,17 +124,60 @@ class Checkpointer:
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(where, target)
       self._manager.reload()
-      logging.warning('checkpoint %s is unreadable (%s); moved to %s, falling back to an older '
-                      'one', where, reason, target)
+      warn(f'checkpoint {where} is unreadable ({reason}); moved to {target}, falling back to an '
+           'older one')
     else:
-      logging.warning('checkpoint %s is unreadable (%s); trying an older one', where, reason)
+      warn(f'checkpoint {where} is unreadable ({reason}); trying an older one')
     return f'step {step}: {reason}'
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    """Blocks until the asynchronous write in flight is committed."""
+    with self._storage_errors():
+      self._manager.wait_until_finished()
+
+  @contextlib.contextmanager
+  def _storage_errors(self):
+    """A full, read-only or forbidden disk becomes one line naming what is still safe."""
+    try:
+      yield
+    except Exception as e:
+      cause = storage_error(e)
+      if cause is None:
+        raise
+      good = [s for s in self.all_steps() if self._is_committed(s)]
+      raise CheckpointError(
+          f'cannot write checkpoints to {self.directory} ({cause.strerror}); '
+          f'{f"the checkpoint of step {good[-1]} is intact" if good else "no earlier checkpoint exists"}'
+          '; free space or pick a writable --workdir, then run the same command to resume') from e
+
+  def _is_committed(self, step: int) -> bool:
+    return os.path.exists(os.path.join(self.directory, str(step), 'commit_success.txt')) or \
+        os.path.exists(os.path.join(self.directory, str(step), '_CHECKPOINT_METADATA'))
 
   def close(self) -> None:
     self._manager.close()
+
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
+
+
+def storage_error(error: BaseException) -> OSError | None:
+  """The OSError of a full/read-only/forbidden disk behind `error`, or None.
+
+  Orbax wraps it; tensorstore reports it as a ValueError whose text carries the errno
+  (`[os_error_code='28']`).
+  """
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+      return error
+    match = re.search(r"os_error_code='(\d+)'", str(error))
+    if match and int(match.group(1)) in STORAGE_ERRNOS:
+      code = int(match.group(1))
+      return OSError(code, os.strerror(code))
+    error = error.__cause__ or error.__context__
+  return None
 
 
 def check_compatible(saved: Config, current: Config, where: str) -> None:

@@ -68,6 +68,9 @@ class Config:
   num_steps: int = _field(20000, 'Training iterations (G updates).', group='training')
   batch_size: int = _field(100, 'Global batch size (split over all devices).', group='training')
   learning_rate: float = _field(0.1, 'Initial learning rate of both nets.', group='optimizer')
+  d_learning_rate: float = _field(0.0, 'Initial learning rate of the discriminator, if it differs '
+                                  '(0: --learning_rate; the original code uses one rate).',
+                                  group='optimizer')
   lr_decay: float = _field(1.000004, 'sgd_momentum: lr_t = learning_rate / lr_decay**t.',
                            group='optimizer')
   min_learning_rate: float = _field(1e-6, 'sgd_momentum: floor of the decayed learning rate.',
@@ -94,6 +97,13 @@ class Config:
   eval_every: int = _field(0, 'Run the evaluation every N steps (0: never during training).',
                            group='loop')
   eval_num_samples: int = _field(10000, 'Generated samples used by the evaluation.', group='loop')
+
+  on_nonfinite: str = _field('stop', 'When a loss or parameter becomes NaN/inf: stop (keeping the '
+                             'last good checkpoint), or rollback to that checkpoint and continue '
+                             'with the learning rates times --rollback_lr_factor (at most 3 '
+                             'times).', choices=('stop', 'rollback'), group='loop')
+  rollback_lr_factor: float = _field(0.5, 'Learning-rate factor applied at each rollback.',
+                                     group='loop')
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
@@ -160,7 +170,7 @@ class Config:
     for name in ('g_hidden', 'd_units'):
       if any(v <= 0 for v in getattr(self, name)):
         raise ConfigError(f'--{name} must hold positive widths, got {list(getattr(self, name))}')
-    for name in ('sample_every', 'eval_every', 'seed'):
+    for name in ('sample_every', 'eval_every', 'seed', 'd_learning_rate'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0, got {getattr(self, name)}')
     if len(self.d_keep_probs) != len(self.d_units) + 1:
@@ -171,6 +181,8 @@ class Config:
     for name in ('momentum', 'final_momentum', 'adam_b1', 'adam_b2'):
       if not 0 <= getattr(self, name) < 1:
         raise ConfigError(f'--{name} must be in [0, 1), got {getattr(self, name)}')
+    if not 0 < self.rollback_lr_factor < 1:
+      raise ConfigError(f'--rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}')
     if not (self.lr_decay >= 1 and math.isfinite(self.lr_decay)):
       raise ConfigError(f'--lr_decay must be >= 1 (1 disables decay), got {self.lr_decay}')
     if self.update == 'simultaneous' and self.d_steps != 1:
@@ -188,7 +200,7 @@ class Config:
 CHECKPOINT_FIELDS = (
     'dataset', 'noise_dim', 'noise_prior', 'g_hidden', 'g_activation', 'g_init_scale',
     'g_output_bias', 'd_units', 'd_pieces', 'd_init_scale', 'd_keep_probs', 'g_loss', 'update',
-    'd_steps', 'optimizer', 'batch_size', 'learning_rate', 'lr_decay', 'min_learning_rate',
+    'd_steps', 'optimizer', 'batch_size', 'learning_rate', 'd_learning_rate', 'lr_decay', 'min_learning_rate',
     'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2', 'seed')
 
 

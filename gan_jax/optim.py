@@ -67,15 +67,34 @@ def paper_sgd(*, learning_rate: float, lr_decay: float, min_learning_rate: float
   return optax.GradientTransformation(init, update)
 
 
-def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransformation:
-  """The optimiser of each net (the original code uses the same recipe for D and G)."""
+def make_optimizer(config: Config, steps_per_epoch: int,
+                   learning_rate: float | None = None) -> optax.GradientTransformation:
+  """The optimiser of a net (the original code uses the same recipe for D and G).
+
+  `learning_rate` overrides config.learning_rate (the discriminator's --d_learning_rate).
+  """
+  learning_rate = config.learning_rate if learning_rate is None else learning_rate
   if config.optimizer == 'sgd_momentum':
     return paper_sgd(
-        learning_rate=config.learning_rate, lr_decay=config.lr_decay,
+        learning_rate=learning_rate, lr_decay=config.lr_decay,
         min_learning_rate=config.min_learning_rate, momentum=config.momentum,
         final_momentum=config.final_momentum, saturate_epoch=config.momentum_saturate_epoch,
         steps_per_epoch=steps_per_epoch)
   if config.optimizer == 'adam':
     return optax.inject_hyperparams(optax.adam)(
-        learning_rate=config.learning_rate, b1=config.adam_b1, b2=config.adam_b2)
+        learning_rate=learning_rate, b1=config.adam_b1, b2=config.adam_b2)
   raise ValueError(f'unknown optimizer {config.optimizer!r}')
+
+
+def scale_learning_rate(opt_state, factor: float):
+  """The same optimiser state with its learning rate (and floor) times `factor`."""
+  if isinstance(opt_state, PaperSGDState):
+    hparams = dict(opt_state.hparams)
+    hparams['learning_rate'] = hparams['learning_rate'] * factor
+    hparams['min_learning_rate'] = hparams['min_learning_rate'] * factor
+    return opt_state._replace(hparams=hparams)
+  if hasattr(opt_state, 'hyperparams'):  # optax.inject_hyperparams
+    hyperparams = dict(opt_state.hyperparams)
+    hyperparams['learning_rate'] = hyperparams['learning_rate'] * factor
+    return opt_state._replace(hyperparams=hyperparams)
+  raise TypeError(f'cannot scale the learning rate of {type(opt_state).__name__}')

@@ -9,16 +9,22 @@ from gan_jax import checkpoint
 from gan_jax import data
 from gan_jax import parallel
 from gan_jax.config import Config
-from gan_jax.state import GAN, Params, build_gan, create_train_state
+from gan_jax.state import GAN, Params, TrainState, build_gan, create_train_state
 
 
 @dataclasses.dataclass
 class Restored:
+  """A checkpoint restored for use: its config, game, whole state and step."""
+
   config: Config
   gan: GAN
-  g_params: Params
+  state: TrainState
   step: int
   image_shape: tuple[int, int, int]
+
+  @property
+  def g_params(self) -> Params:
+    return self.state.g_params
 
   def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
     """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`."""
@@ -36,25 +42,25 @@ def restore(workdir: str, step: int | None = None) -> Restored:
   """Restores the newest readable (or the given) checkpoint of `workdir` onto this host's devices.
 
   Works whatever number of devices or processes wrote it: the arrays are read into a state laid
-  out for the current devices.
+  out for the current devices. Unreadable checkpoints are skipped with a warning.
   """
-  ckpt = checkpoint.Checkpointer(workdir, read_only=True)
-  try:
-    steps = ckpt.all_steps()
-    if not steps:
-      raise checkpoint.CheckpointError(
-          f'no checkpoint in {ckpt.directory}; train first with python -m experiments.mnist '
-          f'--workdir={workdir}')
-    config = ckpt.read_config(step if step is not None else steps[-1])
+  mesh = parallel.make_mesh(jax.local_devices())
+  games = {}
+
+  def abstract_state(config: Config):
     shape = data.image_shape(config.dataset)
     # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
-    gan = build_gan(config, data_dim=int(np.prod(shape)), num_train=config.batch_size)
-    mesh = parallel.make_mesh(jax.local_devices())
+    gan = games[config] = build_gan(config, data_dim=int(np.prod(shape)),
+                                    num_train=config.batch_size)
     bias = np.zeros(gan.generator.output_dim, np.float32)
-    abstract = checkpoint.abstract_like(
+    return checkpoint.abstract_like(
         jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
         parallel.replicated(mesh))
-    state, config, restored_step = ckpt.restore(abstract, step)
+
+  ckpt = checkpoint.Checkpointer(workdir, read_only=True)
+  try:
+    state, config, restored_step = ckpt.restore(abstract_state, step)
   finally:
     ckpt.close()
-  return Restored(config, gan, state.g_params, restored_step, shape)
+  return Restored(config, games[config], state, restored_step,
+                  data.image_shape(config.dataset))

@@ -78,7 +78,8 @@ def build_gan(config: Config, *, data_dim: int, num_train: int) -> GAN:
       # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
       # D update), G's in iterations; the two agree for the original code's d_steps = 1.
       g_tx=optim.make_optimizer(config, steps_per_epoch),
-      d_tx=optim.make_optimizer(config, steps_per_epoch),
+      d_tx=optim.make_optimizer(config, steps_per_epoch,
+                                config.d_learning_rate or config.learning_rate),
       noise_dim=config.noise_dim, noise_prior=config.noise_prior, g_loss=config.g_loss,
       update=config.update, d_steps=config.d_steps, batch_size=config.batch_size,
       steps_per_epoch=steps_per_epoch)

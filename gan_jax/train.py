@@ -17,17 +17,18 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from gan_jax import checkpoint
 from gan_jax import data
+from gan_jax import distributed
 from gan_jax import images
 from gan_jax import models
+from gan_jax import optim
 from gan_jax import parallel
 from gan_jax import workdir as workdir_lib
 from gan_jax import writers
 from gan_jax.config import Config
-from gan_jax.errors import ConfigError, UserError
+from gan_jax.errors import ConfigError, Interrupted, UserError, warn
 from gan_jax.state import GAN, TrainState, build_gan, create_train_state
 
 CONFIG_FILE = 'config.json'
@@ -68,8 +69,11 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
   config.validate()
   mesh = parallel.make_mesh() if mesh is None else mesh
   parallel.check_batch_size(config.batch_size, mesh)
-  split = data.load_split(config.dataset, 'train', data_dir=config.data_dir or None,
-                          manual_dir=config.manual_dir or None)
+  # Process 0 prepares a data set on first use, then the others read it: processes sharing a
+  # disk must not prepare it at the same time.
+  with distributed.primary_first():
+    split = data.load_split(config.dataset, 'train', data_dir=config.data_dir or None,
+                            manual_dir=config.manual_dir or None)
   if split.num_examples < config.batch_size:
     raise ConfigError(f'--batch_size={config.batch_size} is larger than the training split '
                       f'of {config.dataset} ({split.num_examples} examples); use a smaller one')
@@ -93,21 +97,28 @@ def grid_noise(gan: GAN, config: Config) -> jax.Array:
 
 
 def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | None = None):
-  """Raises NonFiniteError naming the step and the net whose loss or parameters went bad."""
+  """Raises NonFiniteError naming the step and the net whose loss or parameters went bad.
+
+  Args:
+    state: the state after `step`.
+    step: the current step.
+    losses: per-step metrics of the steps up to `step` (the last len(values) steps).
+  """
   if losses:
     for name, values in losses.items():
       bad = np.flatnonzero(~np.isfinite(values))
       if bad.size:
         net = 'discriminator' if name.startswith('d_') else 'generator'
-        raise NonFiniteError(f'{name} of the {net} became {values[bad[0]]} by step {step}; '
-                             'training stopped and the last good checkpoint is kept; lower '
-                             '--learning_rate and resume')
+        at = step - len(values) + 1 + int(bad[0])
+        raise NonFiniteError(f'{name} ({net}) became {values[bad[0]]} at step {at}; the last '
+                             'good checkpoint is kept; resume with a lower --learning_rate, or '
+                             'use --on_nonfinite=rollback')
   finite = jax.jit(lambda g, d: (_all_finite(g), _all_finite(d)))(state.g_params, state.d_params)
   for net, ok in zip(('generator', 'discriminator'), finite):
     if not bool(ok):
-      raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; training '
-                           'stopped and the last good checkpoint is kept; lower '
-                           '--learning_rate and resume')
+      raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; the last '
+                           'good checkpoint is kept; resume with a lower --learning_rate, or use '
+                           '--on_nonfinite=rollback')
 
 
 def _all_finite(tree) -> jax.Array:
@@ -139,8 +150,7 @@ class _StopSignal:
     if self.received is not None:  # a second signal: stop now
       raise KeyboardInterrupt
     self.received = signal.Signals(signum).name
-    logging.warning('%s received: checkpointing and stopping at the next step boundary',
-                    self.received)
+    warn(f'{self.received} received: checkpointing and stopping at the next step boundary')
 
 
 def _in_main_thread() -> bool:
@@ -172,9 +182,11 @@ def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
   exp = setup(config, mesh)
   primary = jax.process_index() == 0
   workdir_lib.create(workdir)
-  with workdir_lib.locked(workdir) if primary else contextlib.nullcontext():
+  # Process 0 alone locks and clears; if it cannot, every process stops (none waits forever).
+  with distributed.primary_context(lambda: workdir_lib.locked(workdir)):
     if overwrite and primary:
       workdir_lib.clear_outputs(workdir)
+    distributed.barrier('workdir_ready')  # no process reads checkpoints before the clear
     return _train(exp, workdir, eval_fn)
 
 
@@ -215,6 +227,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
               f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
               f'{config.num_steps}, workdir {workdir}')
   interval_start, interval_step = time.perf_counter(), step
+  rollbacks = 0
   with stop.installed():
     try:
       while step < config.num_steps and stop.received is None:
@@ -231,7 +244,16 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
           stacked = jax.device_get(pending)
           pending = []
           values = {k: np.concatenate([np.atleast_1d(m[k]) for m in stacked]) for k in stacked[0]}
-          check_finite(state, step, values)
+          try:
+            check_finite(state, step, values)
+          except NonFiniteError as e:
+            if config.on_nonfinite != 'rollback' or rollbacks == MAX_ROLLBACKS:
+              raise
+            rollbacks += 1
+            state, step = _rollback(ckpt, state, mesh, config, e)
+            writer.truncate_after(step)
+            interval_start, interval_step = time.perf_counter(), step
+            continue
           now = time.perf_counter()
           rate = (step - interval_step) / (now - interval_start)
           interval_start, interval_step = now, step
@@ -245,15 +267,34 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
           write_samples(step)
         if step % config.checkpoint_every == 0 or done:
           save(step)
-      if stop.received is not None and step not in ckpt.all_steps():
-        save(step)
-        writers.log(f'stopped by {stop.received} at step {step}; checkpoint written, run the '
-                    'same command to resume')
+      if stop.received is not None:
+        if step not in ckpt.all_steps():
+          save(step)
+        raise Interrupted(stop.received, signal.Signals[stop.received].value, step)
     finally:
-      ckpt.wait()
-      ckpt.close()
-      writer.close()
+      try:
+        ckpt.wait()
+      finally:
+        ckpt.close()
+        writer.close()
   return state
+
+
+MAX_ROLLBACKS = 3
+
+
+def _rollback(ckpt, state, mesh, config: Config, error: NonFiniteError):
+  """Back to the newest checkpoint, with both learning rates times rollback_lr_factor."""
+  if not ckpt.all_steps():
+    raise NonFiniteError(f'{error}; no checkpoint to roll back to') from None
+  ckpt.wait()
+  abstract = checkpoint.abstract_like(state, parallel.replicated(mesh))
+  state, _, step = ckpt.restore(abstract, expect=config)
+  factor = config.rollback_lr_factor
+  state = state.replace(g_opt_state=optim.scale_learning_rate(state.g_opt_state, factor),
+                        d_opt_state=optim.scale_learning_rate(state.d_opt_state, factor))
+  warn(f'{error}: rolled back to step {step} with learning rates x{factor}')
+  return state, step
 
 
 def _write_json(path: str, value) -> None:

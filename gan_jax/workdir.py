@@ -23,8 +23,14 @@ def create(workdir: str) -> None:
   except OSError as e:
     raise UserError(f'cannot create --workdir={workdir} ({e.strerror}); pick a writable '
                     'path') from None
-  if not os.access(workdir, os.W_OK):
-    raise UserError(f'--workdir={workdir} is not writable; pick a writable path')
+  probe = os.path.join(workdir, f'.write_test.{os.getpid()}')
+  try:
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise UserError(f'--workdir={workdir} is not writable ({e.strerror}); pick a writable '
+                    'path') from None
 
 
 def clear_outputs(workdir: str) -> None:

@@ -38,12 +38,14 @@ class MetricWriter:
     if not enabled:
       return
     if resume_step is not None:
-      self._truncate_after(resume_step)
+      self.truncate_after(resume_step)
     from tensorboardX import SummaryWriter  # imported here: only the primary process needs it
     self._tb = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'), flush_secs=30)
 
-  def _truncate_after(self, step: int) -> None:
+  def truncate_after(self, step: int) -> None:
     """Drops rows logged after the checkpoint we resume from: they will be logged again."""
+    if not self.enabled:
+      return
     rows = [r for r in read_metrics(os.path.dirname(self._path)) if r.get('step', 0) <= step]
     tmp = self._path + '.tmp'
     with open(tmp, 'w') as f:

@@ -27,6 +27,9 @@ from tensorflow_datasets.proto import tf_example_pb2
 from gan_jax.data import builders
 from gan_jax.errors import DataError
 
+# Progress bars would interleave with our one-line errors and progress lines.
+tfds.disable_progress_bar()
+
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
 SPLITS = ('train', 'validation', 'test')
 DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'

@@ -1,0 +1,96 @@
+"""The experiment config: JSON round-trip, flags, validation (examples and property-based)."""
+
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gan_jax.config import CHECKPOINT_FIELDS, Config
+from gan_jax.errors import ConfigError
+from gan_jax.flags import config_from_args
+from tests.helpers import make_test_config, run_module
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def test_defaults_are_the_original_mnist_recipe():
+  c = Config()
+  assert (c.noise_dim, c.noise_prior, c.g_hidden, c.d_units, c.d_pieces) == (
+      100, 'uniform', (1200, 1200), (240, 240), 5)
+  assert (c.g_init_scale, c.d_init_scale, c.d_keep_probs) == (0.05, 0.005, (0.8, 0.5, 0.5))
+  assert (c.batch_size, c.learning_rate, c.lr_decay, c.min_learning_rate) == (
+      100, 0.1, 1.000004, 1e-6)
+  assert (c.momentum, c.final_momentum, c.momentum_saturate_epoch) == (0.5, 0.7, 250)
+  assert (c.update, c.d_steps, c.g_loss, c.optimizer) == (
+      'simultaneous', 1, 'non_saturating', 'sgd_momentum')
+
+
+def test_json_round_trip_is_exact():
+  config = make_test_config('--seed=7', '--d_keep_probs=1,0.5,0.25')
+  text = config.to_json()
+  assert Config.from_json(text) == config
+  assert json.loads(text)['d_keep_probs'] == [1.0, 0.5, 0.25]
+
+
+def test_unknown_or_mistyped_json_fields_are_errors():
+  with pytest.raises(ConfigError, match="unknown config field.*'nois_dim'"):
+    Config.from_dict({'nois_dim': 3})
+  with pytest.raises(ConfigError, match='--noise_dim must be a int'):
+    Config.from_dict({'noise_dim': 'ten'})
+  with pytest.raises(ConfigError, match='not valid JSON'):
+    Config.from_json('{')
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--batch_size=0'], '--batch_size must be positive, got 0'),
+    (['--learning_rate=nan'], '--learning_rate must be positive'),
+    (['--d_keep_probs=0.5,0.5'], '--d_keep_probs needs 3 values'),
+    (['--d_keep_probs=0.8,0,0.5'], '--d_keep_probs must be in (0, 1]'),
+    (['--momentum=1.0'], '--momentum must be in [0, 1)'),
+    (['--lr_decay=0.9'], '--lr_decay must be >= 1'),
+    (['--d_steps=5'], '--d_steps=5 needs --update=alternating'),
+    (['--g_hidden=a,b'], '--g_hidden must be a comma-separated list of ints'),
+    (['--eval_every=-1'], '--eval_every must be >= 0'),
+])
+def test_validation_names_the_flag_and_the_value(args, message):
+  with pytest.raises(ConfigError) as e:
+    config_from_args(args)
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+def test_every_field_is_a_flag_listed_by_helpfull():
+  result = run_module('experiments.mnist', '--helpfull')
+  for name, f in FIELDS.items():
+    assert f'--{name}' in result.stdout, name
+  assert "(default: '100')" in result.stdout or "(default: '100'" in result.stdout
+  for common in ('dataset', 'data_dir', 'workdir', 'num_steps', 'batch_size', 'learning_rate',
+                 'noise_dim', 'seed'):
+    assert f'--{common}' in result.stdout
+
+
+def test_checkpoint_fields_exist():
+  assert set(CHECKPOINT_FIELDS) <= set(FIELDS)
+
+
+# Property: any value for any flag gives a valid Config or a one-line ConfigError, never
+# another exception (and validation is a pure function: it cannot hang).
+_values = st.one_of(
+    st.text(max_size=12),
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
+    st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(FIELDS)), value=_values)
+def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
+  try:
+    config = config_from_args([f'--{name}={value}'])
+  except ConfigError as e:
+    assert str(e) and '\n' not in str(e)
+  else:
+    assert config.validate() is config
+    assert Config.from_json(config.to_json()) == config

@@ -1,0 +1,411 @@
+"""Stop it any time, feed it anything, lose nothing."""
+
+import ast
+import fcntl
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import checkpoint, parallel, sampling, train, writers
+from gan_jax.data import idx
+from gan_jax.errors import CheckpointError
+from tests.helpers import ROOT, make_test_config, run_module
+
+TEST_FLAGS = '--flagfile=experiments/configs/test.flags'
+
+
+def _env(devices: int = 1) -> dict:
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu',
+             PYTHONUNBUFFERED='1')
+  return env
+
+
+def _start(*args: str) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args],
+                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, count: int = 1) -> None:
+  seen = 0
+  for line in proc.stdout:
+    if needle in line:
+      seen += 1
+      if seen == count:
+        return
+  raise AssertionError(f'{needle!r} never printed ({count}x); stderr: {proc.stderr.read()}')
+
+
+def _kill_during_checkpoint_write(proc: subprocess.Popen, workdir: str) -> bool:
+  """SIGKILLs `proc` as soon as orbax's temporary checkpoint directory appears."""
+  pattern = os.path.join(workdir, 'checkpoints', '*.orbax-checkpoint-tmp*')
+  deadline = time.monotonic() + 120
+  while proc.poll() is None and time.monotonic() < deadline:
+    if glob.glob(pattern):
+      proc.kill()
+      return True
+    time.sleep(0.0005)
+  return False
+
+
+def _final_state(workdir: str):
+  return jax.device_get(sampling.restore(workdir).state)
+
+
+# ------------------------------------------------------------------------------ pre-emption
+
+
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
+  args = ('--num_steps=120', '--checkpoint_every=20', '--log_every=10', '--sample_every=0')
+  reference = str(tmp_path / 'reference')
+  done = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
+                         f'--workdir={reference}'], cwd=ROOT, env=_env(), capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr
+
+  workdir = str(tmp_path / 'killed')
+  rng = np.random.default_rng(0)
+  kill_points = [('after_log_line', 2), ('during_checkpoint_write', None),
+                 ('after_log_line', int(rng.integers(3, 11))), ('after_seconds', rng.uniform(1, 4))]
+  killed_while_writing = False
+  for kind, value in kill_points:
+    proc = _start(*args, f'--workdir={workdir}')
+    if kind == 'after_log_line':
+      _wait_for_line(proc, '] step ', value)
+      proc.kill()
+    elif kind == 'during_checkpoint_write':
+      killed_while_writing = _kill_during_checkpoint_write(proc, workdir)
+    else:
+      time.sleep(value)
+      proc.kill()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+  assert killed_while_writing, 'never caught a checkpoint mid-write'
+
+  last = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
+                         f'--workdir={workdir}'], cwd=ROOT, env=_env(), capture_output=True,
+                        text=True, timeout=300)
+  assert last.returncode == 0, last.stderr
+  jax.tree.map(np.testing.assert_array_equal, _final_state(reference), _final_state(workdir))
+  assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))
+  steps = [r['step'] for r in writers.read_metrics(workdir)]
+  assert steps == sorted(set(steps)) and steps[-1] == 120     # no duplicated or lost rows
+
+
+@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_write_a_final_checkpoint(tmp_path, sig, code):
+  proc = _start('--num_steps=1000000', '--checkpoint_every=100000', '--log_every=10',
+                '--sample_every=0', f'--workdir={tmp_path}')
+  _wait_for_line(proc, '] step ', 2)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == code, stderr
+  message = [l for l in stderr.splitlines() if 'stopped by' in l]
+  assert len(message) == 1 and signal.Signals(sig).name in message[0]
+  stopped_at = int(message[0].split('at step ')[1].split(';')[0])
+  assert stopped_at >= 20 and stopped_at % 10 == 0
+  assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [stopped_at]
+  assert sampling.restore(str(tmp_path)).step == stopped_at
+
+
+# ------------------------------------------------------------------------ bad checkpoints
+
+
+@pytest.fixture(scope='module')
+def straight_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('straight'))
+  state = train.train_and_evaluate(make_test_config(), workdir)
+  return workdir, jax.device_get(state)
+
+
+def _largest_array_file(step_dir: str) -> str:
+  files = glob.glob(os.path.join(step_dir, 'state', 'ocdbt.process_0', 'd', '*'))
+  return max(files, key=os.path.getsize)
+
+
+def _truncate(step_dir):
+  path = _largest_array_file(step_dir)
+  with open(path, 'r+b') as f:
+    f.truncate(os.path.getsize(path) // 2)
+
+
+CORRUPTIONS = {
+    'truncated_array_file': _truncate,
+    'deleted_array': lambda d: os.remove(_largest_array_file(d)),
+    'garbage_array_metadata': lambda d: open(os.path.join(d, 'state', '_METADATA'), 'w').write('{x'),
+    'garbage_manifest': lambda d: open(os.path.join(d, 'state', 'manifest.ocdbt'), 'wb').write(
+        b'\0' * 64),
+    'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
+}
+
+
+@pytest.mark.parametrize('corruption', sorted(CORRUPTIONS))
+def test_corrupt_checkpoint_falls_back_and_training_recovers(straight_run, tmp_path, corruption,
+                                                             capfd):
+  reference_dir, reference = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  bad = os.path.join(workdir, 'checkpoints', '40')
+  CORRUPTIONS[corruption](bad)
+
+  restored = sampling.restore(workdir)                 # sampling skips it, deletes nothing
+  assert restored.step == 20 and os.path.isdir(bad)
+  warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
+  assert any(bad in l and 'unreadable' in l for l in warnings), warnings
+
+  state = train.train_and_evaluate(make_test_config(), workdir)   # resumes from 20
+  jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
+  moved = glob.glob(os.path.join(workdir, 'corrupt_checkpoints', '40-*'))
+  assert len(moved) == 1                               # kept aside, not deleted
+  assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]
+
+
+def test_no_readable_checkpoint_is_a_clear_error(straight_run, tmp_path):
+  reference_dir, _ = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  for step in (20, 40):
+    _truncate(os.path.join(workdir, 'checkpoints', str(step)))
+  with pytest.raises(CheckpointError, match=r'no readable checkpoint .*step 40.*step 20'):
+    sampling.restore(workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['20', '40']
+
+
+# ------------------------------------------------------------------------------ non-finite
+
+
+def _poison_after(step_to_poison: int, monkeypatch):
+  """Makes the compiled steps return NaN discriminator weights once, at `step_to_poison`."""
+  compile_orig = parallel.compile_train_steps
+  poisoned = []
+
+  def compile_poisoning(gan, mesh, num_steps):
+    fn = compile_orig(gan, mesh, num_steps)
+
+    def run(state, data):
+      state, metrics = fn(state, data)
+      if int(state.step) == step_to_poison and not poisoned:
+        poisoned.append(True)
+        kernel = state.d_params['output']['kernel']
+        state = state.replace(d_params={**state.d_params, 'output': {
+            **state.d_params['output'], 'kernel': kernel * np.nan}})
+      return state, metrics
+
+    return run
+
+  monkeypatch.setattr(parallel, 'compile_train_steps', compile_poisoning)
+  return poisoned
+
+
+def test_non_finite_stops_naming_step_and_net_and_keeps_the_good_checkpoint(tmp_path,
+                                                                           monkeypatch):
+  _poison_after(30, monkeypatch)
+  with pytest.raises(train.NonFiniteError, match=r'discriminator.*step 3[01]'):
+    train.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [20]
+  restored = sampling.restore(str(tmp_path))
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(restored.state)))
+
+
+def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch):
+  poisoned = _poison_after(30, monkeypatch)
+  config = make_test_config('--on_nonfinite=rollback', '--rollback_lr_factor=0.5')
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert poisoned and int(state.step) == 40
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(state)))
+  lr = float(state.d_opt_state.hyperparams['learning_rate'])
+  assert lr == pytest.approx(config.learning_rate * 0.5)
+  assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _write_bad_idx(directory, *, corrupt):
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(0)
+  for prefix, n in (('train', 60), ('t10k', 10)):
+    idx.write_idx(os.path.join(directory, f'{prefix}-images-idx3-ubyte'),
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+    idx.write_idx(os.path.join(directory, f'{prefix}-labels-idx1-ubyte'),
+                  rng.integers(0, 10, (n,), dtype=np.uint8))
+  path = os.path.join(directory, 'train-images-idx3-ubyte')
+  raw = bytearray(open(path, 'rb').read())
+  if corrupt == 'magic':
+    raw[2:4] = b'\x08\x04'
+  else:
+    raw = raw[:len(raw) // 2]
+  open(path, 'wb').write(bytes(raw))
+
+
+def _snapshot(directory: str) -> dict:
+  if not os.path.exists(directory):
+    return {}
+  out = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      if name == '.lock':  # the lock file holds the pid of the last run that took it
+        continue
+      path = os.path.join(root, name)
+      out[os.path.relpath(path, directory)] = (os.path.getsize(path), os.stat(path).st_mtime_ns)
+  return out
+
+
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('trained'))
+  train.train_and_evaluate(make_test_config('--num_steps=20'), workdir)
+  return workdir
+
+
+# (name, args (with {tmp} and {trained} filled in), devices, text the one line must contain)
+BAD_INPUTS = [
+    ('unknown_flag', ['--bogus=1'], 1, "Unknown command line flag 'bogus'"),
+    ('unknown_dataset', ['--dataset=imagenet'], 1, '--dataset'),
+    ('zero_batch_size', ['--batch_size=0'], 1, '--batch_size must be positive'),
+    ('negative_learning_rate', ['--learning_rate=-0.1'], 1, '--learning_rate must be positive'),
+    ('zero_steps', ['--num_steps=0'], 1, '--num_steps must be positive'),
+    ('negative_width', ['--g_hidden=32,-4'], 1, '--g_hidden must hold positive widths'),
+    ('not_a_number', ['--noise_dim=ten'], 1, 'noise_dim'),
+    ('batch_not_divisible_by_devices', ['--batch_size=20'], 3, 'divisible by the number of '
+     'devices (3)'),
+    ('batch_larger_than_data', ['--batch_size=5000'], 1, 'larger than the training split'),
+    ('missing_data_directory', ['--dataset=mnist', '--manual_dir={tmp}/nowhere'], 1,
+     'Data set mnist not found'),
+    ('idx_wrong_magic', ['--dataset=mnist', '--manual_dir={tmp}/magic'], 1, 'magic'),
+    ('idx_truncated', ['--dataset=mnist', '--manual_dir={tmp}/truncated'], 1, 'truncated'),
+    ('missing_flagfile', ['--flagfile={tmp}/nope.flags'], 1, 'nope.flags'),
+    ('incompatible_checkpoint', ['--noise_dim=9', '--workdir={trained}'], 1,
+     '--noise_dim was 8, now 9'),
+    ('workdir_in_use', ['--workdir={trained}'], 1, 'in use by another run'),
+    ('workdir_is_a_file', ['--workdir={tmp}/a_file'], 1, 'is not a directory'),
+    ('positional_argument', ['oops'], 1, 'unexpected arguments'),
+]
+
+
+@pytest.mark.parametrize('name, args, devices, expected', BAD_INPUTS,
+                         ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, args, devices, expected, tmp_path,
+                                                         trained_workdir):
+  _write_bad_idx(str(tmp_path / 'magic'), corrupt='magic')
+  _write_bad_idx(str(tmp_path / 'truncated'), corrupt='truncated')
+  (tmp_path / 'a_file').write_text('not a directory')
+  args = [a.format(tmp=tmp_path, trained=trained_workdir) for a in args]
+  if not any(a.startswith('--workdir') for a in args):
+    args.append(f'--workdir={tmp_path}/workdir')
+  workdir = [a.split('=', 1)[1] for a in args if a.startswith('--workdir')][0]
+  before = _snapshot(workdir)
+
+  lock = None
+  if name == 'workdir_in_use':  # another run holds the lock
+    lock = open(os.path.join(workdir, '.lock'), 'a')
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  try:
+    flagfile = [] if any(a.startswith('--flagfile') for a in args) else [TEST_FLAGS]
+    result = run_module('experiments.mnist', *flagfile, *args, devices=devices)
+  finally:
+    if lock:
+      lock.close()
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith('error: ') and expected in lines[0], lines[0]
+  assert 'Traceback' not in result.stderr
+  assert _snapshot(workdir) == before
+
+
+def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(trained_workdir, workdir)
+  config = make_test_config('--num_steps=10', '--noise_dim=9')
+  with pytest.raises(CheckpointError):
+    train.train_and_evaluate(config, workdir)
+  train.train_and_evaluate(config, workdir, overwrite=True)
+  assert sampling.restore(workdir).config.noise_dim == 9
+
+
+def test_verbose_shows_the_traceback():
+  result = run_module('experiments.mnist', TEST_FLAGS, '--workdir=/tmp/unused', '--dataset=mnist',
+                      '--manual_dir=/nonexistent', '--verbose')
+  assert result.returncode == 2 and 'Traceback' in result.stderr
+
+
+# ---------------------------------------------------------------------- disk full, read-only
+
+
+def _mount_tmpfs(path: str, size: str) -> bool:
+  os.makedirs(path, exist_ok=True)
+  return subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', path],
+                        capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize('failure', ['disk_full', 'read_only'])
+def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survives(tmp_path,
+                                                                                 failure):
+  mount = str(tmp_path / 'mnt')
+  if not _mount_tmpfs(mount, '1200k'):
+    pytest.skip('needs root to mount a small tmpfs')
+  try:
+    workdir = os.path.join(mount, 'run')
+    args = (TEST_FLAGS, f'--workdir={workdir}', '--checkpoint_every=10', '--keep_checkpoints=5',
+            '--log_every=10', '--sample_every=0')
+    if failure == 'disk_full':
+      result = run_module('experiments.mnist', *args, '--num_steps=400')
+    else:
+      assert run_module('experiments.mnist', *args, '--num_steps=10').returncode == 0
+      subprocess.run(['mount', '-o', 'remount,ro', mount], check=True)
+      result = run_module('experiments.mnist', *args, '--num_steps=40')
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+    reason = 'No space left on device' if failure == 'disk_full' else 'Read-only file system'
+    assert reason in lines[0]
+    good = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
+    assert good, 'the earlier checkpoints are gone'
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(workdir, copy)
+    assert sampling.restore(copy).step == good[-1]
+  finally:
+    subprocess.run(['umount', '-l', mount], capture_output=True)
+
+
+# --------------------------------------------------------------------------------- pickle
+
+
+FORBIDDEN_MODULES = {'pickle', 'cPickle', 'dill', 'cloudpickle', 'shelve', 'marshal', 'joblib'}
+
+
+def test_nothing_a_user_loads_is_unpickled_or_evaluated():
+  offenders = []
+  files = glob.glob(os.path.join(ROOT, 'gan_jax', '**', '*.py'), recursive=True)
+  files += glob.glob(os.path.join(ROOT, 'experiments', '**', '*.py'), recursive=True)
+  assert len(files) > 10
+  for path in files:
+    tree = ast.parse(open(path).read(), path)
+    for node in ast.walk(tree):
+      where = f'{os.path.relpath(path, ROOT)}:{getattr(node, "lineno", "?")}'
+      if isinstance(node, ast.Import):
+        offenders += [where for a in node.names if a.name.split('.')[0] in FORBIDDEN_MODULES]
+      elif isinstance(node, ast.ImportFrom) and node.module:
+        offenders += [where] if node.module.split('.')[0] in FORBIDDEN_MODULES else []
+      elif isinstance(node, ast.Call):
+        name = getattr(node.func, 'id', None) or getattr(node.func, 'attr', None)
+        if name in ('eval', 'exec') and isinstance(node.func, ast.Name):
+          offenders.append(where)
+        if name == 'load' and getattr(node.func.value, 'id', '') in ('np', 'numpy'):
+          kwargs = {k.arg: k.value for k in node.keywords}
+          if not (isinstance(kwargs.get('allow_pickle'), ast.Constant)
+                  and kwargs['allow_pickle'].value is False):
+            offenders.append(where + ' np.load without allow_pickle=False')
+  assert not offenders, offenders
