@@ -25,11 +25,14 @@ def _identity(x):
 
 
 def _game(g_params, d_params, x, z, dropout_key, *, gan: GAN):
-  """One dropped-out D pass over [x; G(z)]: each example gets its own dropout mask, so real and
-  fake batches get independent masks, as in the original code."""
-  fake = gan.generate(g_params, z)
-  logits = gan.discriminate(d_params, jnp.concatenate([x, fake]), dropout_key=dropout_key)
-  real_logits, fake_logits = jnp.split(logits, 2)
+  """D's dropped-out passes over x and G(z), with independent masks (as the original code).
+
+  Two passes rather than one over [x; G(z)]: G's gradient then flows back through the fake
+  pass alone, not through zero cotangents of the real half.
+  """
+  real_key, fake_key = jax.random.split(dropout_key)
+  real_logits = gan.discriminate(d_params, x, dropout_key=real_key)
+  fake_logits = gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key)
   d_loss = losses.discriminator_loss(real_logits, fake_logits)
   g_loss = losses.GENERATOR_LOSSES[gan.g_loss](fake_logits)
   aux = {'d_real': jnp.mean(jax.nn.sigmoid(real_logits)),

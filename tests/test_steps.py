@@ -37,10 +37,11 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
   z_key, dropout_key = jax.random.split(jax.random.fold_in(state.rng, 0))
   z = gan.sample_noise(z_key, config.batch_size)
 
+  real_key, fake_key = jax.random.split(dropout_key)
+
   def logits(g_params, d_params):
-    out = gan.discriminate(d_params, jnp.concatenate([x[0], gan.generate(g_params, z)]),
-                           dropout_key=dropout_key)
-    return jnp.split(out, 2)
+    return (gan.discriminate(d_params, x[0], dropout_key=real_key),
+            gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key))
 
   d_loss_fn = lambda d: losses.discriminator_loss(*logits(state.g_params, d))
   g_loss_fn = lambda g: losses.GENERATOR_LOSSES[g_loss](logits(g, state.d_params)[1])
@@ -69,9 +70,11 @@ def test_alternating_step_takes_k_d_steps_then_g_against_the_updated_d():
     z = gan.sample_noise(z_key, config.batch_size)
     fake = gan.generate(state.g_params, z)
 
+    real_key, fake_key = jax.random.split(dropout_key)
+
     def d_loss_fn(d):
-      out = gan.discriminate(d, jnp.concatenate([xs[i], fake]), dropout_key=dropout_key)
-      return losses.discriminator_loss(*jnp.split(out, 2))
+      return losses.discriminator_loss(gan.discriminate(d, xs[i], dropout_key=real_key),
+                                       gan.discriminate(d, fake, dropout_key=fake_key))
 
     upd, d_opt = gan.d_tx.update(jax.grad(d_loss_fn)(d_params), d_opt)
     d_params = optax.apply_updates(d_params, upd)
