@@ -403,7 +403,8 @@ def test_nothing_a_user_loads_is_unpickled_or_evaluated():
         name = getattr(node.func, 'id', None) or getattr(node.func, 'attr', None)
         if name in ('eval', 'exec') and isinstance(node.func, ast.Name):
           offenders.append(where)
-        if name == 'load' and getattr(node.func.value, 'id', '') in ('np', 'numpy'):
+        if (name == 'load' and isinstance(node.func, ast.Attribute)
+            and getattr(node.func.value, 'id', '') in ('np', 'numpy')):
           kwargs = {k.arg: k.value for k in node.keywords}
           if not (isinstance(kwargs.get('allow_pickle'), ast.Constant)
                   and kwargs['allow_pickle'].value is False):
