@@ -1,0 +1,104 @@
+r"""Evaluates a generator: the paper's Parzen protocol (Table 1) and modern metrics, each next to
+the same metric on real data, plus Figures 2 and 3. Writes eval.json and eval.md.
+
+  python -m experiments.evaluate --workdir=runs/mnist_5k                 # newest checkpoint
+  python -m experiments.evaluate --samples=samples.npy --dataset=fashion_mnist --out_dir=eval
+
+--samples takes float32 [N, H, W, C] or [N, H*W*C] in [0, 1] from any framework. The first run
+per data set trains its evaluation classifier (seconds to a minute) and caches it.
+"""
+
+import os
+
+from absl import flags
+
+from experiments import cli
+from gan_jax import data
+from gan_jax import evaluation
+from gan_jax import sampling
+from gan_jax.errors import UserError
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import metrics
+from gan_jax.evaluation import parzen
+from gan_jax.evaluation import report
+from gan_jax.evaluation import samples as samples_lib
+
+flags.DEFINE_string('workdir', None, 'Training workdir: evaluate its checkpoint (writes there).')
+flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')
+flags.DEFINE_string('samples', None, '.npy of float [N, H, W, C] or [N, H*W*C] in [0, 1], '
+                    'instead of --workdir.')
+flags.DEFINE_string('out_dir', None, 'Where eval.json, eval.md and figures go (default: '
+                    '--workdir; required with --samples).')
+flags.DEFINE_enum('dataset', None, data.DATASETS, 'Data set to compare with (default: the '
+                  'checkpoint\'s; required with --samples).')
+flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Samples drawn from the checkpoint '
+                     '(the paper: 10,000).', lower_bound=samples_lib.MIN_SAMPLES)
+flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).')
+flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
+flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
+                    'config).')
+flags.DEFINE_string('cache_dir', None, 'Evaluation classifier cache (default: '
+                    '~/.cache/gan_jax/classifiers/<dataset>).')
+flags.DEFINE_integer('classifier_epochs', None, 'Epochs of the evaluation classifier (default: '
+                     'per data set); a different value retrains it.', lower_bound=1)
+flags.DEFINE_integer('kid_subsets', metrics.KID_SUBSETS, 'KID subsets.', lower_bound=1)
+flags.DEFINE_integer('kid_subset_size', metrics.KID_SUBSET_SIZE, 'KID subset size.',
+                     lower_bound=2)
+flags.DEFINE_bool('memorisation', True, 'Nearest training images of samples and test images, '
+                  'Figure 2 and the distance histogram.')
+flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  cli.no_positional_args(argv)
+  if (FLAGS.workdir is None) == (FLAGS.samples is None):
+    raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
+  gan = g_params = step = config = None
+  if FLAGS.workdir is not None:
+    restored = sampling.restore(FLAGS.workdir, FLAGS.step)
+    config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
+    dataset = FLAGS.dataset or config.dataset
+    if data.image_shape(dataset) != tuple(restored.image_shape):
+      raise UserError(f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
+                      f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set')
+    samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)
+    source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step}, seed {FLAGS.seed}'
+    out_dir = FLAGS.out_dir or FLAGS.workdir
+  else:
+    if FLAGS.dataset is None or FLAGS.out_dir is None:
+      raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
+    dataset = FLAGS.dataset
+    samples = samples_lib.load_samples(FLAGS.samples, data.image_shape(dataset))
+    source = f'samples file {os.path.abspath(FLAGS.samples)}'
+    out_dir = FLAGS.out_dir
+
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f'cannot create --out_dir={out_dir} ({e.strerror}); pick a writable '
+                    'directory') from None
+
+  def from_config(name):
+    if getattr(FLAGS, name) is not None:
+      return getattr(FLAGS, name)
+    return (getattr(config, name) or None) if config is not None else None
+
+  recipe = classifier_lib.Recipe.for_dataset(
+      dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {}))
+  ref = evaluation.prepare(dataset, data_dir=from_config('data_dir'),
+                           manual_dir=from_config('manual_dir'), cache_dir=FLAGS.cache_dir,
+                           recipe=recipe)
+  results, arrays = evaluation.evaluate(
+      samples, ref, step=step, source=source, with_memorisation=FLAGS.memorisation,
+      kid_subsets=FLAGS.kid_subsets, kid_subset_size=FLAGS.kid_subset_size)
+  if FLAGS.figures:
+    results['figures'] = evaluation.write_figures(out_dir, samples, ref, arrays, gan=gan,
+                                                  g_params=g_params, seed=FLAGS.seed)
+  evaluation.write(out_dir, results)
+  print(report.markdown(results))
+  print(f'wrote {os.path.join(out_dir, "eval.json")} and eval.md')
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,233 @@
+"""The evaluation protocol: what is compared with what, computed once per data set.
+
+Every metric compares a set of images with the test split (real held-out data) and is computed
+twice: for the samples, and for real training images in their place (the reference row: what a
+perfect generator would reach, up to sampling noise). Parzen's σ is chosen on validation data.
+"""
+
+import dataclasses
+import functools
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+
+from gan_jax import data
+from gan_jax import writers
+from gan_jax.config import Config
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import metrics
+from gan_jax.evaluation import neighbours
+from gan_jax.evaluation import parzen
+
+# (gan, g_params, step) -> scalars, as gan_jax.train.EvalFn.
+EvalFn = Callable[[object, dict, int], dict[str, float]]
+# The noise of evaluation samples, apart from training and grid noise.
+EVAL_SEED = 0
+# Scalars logged during training, in this order.
+SCALARS = ('parzen_ll', 'frechet_distance', 'kid', 'classifier_score', 'precision', 'recall',
+           'coverage', 'class_kl')
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Reference:
+  """A data set's real images and their statistics: everything an evaluation compares against.
+
+  Attributes:
+    dataset: the data set's name.
+    image_shape: (H, W, C).
+    classifier: the evaluation classifier.
+    train: float32 [N, D] training pixels in [0, 1] (nearest neighbours, the reference row).
+    validation: float32 [V, D], the Parzen σ-selection set.
+    validation_note: which validation images those are.
+    test: float32 [T, D], the held-out set every metric compares with.
+    test_features, test_probs: the classifier on `test`.
+    test_gaussian: mean and covariance of `test_features` (FD).
+    test_class_mix: share of `test` predicted as each class (coverage).
+    test_radii: squared k-NN radii of `test_features` (precision).
+  """
+
+  dataset: str
+  image_shape: tuple[int, int, int]
+  classifier: classifier_lib.Classifier
+  train: np.ndarray
+  validation: np.ndarray
+  validation_note: str
+  test: np.ndarray
+  test_features: np.ndarray
+  test_probs: np.ndarray
+  test_gaussian: metrics.Gaussian
+  test_class_mix: np.ndarray
+  test_radii: np.ndarray
+
+  @property
+  def num_classes(self) -> int:
+    return self.test_probs.shape[1]
+
+
+def _pixels(images_uint8: np.ndarray) -> np.ndarray:
+  return (np.asarray(images_uint8).reshape(len(images_uint8), -1) / np.float32(255.0)).astype(
+      np.float32)
+
+
+def prepare(dataset: str, *, data_dir: str | None = None, manual_dir: str | None = None,
+            cache_dir: str | None = None,
+            classifier: classifier_lib.Classifier | None = None,
+            recipe: classifier_lib.Recipe | None = None) -> Reference:
+  """Loads the splits and the classifier (training it if not cached), and computes the test
+  statistics. The heavy part of an evaluation: do it once per data set.
+
+  Args:
+    dataset: a data set name.
+    data_dir, manual_dir: passed to data.load_split.
+    cache_dir: the classifier's cache (default classifier.default_cache_dir(dataset)).
+    classifier: use this classifier instead of the cached/trained one.
+    recipe: the classifier's training recipe (default: the data set's).
+  """
+  splits = {name: data.load_split(dataset, name, data_dir=data_dir, manual_dir=manual_dir)
+            for name in ('train', 'validation', 'test')}
+  if classifier is None:
+    classifier = classifier_lib.load_or_train(dataset, cache_dir=cache_dir, data_dir=data_dir,
+                                              manual_dir=manual_dir, recipe=recipe)
+  validation = splits['validation'].images[:parzen.NUM_VALIDATION]
+  if len(validation) < parzen.NUM_VALIDATION:
+    note = (f'all {len(validation)} images of the validation split (it has fewer than the '
+            f'original code\'s {parzen.NUM_VALIDATION})')
+  else:
+    note = f'the first {parzen.NUM_VALIDATION} images of the validation split'
+  test = _pixels(splits['test'].images)
+  features, probs = classifier.features_and_probs(test)
+  return Reference(
+      dataset=dataset, image_shape=tuple(splits['test'].image_shape), classifier=classifier,
+      train=_pixels(splits['train'].images), validation=_pixels(validation),
+      validation_note=note, test=test, test_features=features, test_probs=probs,
+      test_gaussian=metrics.Gaussian.fit(features),
+      test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
+      test_radii=metrics.knn_radii(features))
+
+
+def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.KID_SUBSETS,
+                         kid_subset_size: int = metrics.KID_SUBSET_SIZE,
+                         seed: int = 0) -> dict:
+  """Every metric of a set of images (samples, or real images for the reference row).
+
+  Args:
+    images: [N, ...] pixels in [0, 1].
+    ref: the data set's Reference.
+    kid_subsets, kid_subset_size, seed: KID's subsets.
+
+  Returns:
+    {'parzen': {...}, 'frechet_distance', 'kid': {'mean', 'std', ...}, 'classifier_score',
+     'coverage', 'class_kl', 'precision', 'recall', 'num_images'}.
+  """
+  x = np.asarray(images, np.float32).reshape(len(images), -1)
+  p = parzen.parzen_estimate(x, ref.validation, ref.test)
+  features, probs = ref.classifier.features_and_probs(x)
+  kid_mean, kid_std = metrics.kernel_distance(features, ref.test_features,
+                                              num_subsets=kid_subsets,
+                                              subset_size=kid_subset_size, seed=seed)
+  return {
+      'parzen': p.to_dict(),
+      'frechet_distance': metrics.frechet_distance(metrics.Gaussian.fit(features),
+                                                   ref.test_gaussian),
+      # std: the spread of single-subset estimates, as Bińkowski et al. report it. Subsets
+      # overlap, so std / √subsets would understate the mean's uncertainty.
+      'kid': {'mean': kid_mean, 'std': kid_std, 'subsets': kid_subsets,
+              'subset_size': min(kid_subset_size, len(features), len(ref.test_features))},
+      'classifier_score': metrics.classifier_score(probs),
+      **metrics.coverage(probs, ref.test_class_mix),
+      **metrics.precision_recall(ref.test_features, features, real_radii=ref.test_radii),
+      'num_images': int(x.shape[0]),
+  }
+
+
+def real_images(ref: Reference, num: int, *, seed: int = 0) -> tuple[np.ndarray, str]:
+  """`num` training images drawn at random without replacement (all if fewer), and a note."""
+  num = min(num, ref.train.shape[0])
+  idx = np.sort(np.random.default_rng(seed).choice(ref.train.shape[0], num, replace=False))
+  return ref.train[idx], (f'{num} training images drawn at random (seed {seed}) in place of '
+                          'samples')
+
+
+def real_data_metrics(ref: Reference, num: int, *, seed: int = 0, **kid) -> dict:
+  """The reference row: metrics_against_test on `num` random training images."""
+  images, note = real_images(ref, num, seed=seed)
+  return {**metrics_against_test(images, ref, seed=seed, **kid), 'source': note}
+
+
+def memorisation(samples, ref: Reference) -> dict:
+  """Nearest training images of the samples and of the test images (pixel space).
+
+  Returns:
+    {'summary': memorisation_summary(...), 'sample_sq', 'sample_index', 'test_sq'} (arrays).
+  """
+  sample_sq, sample_index = neighbours.nearest_training_images(samples, ref.train)
+  test_sq, _ = neighbours.nearest_training_images(ref.test, ref.train)
+  return {'summary': {**neighbours.memorisation_summary(sample_sq, test_sq),
+                      'num_train': int(ref.train.shape[0])},
+          'sample_sq': sample_sq, 'sample_index': sample_index, 'test_sq': test_sq}
+
+
+def scalars(result: dict) -> dict[str, float]:
+  """The logged scalars (SCALARS) of a metrics_against_test result."""
+  flat = {'parzen_ll': result['parzen']['ll'], 'kid': result['kid']['mean']}
+  return {name: float(flat[name] if name in flat else result[name]) for name in SCALARS}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _generate(gan, g_params, z):
+  return gan.generate(g_params, z)
+
+
+def generate_samples(gan, g_params, num: int, *, seed: int = EVAL_SEED,
+                     batch_size: int = 1000) -> np.ndarray:
+  """`num` samples as float32 [num, D] in [0, 1]; the noise of sampling.Restored.sample(seed),
+  so `experiments.evaluate --workdir` and the in-training evaluation see the same samples."""
+  key = jax.random.PRNGKey(seed)
+  out = [np.asarray(_generate(gan, g_params, gan.sample_noise(jax.random.fold_in(key, start),
+                                                               min(batch_size, num - start))))
+         for start in range(0, num, batch_size)]
+  return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: int | None = None,
+                 seed: int = EVAL_SEED, reference: Reference | None = None,
+                 with_real_data: bool = True, **kid) -> EvalFn:
+  """The evaluation to run every config.eval_every steps of train.train_and_evaluate.
+
+  The Reference (data, classifier, test statistics) and the real-data row are computed here,
+  once; each call only generates samples (the same noise every call, so curves compare like with
+  like) and measures them.
+
+  Args:
+    config: the run's config (dataset, data_dir, manual_dir, eval_num_samples).
+    cache_dir: the classifier cache (default: classifier.default_cache_dir(dataset)).
+    num_samples: samples per evaluation (default config.eval_num_samples).
+    seed: the noise seed of the evaluation samples.
+    reference: a prepared Reference to reuse.
+    with_real_data: also return the reference row's scalars as 'real_data/<name>'.
+    **kid: kid_subsets / kid_subset_size of metrics_against_test.
+
+  Returns:
+    (gan, g_params, step) -> {name: value} for the names in SCALARS.
+  """
+  num = num_samples or config.eval_num_samples
+  start = time.perf_counter()
+  ref = reference or prepare(config.dataset, data_dir=config.data_dir or None,
+                             manual_dir=config.manual_dir or None, cache_dir=cache_dir)
+  real = {}
+  if with_real_data:
+    real = {f'real_data/{k}': v
+            for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()}
+  writers.log(f'evaluation of {config.dataset} ready in {time.perf_counter() - start:.1f} s: '
+              f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '
+              f'{ref.classifier.sha256[:16]}; {num} samples per evaluation' +
+              ''.join(f', {k} {v:.4g}' for k, v in real.items()))
+
+  def eval_fn(gan, g_params, step: int) -> dict[str, float]:
+    del step
+    samples = generate_samples(gan, g_params, num, seed=seed)
+    return {**scalars(metrics_against_test(samples, ref, seed=seed, **kid)), **real}
+
+  return eval_fn
