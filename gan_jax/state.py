@@ -55,7 +55,8 @@ class GAN:
     return models.sample_noise(key, (num, self.noise_dim), self.noise_prior)
 
   def generate(self, g_params: Params, z: jax.Array) -> jax.Array:
-    """Samples G(z) as flat pixels in [0, 1] (G has no dropout: train and test agree)."""
+    """G(z), flat [N, data_dim]: pixels in [0, 1] for a sigmoid output layer, real values for a
+    linear one. G has no dropout: train and test agree."""
     return self.generator.apply({'params': g_params}, z)
 
   def discriminate(self, d_params: Params, x: jax.Array, *, dropout_key=None) -> jax.Array:

@@ -104,8 +104,8 @@ def train_step(state: TrainState, batch: Array, *, gan: GAN,
 
   Args:
     state: the training state.
-    batch: real data, float32 [d_steps, batch_size, data_dim] in [0, 1]: one minibatch per
-      D step.
+    batch: real data, float32 [d_steps, batch_size, data_dim] (pixels in [0, 1] for images):
+      one minibatch per D step.
     gan: the static game (networks, optimisers, loss and update rule).
     constrain: applied to each [batch_size, ...] array drawn inside the step (the noise); the
       data-parallel wrapper passes a sharding constraint over the data axis.
