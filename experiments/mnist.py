@@ -8,9 +8,10 @@ Run the same command again to resume from the newest checkpoint in --workdir.
 from absl import flags
 
 from experiments import cli
+from gan_jax import distributed
 from gan_jax import flags as gan_flags
-from gan_jax import train
 
+distributed.define_flags()
 gan_flags.define_config_flags()
 gan_flags.define_workdir_flag()
 flags.DEFINE_bool('overwrite', False, 'Discard a previous run in --workdir instead of resuming.')
@@ -20,7 +21,14 @@ FLAGS = flags.FLAGS
 def main(argv):
   cli.no_positional_args(argv)
   config = gan_flags.config_from_flags()
-  train.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite)
+  distributed.initialize_from_flags()  # before anything touches a device
+  # Imported after the flags are checked, so a mistyped flag fails in a fraction of a second.
+  from gan_jax import train
+  eval_fn = None
+  if config.eval_every > 0:
+    from gan_jax import evaluation
+    eval_fn = evaluation.make_eval_fn(config)
+  train.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite, eval_fn=eval_fn)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,60 @@
+r"""Runs a hyperparameter sweep: populations for numbers, separate runs for structure.
+
+  python -m experiments.sweep --flagfile=experiments/configs/mnist_5k.flags \
+      --sweep=experiments/sweeps/seeds_lr.py --workdir=runs/sweep_seeds_lr
+
+Members that differ only in numbers (seed, learning rates, momentum) train together as one
+vmapped population, sharded over the devices; members that change shapes or code are separate
+runs. Writes <workdir>/commands.sh (one command per group, for a scheduler: --launch=none), trains
+every group here one after the other (--launch=local), then ranks the members in
+<workdir>/results.md and results.csv. Run the same command again to resume.
+"""
+
+from absl import flags
+
+from experiments import cli
+from gan_jax import distributed
+from gan_jax import flags as gan_flags
+
+distributed.define_flags()
+gan_flags.define_config_flags()
+gan_flags.define_workdir_flag()
+flags.DEFINE_string('sweep', None, 'Python file defining sweep(): a list of dicts of flag '
+                    'overrides, one per member (see experiments/sweeps/).')
+flags.DEFINE_enum('launch', 'local', ['local', 'none'], 'local: train every group here, in '
+                  'sequence, then rank; none: only write <workdir>/commands.sh for a scheduler.')
+flags.DEFINE_bool('results_only', False, 'Only evaluate members not yet evaluated and write '
+                  'results.csv / results.md (after a scheduler ran commands.sh).')
+flags.DEFINE_string('group', None, 'Train only this group (what a line of commands.sh runs).')
+flags.DEFINE_string('rank_by', 'parzen_ll', 'Metric that ranks the members: parzen_ll, '
+                    'frechet_distance, kid, classifier_score, precision, recall, coverage, '
+                    'class_kl, or a training metric (d_loss, g_loss, d_real, d_fake).')
+flags.DEFINE_enum('rank_mode', 'auto', ['auto', 'max', 'min'], 'Whether higher or lower is '
+                  'better (auto: the metric\'s own direction).')
+flags.DEFINE_enum('eval', 'auto', ['auto', 'parzen', 'full', 'none'], 'Evaluation of each '
+                  'member at the end: parzen (the paper\'s Parzen LL), full (every metric of '
+                  'gan_jax.evaluation; trains its classifier on first use), none; auto: what '
+                  '--rank_by needs.')
+flags.DEFINE_integer('sweep_devices', 0, 'Device groups of a population (size of the mesh\'s '
+                     'sweep axis; each group trains members / groups members, data-parallel '
+                     'within it); 0: gcd(members, devices).')
+flags.DEFINE_bool('overwrite', False, 'Discard previous runs of the members instead of '
+                  'resuming them.')
+flags.DEFINE_string('python', 'python', 'Interpreter named in commands.sh.')
+flags.mark_flag_as_required('sweep')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  cli.no_positional_args(argv)
+  base = gan_flags.config_from_flags()
+  distributed.initialize_from_flags()  # before anything touches a device
+  from gan_jax import sweep  # after the flags are checked: a typo fails fast
+  sweep.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
+            results_only=FLAGS.results_only, rank_by=FLAGS.rank_by, rank_mode=FLAGS.rank_mode,
+            eval_mode=FLAGS.eval, sweep_devices=FLAGS.sweep_devices, overwrite=FLAGS.overwrite,
+            python=FLAGS.python)
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,166 @@
+"""Sweeps: a vmapped population equals its members trained alone; structure becomes commands."""
+
+import csv
+import json
+import os
+import shlex
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import parallel, population, sampling, sweep, train
+from gan_jax.errors import ConfigError
+from gan_jax.flags import config_from_args
+from tests.helpers import make_test_config
+
+# Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
+# batched and an unbatched program stays float noise; Adam divides by sqrt(v) and turns the
+# noise on near-zero gradients into O(learning rate) steps.
+BASE = ('--optimizer=sgd_momentum', '--checkpoint_every=10', '--sample_every=10',
+        '--eval_num_samples=100')
+MEMBERS = [dict(seed=0, learning_rate=0.5),
+           dict(seed=1, learning_rate=0.2, momentum=0.6),
+           dict(seed=2, learning_rate=1e30),  # diverges: marked failed, the others train on
+           dict(seed=3, learning_rate=0.3, d_learning_rate=0.1)]
+COMPARED = (0, 1, 3)
+
+
+def _write_spec(path, members):
+  path.write_text(f'def sweep():\n  return {members!r}\n')
+  return str(path)
+
+
+def _run(spec, workdir, num_steps, **kwargs):
+  base = make_test_config(*BASE, f'--num_steps={num_steps}')
+  return sweep.run(base, spec, workdir, sweep_devices=2, **kwargs)
+
+
+@pytest.fixture(scope='module')
+def population_sweep(tmp_path_factory):
+  """The sweep run to 10 steps ("stopped"), then the same command to 20 (resumed)."""
+  root = tmp_path_factory.mktemp('sweep')
+  spec = _write_spec(root / 'spec.py', MEMBERS)
+  workdir = str(root / 'run')
+  _run(spec, workdir, 10, eval_mode='none', rank_by='d_loss', rank_mode='min')
+  plan = _run(spec, workdir, 20)
+  return plan, workdir
+
+
+def _assert_same_training(member, solo, init, what):
+  """Parameters equal to float tolerance: a few ulps of each value, plus 1% of how far training
+  moved the net. The generator moves by ~1e-6 in 20 steps, so an absolute tolerance alone would
+  prove nothing; a wrong seed, batch or learning rate is off by about the whole move."""
+  leaves = lambda t: [np.asarray(x, np.float64) for x in jax.tree.leaves(t)]
+  moved = max(np.max(np.abs(b - b0)) for b, b0 in zip(leaves(solo), leaves(init)))
+  assert moved > 0, f'{what}: training did not move the parameters'
+  for a, b in zip(leaves(member), leaves(solo)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-2 * moved, err_msg=what)
+
+
+def test_population_members_equal_their_runs_alone(population_sweep, tmp_path):
+  plan, workdir = population_sweep
+  assert [len(g.members) for g in plan.groups] == [len(MEMBERS)]  # one population
+  configs = [m.config for m in plan.members]
+  mesh = population.make_mesh(len(configs), 2)
+  # Only the scale of the comparison (how far training moved the nets); the initial states
+  # themselves are checked against solo ones in test_members_start_where_their_runs_alone_do.
+  inits = population.init_population(train.setup(configs[0], mesh), configs)
+  one_device = parallel.make_mesh(jax.devices()[:1])  # alone: its own device, not the (2, 2) mesh
+  for i in COMPARED:
+    member, config = plan.members[i], configs[i]
+    assert config.seed == MEMBERS[i]['seed'] and config.num_steps == 20
+    init = jax.device_get(population.take_member(inits, i, mesh))
+    solo_dir = str(tmp_path / member.name)
+    solo = train.train_and_evaluate(config, solo_dir, mesh=one_device)
+    # The member's workdir restores alone, as a normal run's does, with its own config.
+    restored = sampling.restore(os.path.join(workdir, member.name))
+    assert restored.step == 20 and restored.config == config
+    _assert_same_training(restored.state.g_params, solo.g_params, init.g_params, member.name)
+    _assert_same_training(restored.state.d_params, solo.d_params, init.d_params, member.name)
+    # The stopped population's checkpoint too (the straight half of the trajectory).
+    at_10 = sampling.restore(os.path.join(workdir, member.name), step=10).state
+    solo_10 = sampling.restore(solo_dir, step=10).state
+    _assert_same_training(at_10.d_params, solo_10.d_params, init.d_params, f'{member.name}@10')
+    # Its own hyperparameters live in its optimiser state.
+    np.testing.assert_array_equal(restored.state.g_opt_state.hparams['learning_rate'],
+                                  np.float32(config.learning_rate))
+    np.testing.assert_array_equal(restored.state.d_opt_state.hparams['learning_rate'],
+                                  np.float32(config.d_learning_rate or config.learning_rate))
+    np.testing.assert_array_equal(restored.state.d_opt_state.hparams['momentum'],
+                                  np.float32(config.momentum))
+
+
+def test_member_outputs_and_results_table(population_sweep):
+  plan, workdir = population_sweep
+  failed = plan.members[2].name
+  assert os.path.exists(os.path.join(workdir, failed, population.FAILED_FILE))
+  for i in COMPARED:
+    member_dir = os.path.join(workdir, plan.members[i].name)
+    assert sorted(os.listdir(os.path.join(member_dir, 'checkpoints'))) == ['10', '20']
+    assert sorted(os.listdir(os.path.join(member_dir, 'samples'))) == [
+        'step_00000010.png', 'step_00000020.png']
+    with open(os.path.join(member_dir, 'config.json')) as f:
+      assert json.load(f) == plan.members[i].config.to_dict()
+  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
+    rows = list(csv.DictReader(f))
+  assert [r['member'] for r in rows][-1] == failed and rows[-1]['status'].startswith('failed')
+  ranked = [r for r in rows if r['rank']]
+  assert [r['rank'] for r in ranked] == ['1', '2', '3']
+  lls = [float(r['parzen_ll']) for r in ranked]
+  assert lls == sorted(lls, reverse=True) and all(np.isfinite(lls))
+  assert {r['member'] for r in ranked} == {plan.members[i].name for i in COMPARED}
+  md = open(os.path.join(workdir, sweep.RESULTS_MD)).read()
+  assert 'ranked by parzen_ll' in md and 'real training images' in md
+
+
+def test_structural_sweep_lists_one_command_per_group(tmp_path):
+  members = [dict(seed=0), dict(seed=1, learning_rate=0.05),         # one population
+             dict(update='alternating', d_steps=2),                   # a run of its own
+             dict(g_hidden=[16, 16], seed=3), dict(g_hidden=[16, 16], seed=4)]  # a population
+  spec = _write_spec(tmp_path / 'spec.py', members)
+  workdir = str(tmp_path / 'sweep')
+  plan = sweep.run(make_test_config(), spec, workdir, launch='none')
+  assert [[m.name for m in g.members] for g in plan.groups] == [
+      ['seed_0', 'seed_1-learning_rate_0.05'], ['update_alternating-d_steps_2'],
+      ['g_hidden_16,16-seed_3', 'g_hidden_16,16-seed_4']]
+  base_flags = os.path.join(workdir, sweep.BASE_FLAGS_FILE)
+  expected = [
+      f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
+      '--group=base --eval=parzen',
+      f'python -m experiments.mnist --flagfile={base_flags} --update=alternating --d_steps=2 '
+      f'--workdir={workdir}/update_alternating-d_steps_2',
+      f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
+      '--group=g_hidden_16,16 --eval=parzen']
+  lines = open(os.path.join(workdir, sweep.COMMANDS_FILE)).read().splitlines()
+  assert [shlex.split(line) for line in lines] == [shlex.split(line) for line in expected]
+  # base.flags reproduces the base config exactly; nothing was trained.
+  assert config_from_args([f'--flagfile={base_flags}']) == make_test_config()
+  assert not any(os.path.isdir(os.path.join(workdir, m.name)) for m in plan.members)
+
+
+def test_population_rules_fail_with_one_line():
+  a, b = make_test_config(), make_test_config('--noise_dim=9', '--seed=1')
+  with pytest.raises(ConfigError, match=r'differ in --noise_dim .* separate|changes shapes'):
+    population.check_members([a, b])
+  population.check_members([a, a.replace(seed=5, learning_rate=0.01, momentum=0.6)])
+  with pytest.raises(ConfigError, match=r'--sweep_devices=2 must divide .* population size \(3\)'):
+    population.make_mesh(3, sweep_devices=2)
+  assert dict(population.make_mesh(6).shape) == {'sweep': 2, 'data': 2}
+  assert dict(population.make_mesh(8).shape) == {'sweep': 4, 'data': 1}
+  assert sweep.product(a=[1, 2], b=['x']) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+  with pytest.raises(ConfigError, match='not a metric'):
+    sweep.resolve_eval_mode('auto', 'sharpness')
+
+
+def test_members_start_where_their_runs_alone_do():
+  """Same initial draws (a vmap of threefry is each key's own draw) and each member's own
+  hyperparameters, here Adam's (inject_hyperparams) learning rate and b1."""
+  configs = [make_test_config('--seed=0'),
+             make_test_config('--seed=1', '--learning_rate=0.01', '--adam_b1=0.9')]
+  mesh = population.make_mesh(2)
+  states = population.init_population(train.setup(configs[0], mesh), configs)
+  alone = train.setup(configs[1]).init_state()
+  member = population.take_member(states, 1, mesh)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(member), jax.device_get(alone))
+  assert float(member.g_opt_state.hyperparams['b1']) == np.float32(0.9)
