@@ -6,7 +6,6 @@ r"""Samples from a trained checkpoint.
 
 import os
 
-from absl import app
 from absl import flags
 
 from experiments import cli

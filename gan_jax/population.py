@@ -287,7 +287,7 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
     writers.log(f'resumed {num} members from step {step}')
   if primary:
     for workdir, config in zip(workdirs, configs):
-      train._write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
+      writers.write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
 
   metric_writers = [writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
                     for w, f in zip(workdirs, failed)]
@@ -296,9 +296,9 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   z_grid = jnp.stack([train.grid_noise(gan, c) for c in configs])
   generate = _compiled_generate(gan, mesh)
   finite_members = jax.jit(_finite_members, out_shardings=parallel.replicated(mesh))
-  boundaries = train._boundaries(template)
+  boundaries = train.event_intervals(template)
   pending = []
-  stop = train._StopSignal()
+  stop = train.StopSignal()
 
   def fail(i, message):
     failed[i] = True

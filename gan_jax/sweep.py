@@ -213,12 +213,12 @@ def write_plan_files(plan: Plan, workdir: str, spec_path: str, **command_args) -
   if not distributed.is_primary():
     return
   os.makedirs(workdir, exist_ok=True)
-  _write_text(os.path.join(workdir, BASE_FLAGS_FILE),
+  writers.write_text(os.path.join(workdir, BASE_FLAGS_FILE),
               '# The base config of this sweep, every field (written by experiments.sweep).\n'
               + '\n'.join(config_flags(plan.base)) + '\n')
-  _write_text(os.path.join(workdir, COMMANDS_FILE),
+  writers.write_text(os.path.join(workdir, COMMANDS_FILE),
               '\n'.join(commands(plan, workdir, spec_path, **command_args)) + '\n')
-  _write_text(os.path.join(workdir, PLAN_FILE), json.dumps({
+  writers.write_text(os.path.join(workdir, PLAN_FILE), json.dumps({
       'sweep': os.path.abspath(spec_path),
       'groups': [{'name': g.name, 'population': g.is_population,
                   'members': [{'name': m.name, 'overrides': m.overrides} for m in g.members]}
@@ -292,7 +292,7 @@ def _game_for(config: Config):
 
 def record_eval(workdir: str, step: int, mode: str, scalars: dict[str, float]) -> None:
   if distributed.is_primary():
-    _write_text(os.path.join(workdir, EVAL_FILE), json.dumps(
+    writers.write_text(os.path.join(workdir, EVAL_FILE), json.dumps(
         {'step': int(step), 'eval': mode, **{k: float(v) for k, v in scalars.items()}},
         indent=2, sort_keys=True) + '\n')
 
@@ -441,7 +441,7 @@ def write_results(plan: Plan, workdir: str, rank_by: str, higher_is_better: bool
               'samples: ' + ', '.join(f'{k} {_cell(v)}' for k, v in reference.items())]
   lines += ['', f'Member workdirs are under {os.path.abspath(workdir)}/<member>; '
             f'`python -m experiments.sample --workdir=<that>` samples one.']
-  _write_text(os.path.join(workdir, RESULTS_MD), '\n'.join(lines) + '\n')
+  writers.write_text(os.path.join(workdir, RESULTS_MD), '\n'.join(lines) + '\n')
   return rows
 
 
@@ -519,9 +519,3 @@ def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
                 (f'; best {best["member"]} ({rank_by} {_cell(best[rank_by])})' if best else ''))
   return plan
 
-
-def _write_text(path: str, text: str) -> None:
-  tmp = f'{path}.{os.getpid()}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)

@@ -8,7 +8,6 @@ the exact push-forward of p_z through G (`theory.pushforward_density`), not a sa
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -23,6 +22,7 @@ from gan_jax import models
 from gan_jax import steps
 from gan_jax import theory
 from gan_jax import toy1d_plots
+from gan_jax import writers
 from gan_jax.errors import ConfigError
 from gan_jax.state import GAN, TrainState, create_train_state
 
@@ -559,11 +559,6 @@ def modes(config: ToyConfig, games=MODE_GAMES) -> dict:
 EXPERIMENTS = ('figure1', 'theory', 'modes')
 
 
-def _write_json(path: str, content: dict, indent: int | None = 1) -> None:
-  with open(path, 'w') as f:
-    json.dump(content, f, indent=indent)
-
-
 def run(config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIMENTS,
         log=print) -> dict[str, float]:
   """Runs `experiments` and writes their JSON and PNG files under `workdir`.
@@ -588,7 +583,7 @@ def run(config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIME
     if 'figure1' in experiments:
       start = time.time()
       result = figure1(config, gan, states, fitted[early_index(config)])
-      _write_json(os.path.join(workdir, 'figure1.json'), result, indent=None)
+      writers.write_json(os.path.join(workdir, 'figure1.json'), result, indent=None)
       toy1d_plots.plot_figure1(result, os.path.join(workdir, 'figure1.png'))
       seconds['figure1'] = time.time() - start
       log(f'figure1: JSD per panel {[round(p["jsd"], 4) for p in result["panels"]]} '
@@ -596,7 +591,7 @@ def run(config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIME
     if 'theory' in experiments:
       start = time.time()
       result = theory_report(config, gan, states, [fitted[i] for i in checkpoints])
-      _write_json(os.path.join(workdir, 'theory.json'), result)
+      writers.write_json(os.path.join(workdir, 'theory.json'), result)
       toy1d_plots.plot_theorem1(result, os.path.join(workdir, 'theorem1.png'))
       seconds['theory'] = time.time() - start
       final = result['final']
@@ -608,7 +603,7 @@ def run(config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIME
   if 'modes' in experiments:
     start = time.time()
     result = modes(config)
-    _write_json(os.path.join(workdir, 'modes.json'), result)
+    writers.write_json(os.path.join(workdir, 'modes.json'), result)
     toy1d_plots.plot_modes(result, os.path.join(workdir, 'modes.png'))
     seconds['modes'] = time.time() - start
     log('modes: ' + '; '.join(

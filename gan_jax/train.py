@@ -7,7 +7,6 @@ The loop only decides when things happen; all math is in `steps` (traced) and al
 import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
 import signal
@@ -113,7 +112,7 @@ def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | N
         raise NonFiniteError(f'{name} ({net}) became {values[bad[0]]} at step {at}; the last '
                              'good checkpoint is kept; resume with a lower --learning_rate, or '
                              'use --on_nonfinite=rollback')
-  finite = jax.jit(lambda g, d: (_all_finite(g), _all_finite(d)))(state.g_params, state.d_params)
+  finite = _params_finite(state.g_params, state.d_params)
   for net, ok in zip(('generator', 'discriminator'), finite):
     if not bool(ok):
       raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; the last '
@@ -125,7 +124,12 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-class _StopSignal:
+@jax.jit  # compiled once per parameter structure, not at every log step
+def _params_finite(g_params, d_params) -> tuple[jax.Array, jax.Array]:
+  return _all_finite(g_params), _all_finite(d_params)
+
+
+class StopSignal:
   """Turns SIGTERM/SIGINT into a request to checkpoint and stop at the next step boundary."""
 
   def __init__(self):
@@ -158,7 +162,7 @@ def _in_main_thread() -> bool:
   return threading.current_thread() is threading.main_thread()
 
 
-def _boundaries(config: Config) -> tuple[int, ...]:
+def event_intervals(config: Config) -> tuple[int, ...]:
   return tuple(n for n in (config.log_every, config.checkpoint_every, config.sample_every,
                            config.eval_every) if n > 0)
 
@@ -201,7 +205,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
     state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
     writers.log(f'resumed from {ckpt.directory}/{step}')
   if primary:
-    _write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+    writers.write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
 
   writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
   train_data = parallel.put_replicated(
@@ -209,9 +213,9 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   z_grid = grid_noise(gan, config)
   generate = jax.jit(gan.generate)
   compiled: dict[int, Callable] = {}
-  boundaries = _boundaries(config)
+  boundaries = event_intervals(config)
   pending: list[dict[str, jax.Array]] = []
-  stop = _StopSignal()
+  stop = StopSignal()
 
   def save(step):
     check_finite(state, step)
@@ -295,10 +299,3 @@ def _rollback(ckpt, state, mesh, config: Config, error: NonFiniteError):
                         d_opt_state=optim.scale_learning_rate(state.d_opt_state, factor))
   warn(f'{error}: rolled back to step {step} with learning rates x{factor}')
   return state, step
-
-
-def _write_json(path: str, value) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)

@@ -78,6 +78,18 @@ class MetricWriter:
       self._tb = None
 
 
+def write_text(path: str, text: str) -> None:
+  """Writes `text` to `path` atomically: a reader, or a kill, never sees half a file."""
+  tmp = f'{path}.{os.getpid()}.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json(path: str, value, *, indent: int | None = 2) -> None:
+  write_text(path, json.dumps(value, indent=indent) + '\n')
+
+
 def _jsonable(value):
   if isinstance(value, (np.floating, np.integer)):
     value = value.item()

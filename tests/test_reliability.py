@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import jax
@@ -66,7 +65,7 @@ def _final_state(workdir: str):
 
 
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
-  args = ('--num_steps=120', '--checkpoint_every=20', '--log_every=10', '--sample_every=0')
+  args = ('--num_steps=80', '--checkpoint_every=20', '--log_every=10', '--sample_every=0')
   reference = str(tmp_path / 'reference')
   done = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
                          f'--workdir={reference}'], cwd=ROOT, env=_env(), capture_output=True,
@@ -75,8 +74,8 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
 
   workdir = str(tmp_path / 'killed')
   rng = np.random.default_rng(0)
-  kill_points = [('after_log_line', 2), ('during_checkpoint_write', None),
-                 ('after_log_line', int(rng.integers(3, 11))), ('after_seconds', rng.uniform(1, 4))]
+  kill_points = [('after_log_line', int(rng.integers(1, 4))), ('during_checkpoint_write', None),
+                 ('after_seconds', rng.uniform(1, 4))]
   killed_while_writing = False
   for kind, value in kill_points:
     proc = _start(*args, f'--workdir={workdir}')
@@ -100,7 +99,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, _final_state(reference), _final_state(workdir))
   assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))
   steps = [r['step'] for r in writers.read_metrics(workdir)]
-  assert steps == sorted(set(steps)) and steps[-1] == 120     # no duplicated or lost rows
+  assert steps == list(range(10, 81, 10))     # no duplicated or lost rows
 
 
 @pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -31,7 +31,7 @@ def _batch(config, key):
 def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
   config, gan, state, _ = _setup(g_loss=g_loss)
   x = _batch(config, jax.random.PRNGKey(1))
-  new_state, metrics = steps.train_step(state, x, gan=gan)
+  new_state, metrics = jax.jit(functools.partial(steps.train_step, gan=gan))(state, x)
 
   # Direct computation: the same noise and dropout keys, two separate gradients at `state`.
   z_key, dropout_key = jax.random.split(jax.random.fold_in(state.rng, 0))
@@ -45,8 +45,8 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
 
   d_loss_fn = lambda d: losses.discriminator_loss(*logits(state.g_params, d))
   g_loss_fn = lambda g: losses.GENERATOR_LOSSES[g_loss](logits(g, state.d_params)[1])
-  d_grads = jax.grad(d_loss_fn)(state.d_params)
-  g_grads = jax.grad(g_loss_fn)(state.g_params)
+  d_grads = jax.jit(jax.grad(d_loss_fn))(state.d_params)
+  g_grads = jax.jit(jax.grad(g_loss_fn))(state.g_params)
   d_upd, _ = gan.d_tx.update(d_grads, state.d_opt_state)
   g_upd, _ = gan.g_tx.update(g_grads, state.g_opt_state)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
@@ -61,7 +61,7 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
 def test_alternating_step_takes_k_d_steps_then_g_against_the_updated_d():
   config, gan, state, _ = _setup(update='alternating', d_steps=3)
   xs = jax.random.uniform(jax.random.PRNGKey(1), (3, config.batch_size, 12))
-  new_state, metrics = steps.train_step(state, xs, gan=gan)
+  new_state, metrics = jax.jit(functools.partial(steps.train_step, gan=gan))(state, xs)
 
   keys = jax.random.split(jax.random.fold_in(state.rng, 0), 4)
   d_params, d_opt = state.d_params, state.d_opt_state
@@ -76,13 +76,13 @@ def test_alternating_step_takes_k_d_steps_then_g_against_the_updated_d():
       return losses.discriminator_loss(gan.discriminate(d, xs[i], dropout_key=real_key),
                                        gan.discriminate(d, fake, dropout_key=fake_key))
 
-    upd, d_opt = gan.d_tx.update(jax.grad(d_loss_fn)(d_params), d_opt)
+    upd, d_opt = gan.d_tx.update(jax.jit(jax.grad(d_loss_fn))(d_params), d_opt)
     d_params = optax.apply_updates(d_params, upd)
   z_key, dropout_key = jax.random.split(keys[3])
   z = gan.sample_noise(z_key, config.batch_size)
   g_loss_fn = lambda g: losses.generator_loss_non_saturating(
       gan.discriminate(d_params, gan.generate(g, z), dropout_key=dropout_key))
-  upd, _ = gan.g_tx.update(jax.grad(g_loss_fn)(state.g_params), state.g_opt_state)
+  upd, _ = gan.g_tx.update(jax.jit(jax.grad(g_loss_fn))(state.g_params), state.g_opt_state)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                new_state.d_params, d_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
@@ -107,7 +107,6 @@ def test_each_epoch_visits_every_example_once():
   """Minibatches follow one permutation per epoch: record them through a fake step."""
   _, gan, state, _ = _setup(num_train=40)
   data = jnp.repeat(jnp.arange(40, dtype=jnp.uint8)[:, None], 12, axis=1)
-  seen = []
 
   def spy_step(state, batch, **kwargs):
     del kwargs

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from gan_jax import images as image_io
+from gan_jax import writers
 from gan_jax.evaluation import figures
 from gan_jax.evaluation import protocol
 
@@ -57,9 +58,9 @@ def evaluate(samples, ref: protocol.Reference, *, step: int | None = None, sourc
 def write(out_dir: str, results: dict) -> None:
   """eval.json and eval.md into out_dir, atomically."""
   os.makedirs(out_dir, exist_ok=True)
-  _write_text(os.path.join(out_dir, JSON_FILE), json.dumps(_jsonable(results), indent=2,
+  writers.write_text(os.path.join(out_dir, JSON_FILE), json.dumps(_jsonable(results), indent=2,
                                                              sort_keys=True) + '\n')
-  _write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
+  writers.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
 
 
 def write_figures(out_dir: str, samples: np.ndarray, ref: protocol.Reference, arrays: dict, *,
@@ -148,9 +149,3 @@ def _jsonable(value):
     return int(value)
   return value
 
-
-def _write_text(path: str, text: str) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
