@@ -33,7 +33,7 @@ sample: $(STAMP)
 	$(PY) -m experiments.sample --workdir=$(WORKDIR) --num=100 --out=$(WORKDIR)/final_grid.png --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench --out=bench.json
