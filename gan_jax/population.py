@@ -296,7 +296,6 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   z_grid = jnp.stack([train.grid_noise(gan, c) for c in configs])
   generate = _compiled_generate(gan, mesh)
   finite_members = jax.jit(_finite_members, out_shardings=parallel.replicated(mesh))
-  boundaries = train.event_intervals(template)
   pending = []
   stop = train.StopSignal()
 
@@ -344,8 +343,7 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   with stop.installed():
     try:
       while step < template.num_steps and stop.received is None:
-        chunk = min(template.steps_per_call, template.num_steps - step,
-                    *(n - step % n for n in boundaries))
+        chunk = train.next_chunk(template, step)
         states, metrics = _compiled_steps(gan, mesh, chunk)(states, train_data)
         pending.append(metrics)
         step += chunk

@@ -167,6 +167,13 @@ def event_intervals(config: Config) -> tuple[int, ...]:
                            config.eval_every) if n > 0)
 
 
+def next_chunk(config: Config, step: int) -> int:
+  """Steps to fuse into the next call: up to steps_per_call, ending at num_steps and at the
+  next log/checkpoint/sample/eval boundary."""
+  return min(config.steps_per_call, config.num_steps - step,
+             *(n - step % n for n in event_intervals(config)))
+
+
 def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
                        eval_fn: EvalFn | None = None,
                        mesh: jax.sharding.Mesh | None = None) -> TrainState:
@@ -213,7 +220,6 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   z_grid = grid_noise(gan, config)
   generate = jax.jit(gan.generate)
   compiled: dict[int, Callable] = {}
-  boundaries = event_intervals(config)
   pending: list[dict[str, jax.Array]] = []
   stop = StopSignal()
 
@@ -235,9 +241,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   with stop.installed():
     try:
       while step < config.num_steps and stop.received is None:
-        # Fuse up to steps_per_call steps, stopping at the next log/checkpoint/sample boundary.
-        chunk = min(config.steps_per_call, config.num_steps - step,
-                    *(n - step % n for n in boundaries))
+        chunk = next_chunk(config, step)
         if chunk not in compiled:
           compiled[chunk] = parallel.compile_train_steps(gan, mesh, chunk)
         state, metrics = compiled[chunk](state, train_data)
