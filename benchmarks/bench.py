@@ -20,6 +20,8 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
+import jax
 
 from benchmarks import measure
 from benchmarks import suite
@@ -31,8 +33,10 @@ flags.DEFINE_bool('profile', False, 'Trace the fused step and print where its ti
 flags.DEFINE_string('dataset', _DEFAULTS.dataset, 'Training data (the bundled mnist_5k works '
                     'everywhere; fashion_mnist is the paper-size split of 50,000).')
 flags.DEFINE_integer('steps', None, 'Full-loop steps (default 5000: 10 logs, one checkpoint and '
-                     'one sample grid, as in a run at the default intervals; quick: 500).')
-flags.DEFINE_integer('bare_steps', None, 'Bare-loop steps (default 3000; quick: 400).')
+                     'one sample grid, as in a run at the default intervals; quick: 500; 10x '
+                     'both on an accelerator).')
+flags.DEFINE_integer('bare_steps', None, 'Bare-loop steps (default 3000; quick: 400; 10x both on '
+                     'an accelerator).')
 flags.DEFINE_integer('chunk', _DEFAULTS.chunk, 'Steps fused per compiled call (the config\'s '
                      'steps_per_call).')
 flags.DEFINE_list('batches', None, 'Batch sizes of the scaling table (default 50,...,800).')
@@ -55,7 +59,7 @@ def options_from_flags() -> suite.Options:
   for name in ('batches', 'devices'):
     if FLAGS[name].value is not None:
       changes[name] = tuple(int(v) for v in FLAGS[name].value)
-  return suite.Options.quick(**changes) if FLAGS.quick else suite.Options(**changes)
+  return suite.Options.for_platform(jax.devices()[0].platform, quick=FLAGS.quick, **changes)
 
 
 def run(options: suite.Options) -> dict:
@@ -83,6 +87,7 @@ def run(options: suite.Options) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
   if FLAGS.child == 'devices':
     print(json.dumps(suite.devices_child(FLAGS.dataset, FLAGS.child_devices, FLAGS.device_steps,
                                          FLAGS.chunk)))

@@ -16,13 +16,14 @@ from typing import Callable
 
 import jax
 
-_INSTRUCTION = re.compile(
-    r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = (\S+?\[[\d,]*\])\S* ([\w\-]+)\((.*)$')
+# name = shape opcode(operands), attributes; a shape may be a tuple: (f32[2]{0}, /*index=1*/...).
+_INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = (.*?) ([a-z][\w\-]*)\((.*)$')
 _COMPUTATION = re.compile(r'^\s*(?:ENTRY\s+)?%?([\w.\-]+) .*\{\s*$')
 _CALLS = re.compile(r'(?:calls|to_apply|body|condition)=%?([\w.\-]+)')
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
 _RNG_WORDS = ('threefry', 'random', '_bernoulli', '_uniform', 'rng')
 _CONTROL = ('while', 'conditional', 'call')
+_COLLECTIVES = ('all-reduce', 'all-gather', 'reduce-scatter', 'collective-permute', 'all-to-all')
 _CONTROL_CATEGORY = 'control flow (contains the others)'
 
 
@@ -58,6 +59,8 @@ def parse_hlo(hlo_text: str) -> dict[str, dict]:
       info['category'] = _CONTROL_CATEGORY
     elif is_matmul(info) or any(has(c, is_matmul) for c in info['calls']):
       info['category'] = 'matmul'
+    elif info['opcode'].startswith(_COLLECTIVES):
+      info['category'] = 'collectives (waits included)'
     elif any(word in info['op_name'] for word in _RNG_WORDS):
       info['category'] = 'random numbers'
     elif info['opcode'] in ('copy', 'transpose', 'copy-start', 'copy-done'):
@@ -105,7 +108,8 @@ def op_breakdown(run: Callable[[], None], hlo_text: str, iterations: int, top: i
   rows = []
   for name, (seconds, count) in sorted(work.items(), key=lambda kv: -kv[1][0])[:top]:
     info = instructions[name]
-    rows.append({'instruction': name, 'category': info['category'], 'shape': info['shape'],
+    rows.append({'instruction': name, 'category': info['category'],
+                 'shape': info['shape'] if len(info['shape']) < 40 else info['shape'][:36] + '...',
                  'ms_per_iter': seconds / iterations * 1e3, 'share': seconds / total,
                  'runs_per_iter': count / iterations,
                  'op_name': info['op_name'].split('/', 1)[-1][-70:]})

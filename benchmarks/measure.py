@@ -209,6 +209,35 @@ class CompileLog:
             'seconds_by_function': dict(seconds)}
 
 
+class SharedFusedSteps:
+  """Stands in for parallel.compile_train_steps: one compiled fused step per (chunk, mesh) for
+  every run in this process, each call timed to its end.
+
+  Timing a call means waiting for it (block_until_ready) before the loop goes on; the loop then
+  cannot overlap its own work with the device's, so what it does between calls counts in full:
+  an upper bound on its cost. A wait per call of ~2 s of work costs microseconds.
+  """
+
+  def __init__(self, compile_train_steps):
+    self.compiled = {}
+    self.call_seconds: list[float] = []
+    self._compile = compile_train_steps
+
+  def __call__(self, gan, mesh, num_steps):
+    key = (num_steps, mesh)
+    if key not in self.compiled:
+      self.compiled[key] = self._compile(gan, mesh, num_steps)
+    fused = self.compiled[key]
+
+    def timed(state, data):
+      start = time.perf_counter()
+      out = fused(state, data)
+      jax.block_until_ready(out[0].step)  # the outputs of one execution are ready together
+      self.call_seconds.append(time.perf_counter() - start)
+      return out
+    return timed
+
+
 @contextlib.contextmanager
 def shared_fused_steps():
   """Runs of one config inside share the fused steps compiled by the first.
@@ -216,48 +245,50 @@ def shared_fused_steps():
   train.train_and_evaluate compiles its fused steps afresh in every call; a warm-up run inside
   this context compiles them, and a timed run after it reuses them, so the timed run holds no
   compilation of the fused step (a run of a fresh process pays it once, ~10 s on 2 cores).
-  Yields {(chunk, mesh): jitted fused step}.
+  Yields the SharedFusedSteps in use: .compiled[(chunk, mesh)] is the jitted fused step.
   """
-  compiled = {}
   original = parallel.compile_train_steps
-
-  def compile_once(gan, mesh, num_steps):
-    key = (num_steps, mesh)
-    if key not in compiled:
-      compiled[key] = original(gan, mesh, num_steps)
-    return compiled[key]
-
-  parallel.compile_train_steps = compile_once
+  shared = parallel.compile_train_steps = SharedFusedSteps(original)
   try:
-    yield compiled
+    yield shared
   finally:
     parallel.compile_train_steps = original
 
 
-def time_full_loop(config: Config, workdir: str) -> dict:
+def time_full_loop(config: Config, workdir: str,
+                   shared: SharedFusedSteps | None = None) -> dict:
   """train.train_and_evaluate(config) from scratch in `workdir`, timed from call to return.
 
   Includes everything a run does besides compiling the fused step (see shared_fused_steps):
   setup (data already cached in memory), the initial state, every log, sample grid and
-  checkpoint at the config's intervals, and the wait for the last checkpoint's write.
+  checkpoint at the config's intervals, and the wait for the last checkpoint's write. With
+  `shared`, also the time inside the fused calls, and what is left: the loop's own cost.
   """
+  first_call = len(shared.call_seconds) if shared else 0
   with CompileLog() as compiles, open(os.path.join(workdir, 'train.log'), 'w') as log, \
       contextlib.redirect_stdout(log):
     start, start_cpu = time.perf_counter(), time.process_time()
     train.train_and_evaluate(config, workdir)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
   # The loop's own clock, per log interval (from the previous log line to this one): what is
-  # outside the intervals is the run's start (setup, initial state) and end (the wait for the
-  # last checkpoint's write).
+  # outside the intervals is the run's start (setup, initial state) and end (the last sample
+  # grid and checkpoint, and the wait for its write).
   rows = writers.read_metrics(workdir)
   steps_before = [0] + [row['step'] for row in rows[:-1]]
-  inside = sum((row['step'] - before) / row['steps_per_s'] for row, before in zip(rows, steps_before))
+  inside = sum((row['step'] - before) / row['steps_per_s']
+               for row, before in zip(rows, steps_before))
   rates = [row['steps_per_s'] for row in rows][1:]  # the first interval holds the start-up
-  return {'steps': config.num_steps, 'seconds': seconds, 'cpu_s': cpu,
-          'iters_per_s': config.num_steps / seconds,
-          'interval_iters_per_s_median': statistics.median(rates) if rates else None,
-          'start_and_end_s': seconds - inside,
-          'compiles': compiles.summary()}
+  out = {'steps': config.num_steps, 'seconds': seconds, 'cpu_s': cpu,
+         'iters_per_s': config.num_steps / seconds,
+         'interval_iters_per_s_median': statistics.median(rates) if rates else None,
+         'start_and_end_s': seconds - inside,
+         'compiles': compiles.summary()}
+  if shared:
+    calls = shared.call_seconds[first_call:]
+    out.update({'calls': len(calls), 'in_calls_s': sum(calls),
+                'outside_calls_s': seconds - sum(calls),
+                'call_iters_per_s_median': config.num_steps / len(calls) / statistics.median(calls)})
+  return out
 
 
 def time_bare_loop(fused, state, data, num_calls: int):
