@@ -114,6 +114,7 @@ def training_loop(config, options: Options, root: str) -> dict:
     fused = shared.compiled[(options.chunk, exp.mesh)]
     state, data = exp.init_state(), measure.device_data(exp)
     state, _ = fused(state, data)
+    jax.block_until_ready(state)
     calls = max(options.bare_steps // options.chunk // 2, 1)
     state, s1, c1, per_call1 = measure.time_bare_loop(fused, state, data, calls)
     workdir = measure.temp_workdir(root, 'full')

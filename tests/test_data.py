@@ -132,13 +132,13 @@ _GOOD_IMAGES = _header(0x803, (2, 2, 2)) + bytes(8)
     # 4 billion images announced, none present: refused before allocating.
     ('train-images-idx3-ubyte', _header(0x803, (2**32 - 1, 28, 28)),
      idx.IMAGES_MAGIC, 'truncated payload'),
-    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES)[:-6],
+    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES, mtime=0)[:-6],
      idx.IMAGES_MAGIC, 'corrupt gzip data'),
     ('train-images-idx3-ubyte.gz', b'\x1f\x8b' + bytes(30), idx.IMAGES_MAGIC,
      'corrupt gzip data'),
     ('train-images-idx3-ubyte.gz', _GOOD_IMAGES, idx.IMAGES_MAGIC,
      'not a gzip file although named .gz'),
-    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES + b'\x00'),
+    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES + b"\x00", mtime=0),
      idx.IMAGES_MAGIC, '1 trailing bytes'),
 ])
 def test_read_idx_rejects_malformed(tmp_path, name, content, expected_magic,
