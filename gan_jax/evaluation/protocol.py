@@ -1,8 +1,15 @@
 """The evaluation protocol: what is compared with what, computed once per data set.
 
-Every metric compares a set of images with the test split (real held-out data) and is computed
-twice: for the samples, and for real training images in their place (the reference row: what a
-perfect generator would reach, up to sampling noise). Parzen's σ is chosen on validation data.
+Every metric compares a set of images with held-out real images and is computed twice: for the
+samples, and for real training images in their place (the reference row: what a perfect generator
+would reach, up to sampling noise). Parzen's σ is chosen on validation data.
+
+What the held-out images are is the one choice (`against`):
+  'test': the paper's protocol, for a reported number: σ on the first 1,000 validation images,
+    every metric against the test split. Compute it once, for the model chosen.
+  'validation': for choosing (checkpoints, sweep members, early stopping): σ on the first 1,000
+    validation images (half the split if it is smaller), every metric against the rest of the
+    validation split. The test split is never read.
 """
 
 import dataclasses
@@ -28,6 +35,7 @@ EVAL_SEED = 0
 # Scalars logged during training, in this order.
 SCALARS = ('parzen_ll', 'frechet_distance', 'kid', 'classifier_score', 'precision', 'recall',
            'coverage', 'class_kl')
+AGAINST = ('validation', 'test')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -36,12 +44,15 @@ class Reference:
 
   Attributes:
     dataset: the data set's name.
+    against: 'test' or 'validation' (module docstring): which split `test` comes from.
     image_shape: (H, W, C).
     classifier: the evaluation classifier.
     train: float32 [N, D] training pixels in [0, 1] (nearest neighbours, the reference row).
     validation: float32 [V, D], the Parzen σ-selection set.
     validation_note: which validation images those are.
-    test: float32 [T, D], the held-out set every metric compares with.
+    test: float32 [T, D], the held-out set every metric compares with (the test split, or the
+      validation images not in `validation`).
+    test_note: which images those are.
     test_features, test_probs: the classifier on `test`.
     test_gaussian: mean and covariance of `test_features` (FD).
     test_class_mix: share of `test` predicted as each class (coverage).
@@ -49,12 +60,14 @@ class Reference:
   """
 
   dataset: str
+  against: str
   image_shape: tuple[int, int, int]
   classifier: classifier_lib.Classifier
   train: np.ndarray
   validation: np.ndarray
   validation_note: str
   test: np.ndarray
+  test_note: str
   test_features: np.ndarray
   test_probs: np.ndarray
   test_gaussian: metrics.Gaussian
@@ -71,8 +84,43 @@ def _pixels(images_uint8: np.ndarray) -> np.ndarray:
       np.float32)
 
 
-def prepare(dataset: str, *, data_dir: str | None = None, manual_dir: str | None = None,
-            cache_dir: str | None = None,
+def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None = None,
+                  manual_dir: str | None = None) -> tuple[np.ndarray, str, np.ndarray, str]:
+  """The σ-selection images and the held-out images every metric compares with.
+
+  Args:
+    dataset: a data set name.
+    against: 'test' (the paper's protocol) or 'validation' (for selection; see the module
+      docstring).
+    data_dir, manual_dir: passed to data.load_split.
+
+  Returns:
+    (selection uint8 [V, H, W, C], its note, held-out uint8 [T, H, W, C], its note).
+  """
+  if against not in AGAINST:
+    raise ValueError(f'against must be one of {AGAINST}, got {against!r}')
+  load = lambda split: data.load_split(dataset, split, data_dir=data_dir,
+                                       manual_dir=manual_dir).images
+  validation = load('validation')
+  if against == 'test':
+    selection = validation[:parzen.NUM_VALIDATION]
+    if len(selection) < parzen.NUM_VALIDATION:
+      note = (f'all {len(selection)} images of the validation split (it has fewer than the '
+              f'original code\'s {parzen.NUM_VALIDATION})')
+    else:
+      note = f'the first {parzen.NUM_VALIDATION} images of the validation split'
+    held_out = load('test')
+    return selection, note, held_out, f'the test split ({len(held_out)} images)'
+  # Selecting on validation: σ and the scores must come from disjoint images, else the score of
+  # the chosen σ is biased upwards.
+  num = min(parzen.NUM_VALIDATION, len(validation) // 2)
+  return (validation[:num], f'the first {num} images of the validation split',
+          validation[num:], f'validation images {num}..{len(validation) - 1} '
+          f'({len(validation) - num} images; the test split is not used)')
+
+
+def prepare(dataset: str, *, against: str = 'test', data_dir: str | None = None,
+            manual_dir: str | None = None, cache_dir: str | None = None,
             classifier: classifier_lib.Classifier | None = None,
             recipe: classifier_lib.Recipe | None = None) -> Reference:
   """Loads the splits and the classifier (training it if not cached), and computes the test
@@ -80,28 +128,25 @@ def prepare(dataset: str, *, data_dir: str | None = None, manual_dir: str | None
 
   Args:
     dataset: a data set name.
+    against: 'test' (report) or 'validation' (select); see the module docstring.
     data_dir, manual_dir: passed to data.load_split.
     cache_dir: the classifier's cache (default classifier.default_cache_dir(dataset)).
     classifier: use this classifier instead of the cached/trained one.
     recipe: the classifier's training recipe (default: the data set's).
   """
-  splits = {name: data.load_split(dataset, name, data_dir=data_dir, manual_dir=manual_dir)
-            for name in ('train', 'validation', 'test')}
+  train = data.load_split(dataset, 'train', data_dir=data_dir, manual_dir=manual_dir)
+  validation, validation_note, held_out, test_note = held_out_sets(
+      dataset, against, data_dir=data_dir, manual_dir=manual_dir)
   if classifier is None:
     classifier = classifier_lib.load_or_train(dataset, cache_dir=cache_dir, data_dir=data_dir,
                                               manual_dir=manual_dir, recipe=recipe)
-  validation = splits['validation'].images[:parzen.NUM_VALIDATION]
-  if len(validation) < parzen.NUM_VALIDATION:
-    note = (f'all {len(validation)} images of the validation split (it has fewer than the '
-            f'original code\'s {parzen.NUM_VALIDATION})')
-  else:
-    note = f'the first {parzen.NUM_VALIDATION} images of the validation split'
-  test = _pixels(splits['test'].images)
+  test = _pixels(held_out)
   features, probs = classifier.features_and_probs(test)
   return Reference(
-      dataset=dataset, image_shape=tuple(splits['test'].image_shape), classifier=classifier,
-      train=_pixels(splits['train'].images), validation=_pixels(validation),
-      validation_note=note, test=test, test_features=features, test_probs=probs,
+      dataset=dataset, against=against, image_shape=tuple(train.image_shape),
+      classifier=classifier, train=_pixels(train.images), validation=_pixels(validation),
+      validation_note=validation_note, test=test, test_note=test_note, test_features=features,
+      test_probs=probs,
       test_gaussian=metrics.Gaussian.fit(features),
       test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
       test_radii=metrics.knn_radii(features))
@@ -214,13 +259,14 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
   """
   num = num_samples or config.eval_num_samples
   start = time.perf_counter()
-  ref = reference or prepare(config.dataset, data_dir=config.data_dir or None,
+  ref = reference or prepare(config.dataset, against=config.eval_against,
+                             data_dir=config.data_dir or None,
                              manual_dir=config.manual_dir or None, cache_dir=cache_dir)
   real = {}
   if with_real_data:
     real = {f'real_data/{k}': v
             for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()}
-  writers.log(f'evaluation of {config.dataset} ready in {time.perf_counter() - start:.1f} s: '
+  writers.log(f'evaluation of {config.dataset} against {ref.test_note} ready in {time.perf_counter() - start:.1f} s: '
               f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '
               f'{ref.classifier.sha256[:16]}; {num} samples per evaluation' +
               ''.join(f', {k} {v:.4g}' for k, v in real.items()))

@@ -43,7 +43,7 @@ def evaluate(samples, ref: protocol.Reference, *, step: int | None = None, sourc
       **protocol.metrics_against_test(x, ref, **kid),
       'real_data': protocol.real_data_metrics(ref, x.shape[0], **kid),
       'classifier': {**ref.classifier.info(), 'features': int(ref.test_features.shape[1])},
-      'compared_with': f'the test split ({ref.test.shape[0]} images)',
+      'compared_with': ref.test_note,
       'parzen_validation': ref.validation_note,
   }
   del results['num_images']

@@ -1,0 +1,48 @@
+r"""Reproduces the paper's Table 1 row on MNIST with everything around it, and writes RESULTS.md.
+
+  python -m experiments.reproduce                    # standard: < 2 h on 2 CPU cores
+  python -m experiments.reproduce --budget=quick     # the same pipeline in minutes
+  python -m experiments.reproduce --budget=full      # the paper's length, for a GPU
+
+Trains the Table 1 seeds, Fashion-MNIST, a recipe sweep, the ablations and the 1-D experiment
+(experiments/reproduce/plan.py), chooses checkpoints on validation, scores them on test once,
+and regenerates RESULTS.md and its figures from the outputs. Run the same command again after an
+interruption: it resumes where it stopped. --report_only rewrites RESULTS.md from what exists.
+"""
+
+import os
+
+from absl import flags
+
+from experiments import cli
+from experiments.reproduce import plan as plan_lib
+
+flags.DEFINE_enum('budget', 'standard', list(plan_lib.BUDGETS), 'How long each part trains '
+                  '(experiments/reproduce/plan.py).')
+flags.DEFINE_string('runs_dir', None, 'Where the runs go (default: runs/reproduce for standard, '
+                    'runs/reproduce_<budget> otherwise).')
+flags.DEFINE_string('results', None, 'The results page (default: RESULTS.md for standard, '
+                    '<runs_dir>/RESULTS.md otherwise, so a quick or full run never overwrites '
+                    'the published page).')
+flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  cli.no_positional_args(argv)
+  budget = plan_lib.BUDGETS[FLAGS.budget]
+  standard = budget.name == 'standard'
+  runs_dir = FLAGS.runs_dir or os.path.join(
+      'runs', 'reproduce' if standard else f'reproduce_{budget.name}')
+  results = FLAGS.results or ('RESULTS.md' if standard else os.path.join(runs_dir, 'RESULTS.md'))
+  figures_dir = os.path.join(os.path.dirname(results) or '.', 'results')
+  from experiments.reproduce import driver
+  from experiments.reproduce import report
+  if not FLAGS.report_only:
+    driver.reproduce(budget, runs_dir)
+  report.Report(runs_dir, budget, results, figures_dir).write()
+  print(f'wrote {results} and its figures in {figures_dir}')
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,204 @@
+"""Runs a reproduction plan step by step, and resumes it where it stopped.
+
+Each step is a command of the project's own entry points (experiments.mnist, sweep, evaluate,
+toy1d), run as a subprocess and recorded in <runs_dir>/reproduce.json with its command, exit
+status, wall time and the machine's load around it. Run the same command again after an
+interruption: finished steps are skipped, and an interrupted training run resumes from its last
+checkpoint (each entry point resumes by itself), bit for bit.
+
+The checkpoint reported for each run is chosen on validation images (the evaluation logged every
+eval_every steps); only that one is then scored on the test split, once.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+
+from experiments.reproduce import plan as plan_lib
+from gan_jax import writers
+from gan_jax.errors import UserError
+
+STATE_FILE = 'reproduce.json'
+TEST_EVAL_DIR = 'test_eval'
+SELECT_BY = 'eval/parzen_ll'  # validation Parzen log-likelihood, higher is better
+
+
+def machine() -> dict:
+  """The machine, as results cite it."""
+  model = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      model = next((line.split(':', 1)[1].strip() for line in f
+                    if line.startswith('model name')), model)
+  except OSError:
+    pass
+  return {'cpu': model, 'cores': os.cpu_count(), 'platform': platform.platform(),
+          'python': platform.python_version()}
+
+
+def git_commit() -> str:
+  """HEAD, with '+dirty' if tracked files differ from it."""
+  def git(*args):
+    return subprocess.run(['git', *args], capture_output=True, text=True).stdout.strip()
+  commit = git('rev-parse', 'HEAD') or 'unknown'
+  dirty = git('status', '--porcelain', '--untracked-files=no')
+  return commit + ('+dirty' if dirty else '')
+
+
+class Driver:
+  """Executes steps once each, recording them in <runs_dir>/reproduce.json."""
+
+  def __init__(self, budget: plan_lib.Budget, runs_dir: str):
+    self.budget = budget
+    self.runs_dir = runs_dir
+    self.path = os.path.join(runs_dir, STATE_FILE)
+    os.makedirs(runs_dir, exist_ok=True)
+    self.state = self._load_state()
+
+  def _load_state(self) -> dict:
+    if os.path.exists(self.path):
+      try:
+        with open(self.path) as f:
+          state = json.load(f)
+      except (OSError, ValueError) as e:
+        raise UserError(f'{self.path} is unreadable ({e}); delete it to start the record anew '
+                        '(finished runs then resume from their checkpoints)') from None
+      if state.get('budget') != self.budget.name:
+        raise UserError(f'{self.runs_dir} holds a reproduction with budget '
+                        f'{state.get("budget")!r}, not {self.budget.name!r}; pass another '
+                        '--runs_dir or the same budget')
+      return state
+    return {'budget': self.budget.name, 'started': _now(), 'machine': machine(), 'steps': {}}
+
+  def _save(self) -> None:
+    writers.write_json(self.path, self.state)
+
+  def done(self, key: str, signature: str = '') -> bool:
+    step = self.state['steps'].get(key)
+    return bool(step and step.get('status') == 'done' and step.get('signature') == signature)
+
+  def record(self, key: str) -> dict:
+    return self.state['steps'].get(key, {})
+
+  def run(self, key: str, command: list[str], *, signature: str = '', **extra) -> None:
+    """Runs `command` unless `key` is done with this signature; raises UserError on failure."""
+    if self.done(key, signature):
+      return
+    entry = self.state['steps'].setdefault(key, {'wall_s': 0.0, 'attempts': 0})
+    entry.update(command=shlex.join(['python', *command[1:]]), signature=signature,
+                 status='running', commit=git_commit(), **extra)
+    entry['attempts'] += 1
+    entry['load_before'] = os.getloadavg()[0]
+    self._save()
+    writers.log(f'reproduce: {key}: {entry["command"]}')
+    start = time.perf_counter()
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+    try:
+      code = subprocess.run(command, env=env).returncode
+    finally:
+      entry['wall_s'] = round(entry['wall_s'] + time.perf_counter() - start, 1)
+      entry['load_after'] = os.getloadavg()[0]
+      entry['finished'] = _now()
+      self._save()
+    if code != 0:
+      entry['status'] = f'failed (exit {code})'
+      self._save()
+      raise UserError(f'reproduce step {key} failed with exit code {code}; fix the cause and '
+                      'run the same command to resume')
+    entry['status'] = 'done'
+    self._save()
+
+
+def select_step(workdir: str) -> tuple[int, float] | None:
+  """The evaluated step with the best validation Parzen LL whose checkpoint exists, or None."""
+  from gan_jax import checkpoint
+  directory = checkpoint.checkpoint_dir(workdir)
+  saved = {int(n) for n in os.listdir(directory) if n.isdigit()} if os.path.isdir(
+      directory) else set()
+  best = None
+  for row in writers.read_metrics(workdir):
+    if SELECT_BY in row and row['step'] in saved:
+      if best is None or row[SELECT_BY] > best[1]:
+        best = (row['step'], row[SELECT_BY])
+  return best
+
+
+def module(name: str, *flags: str) -> list[str]:
+  return [sys.executable, '-m', name, *flags]
+
+
+def train_and_test(driver: Driver, run: plan_lib.Run) -> None:
+  """Trains a run, picks its checkpoint on validation and scores that one on test."""
+  workdir = os.path.join(driver.runs_dir, run.name)
+  flags = run.flags(driver.budget)
+  driver.run(f'train/{run.name}', module('experiments.mnist', *flags, f'--workdir={workdir}'),
+             signature=' '.join(flags), part=run.part, seed=run.seed, num_steps=run.num_steps)
+  if run.part.startswith('ablation/'):
+    return  # ablations compare validation metrics at equal steps; no checkpoint is chosen
+  chosen = select_step(workdir)
+  if chosen is None:
+    raise UserError(f'{workdir} has no evaluated checkpoint to choose from; delete it and run '
+                    'the same command to train it again')
+  step, validation_ll = chosen
+  driver.run(f'test/{run.name}', module(
+      'experiments.evaluate', f'--workdir={workdir}', f'--step={step}', '--against=test',
+      f'--num_samples={driver.budget.eval_num_samples}',
+      f'--out_dir={os.path.join(workdir, TEST_EVAL_DIR)}'),
+      signature=f'step {step}', chosen_step=step, validation_parzen_ll=validation_ll)
+
+
+def sweep(driver: Driver) -> None:
+  """The recipe sweep; its best member (on validation) is scored on test once."""
+  workdir = os.path.join(driver.runs_dir, 'sweep')
+  flags = plan_lib.sweep_flags(driver.budget)
+  driver.run('sweep', module('experiments.sweep', *flags, f'--workdir={workdir}'),
+             signature=' '.join(flags))
+  best = None
+  for member in sorted(os.listdir(workdir)):
+    chosen = select_step(os.path.join(workdir, member))
+    if chosen and (best is None or chosen[1] > best[2]):
+      best = (member, *chosen)
+  if best is None:
+    raise UserError(f'{workdir}: no member has an evaluated checkpoint; delete it and rerun')
+  member, step, validation_ll = best
+  member_dir = os.path.join(workdir, member)
+  driver.run('test/sweep_best', module(
+      'experiments.evaluate', f'--workdir={member_dir}', f'--step={step}', '--against=test',
+      f'--num_samples={driver.budget.eval_num_samples}', f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}', '--nomemorisation', '--nofigures'),
+      signature=f'{member} step {step}', member=member, chosen_step=step,
+      validation_parzen_ll=validation_ll)
+
+
+def toy1d(driver: Driver) -> None:
+  args = list(driver.budget.toy1d_args)
+  workdir = os.path.join(driver.runs_dir, 'toy1d')
+  driver.run('toy1d', module('experiments.toy1d', *args, f'--workdir={workdir}'),
+             signature=' '.join(args))
+
+
+def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
+  """Runs every step of the budget not yet done: the Table 1 runs first (the main result),
+  then Fashion-MNIST, the recipe sweep, the ablations and the 1-D experiment."""
+  driver = Driver(budget, runs_dir)
+  runs = plan_lib.runs(budget)
+  for part in ('table1', 'fashion'):
+    for run in runs:
+      if run.part == part:
+        train_and_test(driver, run)
+  sweep(driver)
+  for run in runs:
+    if run.part.startswith('ablation/'):
+      train_and_test(driver, run)
+  toy1d(driver)
+  driver.state['finished'] = _now()
+  driver._save()
+  return driver
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')

@@ -1,0 +1,145 @@
+"""What `make reproduce` runs: every training run, evaluation and figure behind RESULTS.md.
+
+Pure data: budgets (how many steps each part gets) and the runs they expand to. The driver
+(`driver.py`) executes a plan and resumes it; the report (`report.py`) reads what it wrote.
+
+Steps were sized from the speed measured on this 2-core machine (the paper's MNIST model runs at
+about 17 steps/s on its AMD EPYC cores, 0.73 of their 67 GFLOP/s fp32 matmul peak; an
+evaluation of 10,000 samples against validation images takes about 10 s), so that the standard
+budget ends in under 2 hours here, the seed runs of Table 1 taking the largest share.
+"""
+
+import dataclasses
+import os
+
+CONFIGS = os.path.join('experiments', 'configs')
+MNIST_FLAGS = os.path.join(CONFIGS, 'mnist_paper.flags')
+FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
+SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
+
+# Table 1 (MNIST column) of the paper: log-likelihood in nats, ± standard error.
+PAPER_TABLE1 = (('DBN', 138, 2), ('Stacked CAE', 121, 1.6), ('Deep GSN', 214, 1.1),
+                ('Adversarial nets', 225, 2))
+PAPER_GAN_LL = 225
+
+# The ablations of the original recipe, each one change (flags) at equal steps. The baseline,
+# the recipe itself, is the Table 1 runs at the same step.
+ABLATIONS = (
+    ('alternating_k1', 'Algorithm 1, k = 1 (alternating D then G)',
+     {'update': 'alternating', 'd_steps': 1}),
+    ('alternating_k2', 'Algorithm 1, k = 2', {'update': 'alternating', 'd_steps': 2}),
+    ('minimax', 'minimax G loss, log(1 - D(G(z)))', {'g_loss': 'minimax'}),
+    ('normal_noise', 'z ~ N(0, 1) instead of uniform', {'noise_prior': 'normal'}),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  """Steps per part of the reproduction; every eval_every must divide the steps it evaluates.
+
+  Attributes:
+    name: quick, standard or full.
+    mnist_steps: Table 1 runs (the paper recipe on full MNIST), per seed.
+    fashion_steps: the same recipe on Fashion-MNIST, per seed.
+    ablation_steps: each ablation run; also the step at which the baseline is read.
+    sweep_steps: each member of the recipe sweep.
+    eval_every: validation evaluation (and a kept checkpoint) every this many steps.
+    eval_num_samples: samples per evaluation (the paper's protocol: 10,000).
+    seeds: seeds of the Table 1 and Fashion-MNIST runs.
+    ablation_seeds: seeds of each ablation (the first of `seeds`).
+    toy1d_args: flags of experiments.toy1d for Figure 1 and the theory numbers.
+  """
+
+  name: str
+  mnist_steps: int
+  fashion_steps: int
+  ablation_steps: int
+  sweep_steps: int
+  eval_every: int
+  eval_num_samples: int = 10_000
+  seeds: tuple[int, ...] = (0, 1, 2)
+  ablation_seeds: tuple[int, ...] = (0, 1)
+  toy1d_args: tuple[str, ...] = ()
+
+  def __post_init__(self):
+    for name in ('mnist_steps', 'fashion_steps', 'ablation_steps', 'sweep_steps'):
+      if getattr(self, name) % self.eval_every:
+        raise ValueError(f'{self.name}: eval_every={self.eval_every} must divide {name}')
+    if self.ablation_steps > self.mnist_steps:
+      raise ValueError(f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
+                       'ablation_steps must be <= mnist_steps')
+    if self.sweep_steps > self.mnist_steps or not set(self.ablation_seeds) <= set(self.seeds):
+      raise ValueError(f'{self.name}: the sweep and ablation baselines come from the Table 1 '
+                       'runs: sweep_steps <= mnist_steps and ablation_seeds within seeds')
+
+
+BUDGETS = {
+    # The same pipeline in minutes, to check it end to end; its numbers mean little.
+    'quick': Budget('quick', mnist_steps=400, fashion_steps=200, ablation_steps=200,
+                    sweep_steps=200, eval_every=200, eval_num_samples=2000,
+                    toy1d_args=('--experiment=figure1', '--num_steps=1500',
+                                '--d_fit_steps=300')),
+    # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
+    'standard': Budget('standard', mnist_steps=12_000, fashion_steps=3_000,
+                       ablation_steps=3_000, sweep_steps=3_000, eval_every=1_500,
+                       toy1d_args=('--experiment=figure1',)),
+    # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
+    'full': Budget('full', mnist_steps=150_000, fashion_steps=50_000, ablation_steps=25_000,
+                   sweep_steps=25_000, eval_every=5_000, seeds=(0, 1, 2),
+                   ablation_seeds=(0, 1, 2), toy1d_args=()),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run of `python -m experiments.mnist`.
+
+  Attributes:
+    name: its directory under the reproduction's runs directory.
+    part: 'table1', 'fashion' or 'ablation/<name>'.
+    flagfile: the recipe.
+    seed: --seed.
+    num_steps: --num_steps.
+    overrides: further flags, {name: value}.
+  """
+
+  name: str
+  part: str
+  flagfile: str
+  seed: int
+  num_steps: int
+  overrides: tuple[tuple[str, object], ...] = ()
+
+  def flags(self, budget: Budget) -> list[str]:
+    keep = self.num_steps // budget.eval_every + 1
+    return [f'--flagfile={self.flagfile}', f'--seed={self.seed}',
+            f'--num_steps={self.num_steps}', f'--eval_every={budget.eval_every}',
+            '--eval_against=validation', f'--eval_num_samples={budget.eval_num_samples}',
+            # Every evaluated step keeps its checkpoint, so the one chosen on validation can be
+            # restored and scored once on test.
+            f'--checkpoint_every={budget.eval_every}', f'--keep_checkpoints={keep}',
+            f'--sample_every={budget.eval_every}',
+            f'--log_every={min(500, budget.eval_every)}',
+            *(f'--{k}={v}' for k, v in self.overrides)]
+
+
+def runs(budget: Budget) -> list[Run]:
+  """Every training run of the budget, in the order the driver trains them."""
+  out = [Run(f'table1/seed_{s}', 'table1', MNIST_FLAGS, s, budget.mnist_steps)
+         for s in budget.seeds]
+  out += [Run(f'fashion/seed_{s}', 'fashion', FASHION_FLAGS, s, budget.fashion_steps)
+          for s in budget.seeds]
+  for name, _, overrides in ABLATIONS:
+    out += [Run(f'ablations/{name}/seed_{s}', f'ablation/{name}', MNIST_FLAGS, s,
+                budget.ablation_steps, tuple(overrides.items())) for s in budget.ablation_seeds]
+  return out
+
+
+def sweep_flags(budget: Budget) -> list[str]:
+  """Flags of the recipe sweep (experiments.sweep): the paper recipe, shortened, evaluated on
+  validation as the runs are."""
+  return [f'--flagfile={MNIST_FLAGS}', f'--sweep={SWEEP_FILE}',
+          f'--num_steps={budget.sweep_steps}', f'--eval_every={budget.eval_every}',
+          '--eval_against=validation', f'--eval_num_samples={budget.eval_num_samples}',
+          f'--checkpoint_every={budget.eval_every}', f'--sample_every={budget.sweep_steps}',
+          f'--log_every={min(500, budget.eval_every)}', '--rank_by=parzen_ll']
