@@ -25,6 +25,7 @@ from gan_jax.errors import UserError
 
 STATE_FILE = 'reproduce.json'
 TEST_EVAL_DIR = 'test_eval'
+VALIDATION_EVAL_DIR = 'validation_eval'
 SELECT_BY = 'eval/parzen_ll'  # validation Parzen log-likelihood, higher is better
 
 
@@ -140,6 +141,15 @@ def train_and_test(driver: Driver, run: plan_lib.Run) -> None:
              signature=' '.join(flags), part=run.part, seed=run.seed, num_steps=run.num_steps)
   if run.part.startswith('ablation/'):
     return  # ablations compare validation metrics at equal steps; no checkpoint is chosen
+  if run.part == 'quickstart':
+    # The same validation images and classifier as the Table 1 runs' curves, so the two
+    # recipes compare at equal steps in one feature space.
+    driver.run(f'validation/{run.name}', module(
+        'experiments.evaluate', f'--workdir={workdir}', '--dataset=mnist',
+        '--against=validation', f'--num_samples={driver.budget.eval_num_samples}',
+        f'--out_dir={os.path.join(workdir, VALIDATION_EVAL_DIR)}', '--nomemorisation'),
+        signature=f'step {run.num_steps}')
+    return
   chosen = select_step(workdir)
   if chosen is None:
     raise UserError(f'{workdir} has no evaluated checkpoint to choose from; delete it and run '
@@ -169,7 +179,8 @@ def sweep(driver: Driver) -> None:
   member_dir = os.path.join(workdir, member)
   driver.run('test/sweep_best', module(
       'experiments.evaluate', f'--workdir={member_dir}', f'--step={step}', '--against=test',
-      f'--num_samples={driver.budget.eval_num_samples}', f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}', '--nomemorisation', '--nofigures'),
+      f'--num_samples={driver.budget.eval_num_samples}',
+      f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}', '--nomemorisation', '--nofigures'),
       signature=f'{member} step {step}', member=member, chosen_step=step,
       validation_parzen_ll=validation_ll)
 
@@ -183,7 +194,8 @@ def toy1d(driver: Driver) -> None:
 
 def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
   """Runs every step of the budget not yet done: the Table 1 runs first (the main result),
-  then Fashion-MNIST, the recipe sweep, the ablations and the 1-D experiment."""
+  then Fashion-MNIST, the recipe sweep, the ablations, the 1-D experiment and the quick-start
+  comparison."""
   driver = Driver(budget, runs_dir)
   runs = plan_lib.runs(budget)
   for part in ('table1', 'fashion'):
@@ -195,6 +207,9 @@ def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
     if run.part.startswith('ablation/'):
       train_and_test(driver, run)
   toy1d(driver)
+  for run in runs:
+    if run.part == 'quickstart':
+      train_and_test(driver, run)
   driver.state['finished'] = _now()
   driver._save()
   return driver

@@ -15,6 +15,7 @@ import os
 CONFIGS = os.path.join('experiments', 'configs')
 MNIST_FLAGS = os.path.join(CONFIGS, 'mnist_paper.flags')
 FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
+QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
 
 # Table 1 (MNIST column) of the paper: log-likelihood in nats, ± standard error.
@@ -43,6 +44,8 @@ class Budget:
     fashion_steps: the same recipe on Fashion-MNIST, per seed.
     ablation_steps: each ablation run; also the step at which the baseline is read.
     sweep_steps: each member of the recipe sweep.
+    quickstart_steps: `make train`'s recipe on mnist_5k, compared at equal steps (so equal
+      time: same networks) with the Table 1 runs on full MNIST.
     eval_every: validation evaluation (and a kept checkpoint) every this many steps.
     eval_num_samples: samples per evaluation (the paper's protocol: 10,000).
     seeds: seeds of the Table 1 and Fashion-MNIST runs.
@@ -55,6 +58,7 @@ class Budget:
   fashion_steps: int
   ablation_steps: int
   sweep_steps: int
+  quickstart_steps: int
   eval_every: int
   eval_num_samples: int = 10_000
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -62,30 +66,33 @@ class Budget:
   toy1d_args: tuple[str, ...] = ()
 
   def __post_init__(self):
-    for name in ('mnist_steps', 'fashion_steps', 'ablation_steps', 'sweep_steps'):
+    for name in ('mnist_steps', 'fashion_steps', 'ablation_steps', 'sweep_steps',
+                 'quickstart_steps'):
       if getattr(self, name) % self.eval_every:
         raise ValueError(f'{self.name}: eval_every={self.eval_every} must divide {name}')
     if self.ablation_steps > self.mnist_steps:
       raise ValueError(f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
                        'ablation_steps must be <= mnist_steps')
-    if self.sweep_steps > self.mnist_steps or not set(self.ablation_seeds) <= set(self.seeds):
+    if max(self.sweep_steps, self.quickstart_steps) > self.mnist_steps or not set(self.ablation_seeds) <= set(self.seeds):
       raise ValueError(f'{self.name}: the sweep and ablation baselines come from the Table 1 '
-                       'runs: sweep_steps <= mnist_steps and ablation_seeds within seeds')
+                       'runs: sweep_steps, quickstart_steps <= mnist_steps and '
+                       'ablation_seeds within seeds')
 
 
 BUDGETS = {
     # The same pipeline in minutes, to check it end to end; its numbers mean little.
     'quick': Budget('quick', mnist_steps=400, fashion_steps=200, ablation_steps=200,
-                    sweep_steps=200, eval_every=200, eval_num_samples=2000,
+                    sweep_steps=200, quickstart_steps=200, eval_every=200, eval_num_samples=2000,
                     toy1d_args=('--experiment=figure1', '--num_steps=1500',
                                 '--d_fit_steps=300')),
     # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
-    'standard': Budget('standard', mnist_steps=12_000, fashion_steps=3_000,
-                       ablation_steps=3_000, sweep_steps=3_000, eval_every=1_500,
+    'standard': Budget('standard', mnist_steps=10_500, fashion_steps=3_000,
+                       ablation_steps=3_000, sweep_steps=3_000, quickstart_steps=7_500,
+                       eval_every=1_500,
                        toy1d_args=('--experiment=figure1',)),
     # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
     'full': Budget('full', mnist_steps=150_000, fashion_steps=50_000, ablation_steps=25_000,
-                   sweep_steps=25_000, eval_every=5_000, seeds=(0, 1, 2),
+                   sweep_steps=25_000, quickstart_steps=10_000, eval_every=5_000, seeds=(0, 1, 2),
                    ablation_seeds=(0, 1, 2), toy1d_args=()),
 }
 
@@ -111,6 +118,10 @@ class Run:
   overrides: tuple[tuple[str, object], ...] = ()
 
   def flags(self, budget: Budget) -> list[str]:
+    if self.part == 'quickstart':  # evaluated once, at the end, against full MNIST
+      return [f'--flagfile={self.flagfile}', f'--seed={self.seed}',
+              f'--num_steps={self.num_steps}', f'--checkpoint_every={self.num_steps}',
+              f'--sample_every={self.num_steps}']
     keep = self.num_steps // budget.eval_every + 1
     return [f'--flagfile={self.flagfile}', f'--seed={self.seed}',
             f'--num_steps={self.num_steps}', f'--eval_every={budget.eval_every}',
@@ -132,6 +143,8 @@ def runs(budget: Budget) -> list[Run]:
   for name, _, overrides in ABLATIONS:
     out += [Run(f'ablations/{name}/seed_{s}', f'ablation/{name}', MNIST_FLAGS, s,
                 budget.ablation_steps, tuple(overrides.items())) for s in budget.ablation_seeds]
+  out.append(Run('quickstart/mnist_5k', 'quickstart', QUICKSTART_FLAGS, 0,
+                 budget.quickstart_steps))
   return out
 
 
