@@ -40,7 +40,10 @@ def main(argv):
   from experiments.reproduce import report
   if not FLAGS.report_only:
     driver.reproduce(budget, runs_dir)
-  report.Report(runs_dir, budget, results, figures_dir).write()
+  page = report.Report(runs_dir, budget, results, figures_dir)
+  page.write()
+  if standard and FLAGS.results is None:
+    page.write_readme()  # README's Results section follows the published page
   print(f'wrote {results} and its figures in {figures_dir}')
 
 

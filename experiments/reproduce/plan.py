@@ -81,7 +81,7 @@ class Budget:
 
 BUDGETS = {
     # The same pipeline in minutes, to check it end to end; its numbers mean little.
-    'quick': Budget('quick', mnist_steps=400, fashion_steps=200, ablation_steps=200,
+    'quick': Budget('quick', mnist_steps=600, fashion_steps=200, ablation_steps=200,
                     sweep_steps=200, quickstart_steps=200, eval_every=200, eval_num_samples=2000,
                     toy1d_args=('--experiment=figure1', '--num_steps=1500',
                                 '--d_fit_steps=300')),

@@ -1,0 +1,170 @@
+"""make reproduce: the plan, the resumable driver, selection on validation, and RESULTS.md
+generated from outputs (synthetic ones here: the real runs take hours)."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.reproduce import driver as driver_lib
+from experiments.reproduce import plan as plan_lib
+from experiments.reproduce import report as report_lib
+from gan_jax.errors import UserError
+
+TINY = plan_lib.Budget('quick', mnist_steps=4, fashion_steps=2, ablation_steps=2,
+                       sweep_steps=2, quickstart_steps=2, eval_every=2, seeds=(0, 1, 2),
+                       ablation_seeds=(0, 1))
+
+
+def test_budgets_are_consistent_and_table1_gets_the_largest_share():
+  for budget in plan_lib.BUDGETS.values():
+    runs = plan_lib.runs(budget)
+    steps = {}
+    for run in runs:
+      steps[run.part.split('/')[0]] = steps.get(run.part.split('/')[0], 0) + run.num_steps
+    assert max(steps, key=steps.get) == 'table1'
+    assert len({r.name for r in runs}) == len(runs)
+  with pytest.raises(ValueError, match='eval_every=3 must divide mnist_steps'):
+    plan_lib.Budget('x', mnist_steps=10, fashion_steps=3, ablation_steps=3, sweep_steps=3,
+                    quickstart_steps=3, eval_every=3)
+  with pytest.raises(ValueError, match='ablation_steps must be <= mnist_steps'):
+    plan_lib.Budget('x', mnist_steps=2, fashion_steps=2, ablation_steps=4, sweep_steps=2,
+                    quickstart_steps=2, eval_every=2)
+
+
+def test_runs_evaluate_on_validation_and_keep_every_evaluated_checkpoint():
+  budget = plan_lib.BUDGETS['standard']
+  run = plan_lib.runs(budget)[0]
+  assert (run.name, run.part, run.seed) == ('table1/seed_0', 'table1', 0)
+  flags = run.flags(budget)
+  assert '--eval_against=validation' in flags
+  assert f'--checkpoint_every={budget.eval_every}' in flags
+  assert f'--keep_checkpoints={budget.mnist_steps // budget.eval_every + 1}' in flags
+  ablation = next(r for r in plan_lib.runs(budget) if r.part == 'ablation/alternating_k2')
+  assert ablation.flags(budget)[-2:] == ['--update=alternating', '--d_steps=2']
+
+
+def _command(path: str, exit_code: int = 0) -> list[str]:
+  return [sys.executable, '-c',
+          f'import sys; open({path!r}, "a").write("x"); sys.exit({exit_code})']
+
+
+def test_driver_runs_each_step_once_and_resumes(tmp_path):
+  runs_dir, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  driver = driver_lib.Driver(TINY, runs_dir)
+  driver.run('a', _command(out), signature='v1', seed=3)
+  driver.run('a', _command(out), signature='v1')
+  assert open(out).read() == 'x'
+  # A new driver (a rerun of the command) reads the record and skips what is done.
+  driver = driver_lib.Driver(TINY, runs_dir)
+  driver.run('a', _command(out), signature='v1')
+  assert open(out).read() == 'x'
+  # A changed signature (other flags) runs again.
+  driver.run('a', _command(out), signature='v2')
+  assert open(out).read() == 'xx'
+  record = json.load(open(os.path.join(runs_dir, driver_lib.STATE_FILE)))['steps']['a']
+  assert record['status'] == 'done' and record['attempts'] == 2 and record['seed'] == 3
+  assert record['command'].startswith('python -c ')
+  assert record['wall_s'] >= 0 and 'load_before' in record and 'commit' in record
+
+
+def test_driver_failure_is_one_line_and_recorded(tmp_path):
+  driver = driver_lib.Driver(TINY, str(tmp_path))
+  with pytest.raises(UserError) as e:
+    driver.run('b', _command(str(tmp_path / 'o'), exit_code=3))
+  assert str(e.value) == ('reproduce step b failed with exit code 3; fix the cause and run the '
+                          'same command to resume')
+  record = json.load(open(tmp_path / driver_lib.STATE_FILE))['steps']['b']
+  assert record['status'] == 'failed (exit 3)'
+  driver.run('b', _command(str(tmp_path / 'o')))  # fixed: the same command resumes
+  assert open(tmp_path / 'o').read() == 'xx'
+
+
+def test_driver_refuses_another_budget_in_the_same_directory(tmp_path):
+  driver_lib.Driver(TINY, str(tmp_path)).run('a', _command(str(tmp_path / 'o')))
+  with pytest.raises(UserError, match="holds a reproduction with budget 'quick', not "
+                     "'standard'; pass another --runs_dir"):
+    driver_lib.Driver(plan_lib.BUDGETS['standard'], str(tmp_path))
+
+
+def _fake_run(workdir, curve: dict[int, float], saved=(), fd: float = 10.0):
+  os.makedirs(os.path.join(workdir, 'checkpoints'), exist_ok=True)
+  for step in saved:
+    os.makedirs(os.path.join(workdir, 'checkpoints', str(step)))
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+    last = 0
+    for step, ll in curve.items():
+      f.write(json.dumps({'step': step, 'd_loss': 0.5, 'steps_per_s': (step - last) / 10.0})
+              + '\n')
+      f.write(json.dumps({'step': step, 'eval/parzen_ll': ll, 'eval/frechet_distance': fd,
+                          'eval/kid': 0.5, 'eval/classifier_score': 5.0, 'eval/precision': 0.5,
+                          'eval/recall': 0.25, 'eval/coverage': 1.0, 'eval/class_kl': 0.1,
+                          'eval/real_data/parzen_ll': 240.0,
+                          'eval/real_data/frechet_distance': 0.3}) + '\n')
+      last = step
+
+
+def test_select_step_is_the_best_validation_value_with_a_checkpoint(tmp_path):
+  workdir = str(tmp_path / 'run')
+  _fake_run(workdir, {2: 10.0, 4: 30.0, 6: 20.0}, saved=(2, 6))
+  assert driver_lib.select_step(workdir) == (6, 20.0)  # step 4 is best but was not kept
+  os.makedirs(os.path.join(workdir, 'checkpoints', '4'))
+  assert driver_lib.select_step(workdir) == (4, 30.0)
+  assert driver_lib.select_step(str(tmp_path / 'none')) is None
+
+
+def _eval_json(ll: float) -> dict:
+  metrics = {'frechet_distance': 2.0, 'kid': {'mean': 0.1, 'std': 0.01},
+             'classifier_score': 9.0, 'coverage': 1.0, 'class_kl': 0.01, 'precision': 0.7,
+             'recall': 0.6}
+  return {'parzen': {'ll': ll, 'se': 2.0, 'sigma': 0.17}, **metrics,
+          'real_data': {'parzen': {'ll': 241.5, 'se': 2.1, 'sigma': 0.17}, **metrics,
+                        'source': '10000 training images'},
+          'memorisation': {'samples_median_l2': 6.0, 'test_median_l2': 5.5}}
+
+
+def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path):
+  runs_dir = str(tmp_path / 'runs')
+  driver = driver_lib.Driver(TINY, runs_dir)
+  for seed, ll in zip(TINY.seeds, (100.0, 110.0, 120.0)):
+    name = f'table1/seed_{seed}'
+    workdir = os.path.join(runs_dir, name)
+    _fake_run(workdir, {2: ll - 50, 4: ll - 5}, saved=(2, 4))
+    os.makedirs(os.path.join(workdir, 'test_eval'))
+    json.dump(_eval_json(ll), open(os.path.join(workdir, 'test_eval', 'eval.json'), 'w'))
+    driver.state['steps'][f'train/{name}'] = {'status': 'done', 'wall_s': 65.0, 'seed': seed}
+    driver.state['steps'][f'test/{name}'] = {'status': 'done', 'chosen_step': 4,
+                                             'validation_parzen_ll': ll - 5}
+  for name, _, _ in plan_lib.ABLATIONS[:1]:
+    for seed in TINY.ablation_seeds:
+      _fake_run(os.path.join(runs_dir, f'ablations/{name}/seed_{seed}'), {2: 80.0}, fd=20.0)
+  driver._save()
+  results = str(tmp_path / 'RESULTS.md')
+  text = report_lib.Report(runs_dir, TINY, results, str(tmp_path / 'results')).write()
+
+  assert open(results).read() == text
+  assert '| Adversarial nets (paper) | 225 ± 2 |' in text
+  assert ('| **Adversarial nets, this reproduction** (4 steps; mean ± sd over 3 seeds) | '
+          '**110.0 ± 10.0** |') in text
+  assert '| real data: 10000 training images, same code | 241.5 ± 2.1 |' in text
+  assert '| 1 | 4 | 105.0 | 110.0 ± 2.0 | 0.170 | 2.00 | 0.700 / 0.600 | 1m05s |' in text
+  assert 'The mean over seeds, 110.0, does not reach the paper\'s 225 at 4 steps.' in text
+  assert 'Not reached within 4 steps: the best validation value was 115.0 (step 4).' in text
+  # Ablation at step 2 against the Table 1 runs at step 2 (50, 60): 80 vs 55.
+  assert ('**Algorithm 1, k = 1 (alternating D then G)** against the original recipe: Parzen LL '
+          '80.00 vs 55.00 (better); FD 20.00 vs 10.00 (worse).') in text
+  assert os.path.exists(tmp_path / 'results' / 'mnist_curves.png')
+  assert '![MNIST learning curves](results/mnist_curves.png)' in text
+  missing = text.split('**Missing (not run yet):** ')[1].split('\n')[0]
+  assert 'Fashion-MNIST runs' in missing and 'the recipe sweep' in missing
+  assert 'ablation minimax' in missing and 'ablation alternating_k1' not in missing
+
+
+def test_loop_seconds_integrates_the_logged_rates(tmp_path):
+  workdir = str(tmp_path / 'run')
+  _fake_run(workdir, {2: 1.0, 4: 2.0, 8: 3.0})
+  steps, seconds = report_lib.loop_seconds(workdir)
+  np.testing.assert_array_equal(steps, [0, 2, 4, 8])
+  np.testing.assert_allclose(seconds, [0, 10, 20, 30])
