@@ -287,6 +287,32 @@ def test_reference_uses_mnist_5k_validation_whole_and_says_so(reference):
   assert 0.0 <= reference.train.min() and reference.train.max() <= 1.0
 
 
+def test_choosing_on_validation_never_reads_the_test_split(tiny_classifier, monkeypatch):
+  loaded = []
+  load_split = data.load_split
+  monkeypatch.setattr(data, 'load_split',
+                      lambda name, split, **kw: loaded.append(split) or load_split(name, split, **kw))
+  ref = evaluation.prepare('mnist_5k', against='validation', classifier=tiny_classifier)
+  assert 'test' not in loaded and ref.against == 'validation'
+  validation = load_split('mnist_5k', 'validation').images.reshape(500, -1) / np.float32(255)
+  # σ on the first half (the split has fewer than 1,000), every metric on the other half.
+  np.testing.assert_array_equal(ref.validation, validation[:250])
+  np.testing.assert_array_equal(ref.test, validation[250:])
+  assert ref.validation_note == 'the first 250 images of the validation split'
+  assert ref.test_note == ('validation images 250..499 (250 images; the test split is not '
+                           'used)')
+  # The paper's protocol for a reported number: σ on validation, scores on test.
+  selection, note, held_out, test_note = evaluation.held_out_sets('mnist_5k', 'test')
+  assert len(selection) == 500 and len(held_out) == 500
+  assert test_note == 'the test split (500 images)'
+  with pytest.raises(ValueError, match="against must be one of"):
+    evaluation.held_out_sets('mnist_5k', 'train')
+
+
+def test_in_training_evaluation_compares_with_validation_by_default():
+  assert make_test_config().eval_against == 'validation'
+
+
 def test_real_images_in_place_of_samples_score_like_real_data(reference):
   real = protocol.real_data_metrics(reference, 200, **KID)
   # Training images against test images: no class missing, precision/recall high.

@@ -186,10 +186,12 @@ def sweep(driver: Driver) -> None:
 
 
 def toy1d(driver: Driver) -> None:
-  args = list(driver.budget.toy1d_args)
+  """Figure 1 and the theory numbers (Proposition 1, Theorem 1, saturation), in 1-D."""
   workdir = os.path.join(driver.runs_dir, 'toy1d')
-  driver.run('toy1d', module('experiments.toy1d', *args, f'--workdir={workdir}'),
-             signature=' '.join(args))
+  for experiment, args in driver.budget.toy1d:
+    flags = [f'--experiment={experiment}', *args]
+    driver.run(f'toy1d/{experiment}', module('experiments.toy1d', *flags,
+                                              f'--workdir={workdir}'), signature=' '.join(flags))
 
 
 def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:

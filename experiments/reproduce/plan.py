@@ -50,7 +50,7 @@ class Budget:
     eval_num_samples: samples per evaluation (the paper's protocol: 10,000).
     seeds: seeds of the Table 1 and Fashion-MNIST runs.
     ablation_seeds: seeds of each ablation (the first of `seeds`).
-    toy1d_args: flags of experiments.toy1d for Figure 1 and the theory numbers.
+    toy1d: (experiment, its flags) of experiments.toy1d: Figure 1 and the theory numbers.
   """
 
   name: str
@@ -63,7 +63,7 @@ class Budget:
   eval_num_samples: int = 10_000
   seeds: tuple[int, ...] = (0, 1, 2)
   ablation_seeds: tuple[int, ...] = (0, 1)
-  toy1d_args: tuple[str, ...] = ()
+  toy1d: tuple[tuple[str, tuple[str, ...]], ...] = (('figure1', ()), ('theory', ()))
 
   def __post_init__(self):
     for name in ('mnist_steps', 'fashion_steps', 'ablation_steps', 'sweep_steps',
@@ -83,17 +83,16 @@ BUDGETS = {
     # The same pipeline in minutes, to check it end to end; its numbers mean little.
     'quick': Budget('quick', mnist_steps=600, fashion_steps=200, ablation_steps=200,
                     sweep_steps=200, quickstart_steps=200, eval_every=200, eval_num_samples=2000,
-                    toy1d_args=('--experiment=figure1', '--num_steps=1500',
-                                '--d_fit_steps=300')),
+                    toy1d=tuple((e, ('--num_steps=1500', '--d_fit_steps=300'))
+                                for e in ('figure1', 'theory'))),
     # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
     'standard': Budget('standard', mnist_steps=10_500, fashion_steps=3_000,
                        ablation_steps=3_000, sweep_steps=3_000, quickstart_steps=7_500,
-                       eval_every=1_500,
-                       toy1d_args=('--experiment=figure1',)),
+                       eval_every=1_500),
     # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
     'full': Budget('full', mnist_steps=150_000, fashion_steps=50_000, ablation_steps=25_000,
                    sweep_steps=25_000, quickstart_steps=10_000, eval_every=5_000, seeds=(0, 1, 2),
-                   ablation_seeds=(0, 1, 2), toy1d_args=()),
+                   ablation_seeds=(0, 1, 2)),
 }
 
 

@@ -409,14 +409,29 @@ class Report:
                   f'![]({hist})', '']
     toy = self.workdir('toy1d')
     f1 = self.copy_figure(os.path.join(toy, 'figure1.png'), 'toy1d_figure1.png')
-    numbers = _read_json(os.path.join(toy, 'figure1.json'))
+    figure1 = _read_json(os.path.join(toy, 'figure1.json'))
+    theory = _read_json(os.path.join(toy, 'theory.json'))
     if f1:
-      lines += ['### Figure 1 and the theory, in 1-D (`experiments.toy1d`)', '', f'![]({f1})', '']
-      if numbers:
-        lines += ['Numbers of that run (`figure1.json`):', '', '| quantity | value |', '|---|---|']
-        lines += [f'| {k} | {_fmt(v)} |' for k, v in _flat(numbers).items()] + ['']
+      lines += ['### Figure 1 and the theory, in 1-D (`experiments.toy1d`)', '',
+                'Data density (black, dotted), p_g (green), D (blue, dashed); panels (a)-(d) as '
+                'in the paper.', '', f'![]({f1})', '']
+      if figure1:
+        lines += ['Jensen-Shannon divergence between p_data and p_g in the four panels: ' +
+                  ', '.join(f"({'abcd'[i]}) {_fmt(p['jsd'])}"
+                            for i, p in enumerate(figure1.get('panels', []))) + '.', '']
     else:
       self.missing.append('the 1-D experiment (Figure 1)')
+    t1 = self.copy_figure(os.path.join(toy, 'theorem1.png'), 'toy1d_theorem1.png')
+    if theory:
+      lines += ['Theory numbers of the 1-D game (`theory.json`: Proposition 1 as the error of the '
+                'trained D against D* = p_data / (p_data + p_g), Theorem 1 as C(G) against '
+                '-log 4 + 2 JSD, and the saturation of the minimax loss):', '',
+                '| quantity | value |', '|---|---|']
+      lines += [f'| {k} | {_fmt(v)} |' for k, v in _flat(theory).items()] + ['']
+      if t1:
+        lines += [f'![Theorem 1]({t1})', '']
+    else:
+      self.missing.append('the 1-D theory numbers')
     return lines
 
   def _best_seed(self, part: str):
