@@ -3,6 +3,7 @@ generated from outputs (synthetic ones here: the real runs take hours)."""
 
 import json
 import os
+import runpy
 import sys
 
 import numpy as np
@@ -168,3 +169,22 @@ def test_loop_seconds_integrates_the_logged_rates(tmp_path):
   steps, seconds = report_lib.loop_seconds(workdir)
   np.testing.assert_array_equal(steps, [0, 2, 4, 8])
   np.testing.assert_allclose(seconds, [0, 10, 20, 30])
+
+
+def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp_path,
+                                                                             monkeypatch):
+  budget = plan_lib.BUDGETS['full']
+  assert budget.populations and not plan_lib.BUDGETS['standard'].populations
+  driver = driver_lib.Driver(budget, str(tmp_path))
+  commands = {}
+  monkeypatch.setattr(driver, 'run', lambda key, command, **kw: commands.setdefault(key, command))
+  runs = [r for r in plan_lib.runs(budget) if r.part == 'table1']
+  driver_lib.train_population(driver, runs)
+  command = commands['train/table1']
+  assert command[1:3] == ['-m', 'experiments.sweep']
+  assert f'--workdir={tmp_path}/table1' in command and not any(
+      c.startswith('--seed=') for c in command)
+  assert '--eval_against=validation' in command and '--eval=none' in command
+  members_file = next(c.split('=', 1)[1] for c in command if c.startswith('--sweep='))
+  assert runpy.run_path(members_file)['sweep']() == [{'name': 'seed_0', 'seed': 0}, {'name': 'seed_1', 'seed': 1},
+                                  {'name': 'seed_2', 'seed': 2}]

@@ -183,7 +183,8 @@ class Report:
     real = None
     for run in runs:
       ev, test = self.step(f'test/{run.name}'), self.test_eval(run.name)
-      train = self.step(f'train/{run.name}')
+      # A population's record holds the time of all its seeds.
+      train = self.step(f'train/{run.name}') or self.step(f'train/{os.path.dirname(run.name)}')
       if not test:
         self.missing.append(f'Table 1 run {run.name} (training or its test evaluation)')
         continue
