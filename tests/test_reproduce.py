@@ -161,6 +161,7 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
   missing = text.split('**Missing (not run yet):** ')[1].split('\n')[0]
   assert 'Fashion-MNIST runs' in missing and 'the recipe sweep' in missing
   assert 'ablation minimax' in missing and 'ablation alternating_k1' not in missing
+  assert 'the quick-start comparison' in missing
 
 
 def test_loop_seconds_integrates_the_logged_rates(tmp_path):
