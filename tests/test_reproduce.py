@@ -4,7 +4,10 @@ generated from outputs (synthetic ones here: the real runs take hours)."""
 import json
 import os
 import runpy
+import signal
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -83,6 +86,33 @@ def test_driver_failure_is_one_line_and_recorded(tmp_path):
   assert open(tmp_path / 'o').read() == 'xx'
 
 
+def test_a_signal_reaches_the_running_step_which_stops_cleanly_and_is_recorded(tmp_path):
+  ready, stopped = tmp_path / 'ready', tmp_path / 'stopped'
+  child = (f'import signal, sys, time\n'
+           f'signal.signal(signal.SIGTERM, lambda *a: (open({str(stopped)!r}, "w").write("ok"), '
+           f'sys.exit(143)))\n'
+           f'open({str(ready)!r}, "w").close()\n'
+           f'time.sleep(60)\n')
+
+  def send_when_ready():
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  threading.Thread(target=send_when_ready, daemon=True).start()
+  driver = driver_lib.Driver(TINY, str(tmp_path / 'runs'))
+  before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(driver_lib.StepInterrupted) as e:
+    driver.run('long', [sys.executable, '-c', child])
+  assert str(e.value) == 'stopped by SIGTERM during long; run the same command to resume'
+  assert e.value.exit_code == 128 + signal.SIGTERM
+  assert stopped.read_text() == 'ok'  # the step ran its own handler: it was not killed
+  record = json.load(open(tmp_path / 'runs' / driver_lib.STATE_FILE))['steps']['long']
+  assert record['status'] == 'interrupted' and record['wall_s'] > 0
+  assert signal.getsignal(signal.SIGTERM) is before  # the driver's handler is gone again
+
+
 def test_driver_refuses_another_budget_in_the_same_directory(tmp_path):
   driver_lib.Driver(TINY, str(tmp_path)).run('a', _command(str(tmp_path / 'o')))
   with pytest.raises(UserError, match="holds a reproduction with budget 'quick', not "
@@ -150,7 +180,7 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
   assert ('| **Adversarial nets, this reproduction** (4 steps; mean ± sd over 3 seeds) | '
           '**110.0 ± 10.0** |') in text
   assert '| real data: 10000 training images, same code | 241.5 ± 2.1 |' in text
-  assert '| 1 | 4 | 105.0 | 110.0 ± 2.0 | 0.170 | 2.00 | 0.700 / 0.600 | 1m05s |' in text
+  assert '| 1 | 4 | 105.0 | 110.0 ± 2.0 | 0.170 | 2.00 | 0.700 / 0.600 | 0m20s |' in text
   assert 'The mean over seeds, 110.0, does not reach the paper\'s 225 at 4 steps.' in text
   assert 'Not reached within 4 steps: the best validation value was 115.0 (step 4).' in text
   # Ablation at step 2 against the Table 1 runs at step 2 (50, 60): 80 vs 55.

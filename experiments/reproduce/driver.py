@@ -15,13 +15,23 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
 
 from experiments.reproduce import plan as plan_lib
 from gan_jax import writers
-from gan_jax.errors import UserError
+from gan_jax.errors import Interrupted, UserError
+
+class StepInterrupted(Interrupted):
+  """SIGTERM/SIGINT while a step ran: the step stopped cleanly; the same command resumes."""
+
+  def __init__(self, key: str, signal_number: int):
+    super().__init__(signal.Signals(signal_number).name, signal_number, 0)
+    self.args = (f'stopped by {signal.Signals(signal_number).name} during {key}; run the same '
+                 'command to resume',)
+
 
 STATE_FILE = 'reproduce.json'
 TEST_EVAL_DIR = 'test_eval'
@@ -99,13 +109,30 @@ class Driver:
     writers.log(f'reproduce: {key}: {entry["command"]}')
     start = time.perf_counter()
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+    child = subprocess.Popen(command, env=env)
+    received = []
+
+    def forward(signum, frame):
+      # The step checkpoints and stops by itself (its own handler); the driver waits for it,
+      # so the wall time is recorded and nothing is killed half-way.
+      del frame
+      received.append(signum)
+      child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-      code = subprocess.run(command, env=env).returncode
+      code = child.wait()
     finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
       entry['wall_s'] = round(entry['wall_s'] + time.perf_counter() - start, 1)
       entry['load_after'] = os.getloadavg()[0]
       entry['finished'] = _now()
       self._save()
+    if received:
+      entry['status'] = 'interrupted'
+      self._save()
+      raise StepInterrupted(key, received[0])
     if code != 0:
       entry['status'] = f'failed (exit {code})'
       self._save()
