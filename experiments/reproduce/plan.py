@@ -92,7 +92,7 @@ BUDGETS = {
                                 for e in ('figure1', 'theory'))),
     # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
     'standard': Budget('standard', mnist_steps=10_500, fashion_steps=3_000,
-                       ablation_steps=3_000, sweep_steps=3_000, quickstart_steps=7_500,
+                       ablation_steps=3_000, sweep_steps=3_000, quickstart_steps=4_500,
                        eval_every=1_500),
     # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
     'full': Budget('full', mnist_steps=150_000, fashion_steps=50_000, ablation_steps=25_000,
