@@ -13,6 +13,7 @@ import os
 from absl import flags
 
 from experiments import cli
+from gan_jax.config import MAX_SEED
 from gan_jax import data
 from gan_jax import evaluation
 from gan_jax import sampling
@@ -33,7 +34,8 @@ flags.DEFINE_enum('dataset', None, data.DATASETS, 'Data set to compare with (def
                   'checkpoint\'s; required with --samples).')
 flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Samples drawn from the checkpoint '
                      '(the paper: 10,000).', lower_bound=samples_lib.MIN_SAMPLES)
-flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).', lower_bound=0,
+                     upper_bound=MAX_SEED)
 flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
 flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
                     'config).')

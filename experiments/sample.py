@@ -9,6 +9,7 @@ import os
 from absl import flags
 
 from experiments import cli
+from gan_jax.config import MAX_SEED
 from gan_jax import images
 from gan_jax import sampling
 from gan_jax.errors import UserError
@@ -18,7 +19,8 @@ flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the new
 flags.DEFINE_integer('num', 100, 'Number of samples.')
 flags.DEFINE_string('out', 'samples.png', '.png: a grid image; .npy: float32 [num, H, W, C] in '
                     '[0, 1].')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise.')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0,
+                     upper_bound=MAX_SEED)
 flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
 flags.mark_flag_as_required('workdir')
 FLAGS = flags.FLAGS
