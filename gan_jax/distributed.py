@@ -83,6 +83,11 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
   # Collectives between CPU processes (tests, CPU clusters) need an implementation; gloo ships
   # with jaxlib. It only affects the CPU backend, so it is harmless on GPU and TPU hosts.
   import jax
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  if not named and xla_bridge.backends_are_initialized():
+    # JAX is already in use here (a notebook, a test): nothing to join, one process.
+    logging.info('JAX already initialised; running as one process')
+    return
   if jax.config.jax_cpu_collectives_implementation is None:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   try:

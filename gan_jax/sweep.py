@@ -572,6 +572,8 @@ def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
   higher_is_better = rank_direction(rank_by, rank_mode)
   eval_mode = resolve_eval_mode(eval_mode, rank_by)
   plan = make_plan(base, load_spec(spec_path))
+  if group is not None:
+    plan.group(group)  # an unknown --group is refused before anything is written
   # Process 0 checks the sweep workdir and every member's before anything trains; if one may
   # not be used, every process stops.
   with distributed.primary_context(lambda: _claimed(workdir, plan)):

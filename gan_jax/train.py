@@ -241,10 +241,13 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
                         f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
                         'or --overwrite to start again')
     writers.log(f'resumed from {ckpt.directory}/{step}')
+  try:  # a workdir whose metrics or tensorboard/ are damaged is refused before any write
+    writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
+  except UserError:
+    ckpt.close()
+    raise
   if primary:
     writers.write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
-
-  writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
   train_data = parallel.put_replicated(
       exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
   z_grid = grid_noise(gan, config)
