@@ -14,7 +14,7 @@ import pytest
 from gan_jax import train
 from gan_jax import workdir as workdir_lib
 from tests import catalogue
-from tests.helpers import ROOT, make_test_config
+from tests.helpers import ROOT, make_test_config, run_module
 
 
 def _fixtures_of(args) -> set[str]:
@@ -56,7 +56,7 @@ def outcomes(tmp_path_factory):
   train.train_and_evaluate(make_test_config(), trained)   # 40 steps: checkpoints 20 and 40
   root = tmp_path_factory.mktemp('catalogue')
   batches = collections.defaultdict(list)
-  sandboxes, before = {}, {}
+  sandboxes, before, argv = {}, {}, {}
   for case, module, args, _, _, unchanged in catalogue.ROWS:
     sandbox = str(root / case)
     os.makedirs(sandbox)
@@ -67,8 +67,8 @@ def outcomes(tmp_path_factory):
       build(paths[name], trained)
     sandboxes[case] = sandbox
     before[case] = snapshot(sandbox)
-    batches[module].append(
-        {'case': case, 'args': [a.format(**paths) for a in args]})
+    argv[case] = [a.format(**paths) for a in args]
+    batches[module].append({'case': case, 'args': argv[case]})
   procs = [(_launch(module, catalogue.DEVICES, rows, str(root / f'{module}.json')), module)
            for module, rows in batches.items()]
   results = {}
@@ -77,14 +77,14 @@ def outcomes(tmp_path_factory):
     assert proc.returncode == 0, f'{module} runner failed: {err[-3000:]}'
     (root / f'{module}.results.json').write_text(out)  # each row's stderr and seconds
     results.update({r['case']: r for r in json.loads(out)})
-  return {case: (results[case], sandboxes[case], before[case]) for case in results}
+  return {case: (results[case], sandboxes[case], before[case], argv[case]) for case in results}
 
 
 @pytest.mark.parametrize('case, module, args, exit_code, words, unchanged', catalogue.ROWS,
                          ids=[row[0] for row in catalogue.ROWS])
 def test_bad_input(outcomes, case, module, args, exit_code, words, unchanged):
   del module, args
-  result, sandbox, before = outcomes[case]
+  result, sandbox, before, _ = outcomes[case]
   assert 'Traceback' not in result['stderr'], result['stderr']
   assert result['exit'] == exit_code, result['stderr']
   # Warnings (e.g. each checkpoint skipped on the way) may precede it; nothing else may.
@@ -107,3 +107,14 @@ def test_the_catalogue_covers_every_entry_point():
                           catalogue.SWEEP, catalogue.TOY1D}
   assert len(catalogue.ROWS) >= 60 and min(modules.values()) >= 8
   assert len({row[0] for row in catalogue.ROWS}) == len(catalogue.ROWS)
+
+
+@pytest.mark.parametrize('case', ['toy1d_foreign_workdir', 'sweep_syntax_error'])
+def test_a_real_process_says_what_the_in_process_runner_saw(outcomes, case):
+  """The runner calls what `python -m` calls; two rows, run for real, must agree with it."""
+  result, _, _, args = outcomes[case]
+  module = next(row[1] for row in catalogue.ROWS if row[0] == case)
+  real = run_module(module, *args, devices=catalogue.DEVICES)
+  assert real.returncode == result['exit']
+  assert [l for l in real.stderr.splitlines() if l.strip()] == [
+      l for l in result['stderr'].splitlines() if l.strip()]
