@@ -1,6 +1,8 @@
 """What every entry point shares: flag parsing and errors as one line with exit code 2."""
 
-import errno
+import math
+import os
+import stat
 import sys
 import traceback
 
@@ -8,23 +10,89 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from gan_jax.errors import USAGE_EXIT_CODE, Interrupted, UserError
+from gan_jax.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
 FLAGS = flags.FLAGS
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)
+# A flagfile is a few hundred bytes of text; anything far larger is a wrong path (a data file,
+# /dev/zero), which absl would read whole into memory.
+MAX_FLAGFILE_BYTES = 1 << 20
 
 
-def fail(message: str) -> None:
+def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> None:
+  message = ' '.join(message.split())
   print(f'error: {message}', file=sys.stderr)
-  sys.exit(USAGE_EXIT_CODE)
+  sys.exit(exit_code)
 
 
-def _parse_flags(argv):
+def _flagfiles(args) -> list[str]:
+  """The paths of the --flagfile directives in `args` (each form absl accepts)."""
+  paths = []
+  for i, arg in enumerate(args):
+    name, eq, value = arg.partition('=')
+    if name in ('--flagfile', '-flagfile'):
+      if eq:
+        paths.append(value)
+      elif i + 1 < len(args):
+        paths.append(args[i + 1])
+  return [os.path.expanduser(p) for p in paths if p]
+
+
+def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
+  """Each flagfile, nested ones included, is a readable, bounded UTF-8 text file.
+
+  absl would read a device or a FIFO forever, a huge file whole, and stop with a traceback on
+  bytes that are not text.
+  """
+  for path in _flagfiles(args):
+    where = f'--flagfile={path}' + (f' (named in {stack[-1]})' if stack else '')
+    if os.path.realpath(path) in map(os.path.realpath, stack):
+      raise UserError(f'{where} includes itself; remove the circular --flagfile line')
+    try:
+      info = os.stat(path)
+    except OSError as e:
+      raise file_error(e, where) from None
+    if stat.S_ISDIR(info.st_mode):
+      raise UserError(f'{where} is a directory; pass a flagfile (e.g. '
+                      'experiments/configs/mnist_5k.flags)')
+    if not stat.S_ISREG(info.st_mode):
+      raise UserError(f'{where} is not a regular file (a device or a pipe); pass a flagfile')
+    if info.st_size > MAX_FLAGFILE_BYTES:
+      raise UserError(f'{where} is {info.st_size} bytes, not a flagfile (at most '
+                      f'{MAX_FLAGFILE_BYTES}); check the path')
+    try:
+      with open(path, 'rb') as f:
+        text = f.read().decode('utf-8')
+    except UnicodeDecodeError as e:
+      raise UserError(f'{where} is not UTF-8 text (byte {e.start}); pass a flagfile, one '
+                      '--flag=value per line') from None
+    except OSError as e:
+      raise file_error(e, where) from None
+    if '\0' in text:
+      raise UserError(f'{where} holds NUL bytes, not text; pass a flagfile, one --flag=value '
+                      'per line')
+    check_flagfiles([line.strip() for line in text.splitlines()], (*stack, path))
+
+
+def _check_finite_floats() -> None:
+  for name in FLAGS:
+    value = FLAGS[name].value
+    if isinstance(value, float) and not math.isfinite(value):
+      fail(f'--{name}={value} is not a finite number; pass a real value')
+
+
+def parse_flags(argv):
+  """Parses argv into FLAGS; a bad flag, flagfile or value is one line and exit code 2."""
   try:
-    return FLAGS(argv)
+    check_flagfiles(argv[1:])
+  except UserError as e:
+    fail(str(e))
+  try:
+    remaining = FLAGS(argv)
   except flags.Error as e:  # unknown flag, bad value, missing flagfile, missing required flag
-    fail(' '.join(str(e).split()))
+    fail(str(e))
+  _check_finite_floats()
+  return remaining
 
 
 def no_positional_args(argv) -> None:
@@ -69,8 +137,13 @@ class _DropClosedLoopTracebacks:
     return getattr(self._stream, name)
 
 
-def run(main) -> None:
-  """app.run(main), turning UserError into `error: <one line>` and exit code 2."""
+def wrap(main):
+  """main(argv), with every error a user can cause turned into one line and an exit code:
+
+  UserError and file-system errors (a missing parent directory, a file where a directory is
+  expected, a full disk, ...) exit 2; Interrupted and a signal before training exit 128 + the
+  signal. --verbose adds the traceback.
+  """
 
   def wrapped(argv):
     # Orbax and JAX log every checkpoint operation (and, from their threads, the errors we turn
@@ -81,16 +154,23 @@ def run(main) -> None:
     except UserError as e:
       if FLAGS.verbose:
         traceback.print_exc()
-      fail(' '.join(str(e).split()))
-    except OSError as e:  # a full or read-only disk while writing logs, images or samples
-      if FLAGS.verbose or e.errno not in _STORAGE_ERRNOS:
-        raise
-      fail(f'cannot write {e.filename or "a file"} ({e.strerror}); free space or pick a '
-           'writable --workdir, then run the same command to resume')
+      fail(str(e))
+    except OSError as e:  # writing logs, images or samples: a full disk, a path in the way
+      if FLAGS.verbose:
+        traceback.print_exc()
+      fail(str(file_error(e)))
     except Interrupted as e:
       print(str(e), file=sys.stderr)
       sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C before training installed its own handler
+      fail('stopped by SIGINT before training started; nothing was written, run the same '
+           'command again', 130)
 
+  return wrapped
+
+
+def run(main) -> None:
+  """app.run(main) through parse_flags and wrap: every user error is one line."""
   if '--verbose' not in sys.argv:
     sys.stderr = _DropClosedLoopTracebacks(sys.stderr)
-  app.run(wrapped, flags_parser=_parse_flags)
+  app.run(wrap(main), flags_parser=parse_flags)

@@ -13,9 +13,12 @@ import os
 from absl import flags
 
 from experiments import cli
+from gan_jax.config import MAX_SEED
 from gan_jax import data
 from gan_jax import evaluation
+from gan_jax import resources
 from gan_jax import sampling
+from gan_jax import workdir as workdir_lib
 from gan_jax.errors import UserError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics
@@ -36,7 +39,8 @@ flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Samples drawn from the 
 flags.DEFINE_enum('against', 'test', evaluation.protocol.AGAINST, 'Compare with the test split '
                   '(the paper\'s protocol: report a chosen model once) or with validation images '
                   '(to choose between models without reading the test split).')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).', lower_bound=0,
+                     upper_bound=MAX_SEED)
 flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
 flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
                     'config).')
@@ -49,6 +53,7 @@ flags.DEFINE_integer('kid_subset_size', metrics.KID_SUBSET_SIZE, 'KID subset siz
                      lower_bound=2)
 flags.DEFINE_bool('memorisation', True, 'Nearest training images of samples and test images, '
                   'Figure 2 and the distance histogram.')
+flags.DEFINE_bool('overwrite', False, 'Replace an earlier eval.json and eval.md in --out_dir.')
 flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
 FLAGS = flags.FLAGS
 
@@ -57,6 +62,17 @@ def main(argv):
   cli.no_positional_args(argv)
   if (FLAGS.workdir is None) == (FLAGS.samples is None):
     raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
+  if FLAGS.samples is not None and (FLAGS.dataset is None or FLAGS.out_dir is None):
+    raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
+  if FLAGS.workdir == '' or FLAGS.samples == '':
+    raise UserError(f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '
+                    'shell variable?); pass a path')
+  out_dir = FLAGS.workdir if FLAGS.out_dir is None else FLAGS.out_dir
+  # Only into a new directory, an evaluation's or a run's; an earlier report only on request.
+  workdir_lib.check(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
+  if os.path.exists(os.path.join(out_dir, report.JSON_FILE)) and not FLAGS.overwrite:
+    raise UserError(f'--out_dir={out_dir} already holds {report.JSON_FILE}; pass --overwrite to '
+                    'replace it, or another --out_dir')
   gan = g_params = step = config = None
   if FLAGS.workdir is not None:
     restored = sampling.restore(FLAGS.workdir, FLAGS.step)
@@ -65,22 +81,15 @@ def main(argv):
     if data.image_shape(dataset) != tuple(restored.image_shape):
       raise UserError(f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
                       f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set')
+    resources.check_samples(f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples,
+                            restored.image_shape)
     samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)
     source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step}, seed {FLAGS.seed}'
-    out_dir = FLAGS.out_dir or FLAGS.workdir
   else:
-    if FLAGS.dataset is None or FLAGS.out_dir is None:
-      raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
     dataset = FLAGS.dataset
     samples = samples_lib.load_samples(FLAGS.samples, data.image_shape(dataset))
     source = f'samples file {os.path.abspath(FLAGS.samples)}'
-    out_dir = FLAGS.out_dir
-
-  try:
-    os.makedirs(out_dir, exist_ok=True)
-  except OSError as e:
-    raise UserError(f'cannot create --out_dir={out_dir} ({e.strerror}); pick a writable '
-                    'directory') from None
+  workdir_lib.claim(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
 
   def from_config(name):
     if getattr(FLAGS, name) is not None:

@@ -9,8 +9,11 @@ import os
 from absl import flags
 
 from experiments import cli
+from gan_jax.config import MAX_SEED
 from gan_jax import images
+from gan_jax import resources
 from gan_jax import sampling
+from gan_jax import workdir as workdir_lib
 from gan_jax.errors import UserError
 
 flags.DEFINE_string('workdir', None, 'Workdir of a training run (holds checkpoints/).')
@@ -18,7 +21,8 @@ flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the new
 flags.DEFINE_integer('num', 100, 'Number of samples.')
 flags.DEFINE_string('out', 'samples.png', '.png: a grid image; .npy: float32 [num, H, W, C] in '
                     '[0, 1].')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise.')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0,
+                     upper_bound=MAX_SEED)
 flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
 flags.mark_flag_as_required('workdir')
 FLAGS = flags.FLAGS
@@ -26,14 +30,14 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   cli.no_positional_args(argv)
+  if not FLAGS.workdir:
+    raise UserError('--workdir is empty (an unset shell variable?); pass a training workdir')
   if FLAGS.num <= 0:
     raise UserError(f'--num must be positive, got {FLAGS.num}')
+  workdir_lib.check_output_file(FLAGS.out, '--out', ('.png', '.npy'), FLAGS.overwrite)
   ext = os.path.splitext(FLAGS.out)[1].lower()
-  if ext not in ('.png', '.npy'):
-    raise UserError(f'--out={FLAGS.out} must end in .png or .npy')
-  if os.path.exists(FLAGS.out) and not FLAGS.overwrite:
-    raise UserError(f'--out={FLAGS.out} exists; pass --overwrite or another path')
   restored = sampling.restore(FLAGS.workdir, FLAGS.step)
+  resources.check_samples(f'--num={FLAGS.num}', FLAGS.num, restored.image_shape)
   samples = restored.sample(FLAGS.num, seed=FLAGS.seed)
   if ext == '.png':
     images.save_grid(FLAGS.out, samples)

@@ -10,6 +10,7 @@ Writes figure1.{png,json}, theory.json, theorem1.png and modes.{png,json} under 
 from absl import flags
 
 from experiments import cli
+from gan_jax.config import MAX_SEED
 from gan_jax import flags as gan_flags
 from gan_jax import toy1d
 
@@ -32,7 +33,8 @@ flags.DEFINE_integer('mode_seeds', _DEFAULTS.mode_seeds, 'Seeds of each mode-vie
 flags.DEFINE_float('mode_start', _DEFAULTS.mode_start,
                    'Where the mode-view games start G (the median of G(z)): -1.5 is on the left '
                    'mode, 0 halfway between the modes.')
-flags.DEFINE_integer('seed', _DEFAULTS.seed, 'Seed of the main game.')
+flags.DEFINE_integer('seed', _DEFAULTS.seed, 'Seed of the main game.', lower_bound=0,
+                     upper_bound=MAX_SEED)
 FLAGS = flags.FLAGS
 
 

@@ -1,11 +1,15 @@
 """Checkpoints through orbax: the TrainState plus the run's config as JSON, every N steps.
 
 Restoring takes an abstract target (shapes, dtypes and the current shardings), so a checkpoint
-written by any number of devices or processes restores onto any other.
+written by any number of devices or processes restores onto any other. Each checkpoint also
+holds the sha256 of its state (the `integrity` item, committed with it): a restored state
+that hashes differently (bit rot: the compressed array files carry no checksum of their own)
+is treated as unreadable.
 """
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -13,6 +17,7 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from gan_jax.config import CHECKPOINT_FIELDS, Config
@@ -31,6 +36,28 @@ def abstract_like(tree: Any, sharding=None) -> Any:
       tree)
 
 
+INTEGRITY_ITEM = 'integrity'
+
+
+class IntegrityError(ValueError):
+  """A checkpoint's state does not hash to the sha256 saved with it."""
+
+
+def state_sha256(state) -> str:
+  """sha256 over every leaf's dtype, shape and bytes, in tree order.
+
+  A replicated array spanning several processes is read from this process's own copy.
+  """
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(state):
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      leaf = leaf.addressable_data(0)  # replicated: every copy is the whole array
+    array = np.ascontiguousarray(jax.device_get(leaf))
+    digest.update(f'{array.dtype.str}{array.shape}'.encode())
+    digest.update(array.tobytes())
+  return digest.hexdigest()
+
+
 class Checkpointer:
   """An orbax CheckpointManager for one workdir; writes are asynchronous.
 
@@ -40,6 +67,9 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
     self.directory = checkpoint_dir(workdir)
+    if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+      raise CheckpointError(f'{self.directory} is a file where the checkpoints directory is '
+                            'expected; move it away and run the same command')
     # Temporary directories are saves cut short by a kill: never a usable checkpoint.
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
@@ -58,10 +88,11 @@ class Checkpointer:
     A write is atomic (orbax writes a temporary directory, then renames it): a full disk or
     a kill mid-write leaves the previous checkpoints as they were.
     """
+    integrity = {'state_sha256': state_sha256(state)}
     with self._storage_errors():
       self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
-          force=True)
+          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict()),
+          **{INTEGRITY_ITEM: ocp.args.JsonSave(integrity)}), force=True)
 
   def read_config(self, step: int) -> Config:
     restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
@@ -71,8 +102,9 @@ class Checkpointer:
               quarantine: bool = False) -> tuple[Any, Config, int]:
     """Restores `step` (default: the newest checkpoint that reads back whole).
 
-    A checkpoint that fails to read (half-written, truncated, garbage metadata) is skipped with
-    a warning naming it, falling back to the previous one. Nothing is deleted: with
+    A checkpoint that fails to read (half-written, truncated, garbage metadata) or whose state
+    does not match its saved sha256 (bit rot) is skipped with a warning naming it, falling back
+    to the previous one. Checkpoints written before the hash existed are restored unchecked. Nothing is deleted: with
     `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/ so that training can
     write that step again.
 
@@ -107,8 +139,14 @@ class Checkpointer:
         check_compatible(config, expect, f'{self.directory}/{candidate}')
       try:
         target = abstract_state(config) if callable(abstract_state) else abstract_state
-        restored = self._manager.restore(candidate, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target)))
+        items = {'state': ocp.args.StandardRestore(target)}
+        checked = os.path.isdir(os.path.join(self.directory, str(candidate), INTEGRITY_ITEM))
+        if checked:
+          items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
+        restored = self._manager.restore(candidate, args=ocp.args.Composite(**items))
+        if checked and (state_sha256(restored.state)
+                        != restored[INTEGRITY_ITEM].get('state_sha256')):
+          raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
         return restored.state, config, candidate
       except Exception as e:
         errors.append(self._bad(candidate, e, quarantine))
@@ -124,10 +162,10 @@ class Checkpointer:
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(where, target)
       self._manager.reload()
-      warn(f'checkpoint {where} is unreadable ({reason}); moved to {target}, falling back to an '
-           'older one')
+      warn(f'checkpoint {where} of step {step} is unreadable ({reason}); moved to {target}, '
+           'falling back to an older one')
     else:
-      warn(f'checkpoint {where} is unreadable ({reason}); trying an older one')
+      warn(f'checkpoint {where} of step {step} is unreadable ({reason}); trying an older one')
     return f'step {step}: {reason}'
 
   def wait(self) -> None:

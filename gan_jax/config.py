@@ -12,6 +12,9 @@ from typing import Any
 from gan_jax.errors import ConfigError
 
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
+# jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
+# with smaller ones, and past 2**63 it raises.
+MAX_SEED = 2**32 - 1
 
 
 def _field(default, help_text, *, choices=None, group='model'):
@@ -160,6 +163,8 @@ class Config:
                             f'got {value!r}')
       elif not _is_type(value, expected):
         raise ConfigError(f'--{f.name} must be a {expected.__name__}, got {value!r}')
+      if expected is float and not math.isfinite(value):
+        raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
@@ -177,6 +182,9 @@ class Config:
     for name in ('sample_every', 'eval_every', 'seed', 'd_learning_rate'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0, got {getattr(self, name)}')
+    if self.seed > MAX_SEED:
+      raise ConfigError(f'--seed={self.seed} is above {MAX_SEED}; JAX keeps only 32 bits of a '
+                        'seed, pick a smaller one')
     if len(self.d_keep_probs) != len(self.d_units) + 1:
       raise ConfigError(f'--d_keep_probs needs {len(self.d_units) + 1} values (one per '
                         f'discriminator layer input), got {list(self.d_keep_probs)}')

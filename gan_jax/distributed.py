@@ -12,6 +12,7 @@ device) and offers the few cross-process agreements the loop needs.
 """
 
 import contextlib
+import re
 from typing import Callable, ContextManager
 
 from absl import flags
@@ -72,12 +73,21 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
     missing = sorted(set(given) - set(named))
     raise ConfigError(f'--{named[0]} needs {", ".join("--" + m for m in missing)} too (or none '
                       'of them, to let JAX read the scheduler\'s environment)')
+  if coordinator_address is not None:
+    check_address(coordinator_address)
+  if named and num_processes < 1:
+    raise ConfigError(f'--num_processes={num_processes} must be positive')
   if named and not 0 <= process_id < num_processes:
     raise ConfigError(f'--process_id={process_id} must be in [0, --num_processes='
                       f'{num_processes})')
   # Collectives between CPU processes (tests, CPU clusters) need an implementation; gloo ships
   # with jaxlib. It only affects the CPU backend, so it is harmless on GPU and TPU hosts.
   import jax
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  if not named and xla_bridge.backends_are_initialized():
+    # JAX is already in use here (a notebook, a test): nothing to join, one process.
+    logging.info('JAX already initialised; running as one process')
+    return
   if jax.config.jax_cpu_collectives_implementation is None:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   try:
@@ -90,6 +100,14 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
     return
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def check_address(address: str) -> None:
+  """Raises ConfigError unless `address` is host:port (IPv6 as [addr]:port), port 1-65535."""
+  match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})', address)
+  if not match or not 1 <= int(match.group(2)) <= 65535:
+    raise ConfigError(f'--coordinator_address={address!r} is not host:port (a host name or IP '
+                      'of process 0 and a free port in 1-65535, e.g. host0:12355)')
 
 
 def is_primary() -> bool:

@@ -5,9 +5,10 @@ the `gan_jax` logger, whatever the verbosity of absl's logging, which entry poin
 to keep library chatter (orbax, JAX) out of the way.
 """
 
+import errno
 import logging
+import os
 import sys
-
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -67,3 +68,31 @@ class Interrupted(Exception):
     super().__init__(f'stopped by {signal_name} at step {step}; checkpoint written, run the '
                      'same command to resume')
     self.exit_code = 128 + signal_number
+
+
+def file_error(error: OSError, what: str | None = None) -> UserError:
+  """A file-system error as one line naming the path and the fix.
+
+  Args:
+    error: the OSError (its filename, when set, is the path named).
+    what: how the user knows the path (e.g. '--out=x.png'); default: the path itself.
+  """
+  path = error.filename if error.filename is not None else '?'
+  what = what or str(path)
+  code = error.errno
+  if code == errno.ENOENT:
+    parent = os.path.dirname(os.path.abspath(str(path)))
+    if not os.path.isdir(parent):
+      return UserError(f'{what}: its parent directory {parent} does not exist; create it or fix '
+                       'the path')
+    return UserError(f'{what} does not exist; fix the path')
+  if code == errno.EISDIR:
+    return UserError(f'{what} is a directory where a file is expected; move it away or pick '
+                     'another path')
+  if code == errno.ENOTDIR:
+    return UserError(f'{what}: part of the path is a file where a directory is expected; move '
+                     'that file away or pick another path')
+  if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+    return UserError(f'cannot write {what} ({error.strerror}); free space or pick a writable '
+                     'path, then run the same command to resume')
+  return UserError(f'{what}: {error.strerror or error}; check the path')

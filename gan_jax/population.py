@@ -235,15 +235,18 @@ def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
   check_members(configs)
   mesh = make_mesh(len(configs), sweep_devices, devices)
   exp = train.setup(configs[0], mesh)
-  for workdir in workdirs:
-    workdir_lib.create(workdir)
-  with contextlib.ExitStack() as stack:
-    for workdir in workdirs:
-      stack.enter_context(distributed.primary_context(
-          functools.partial(workdir_lib.locked, workdir)))
+
+  def claim_all() -> contextlib.ExitStack:
+    for workdir in workdirs:  # every member's directory is checked before any is cleared
+      workdir_lib.check(workdir, (workdir_lib.RUN,))
+    with contextlib.ExitStack() as stack:
+      for workdir in workdirs:
+        stack.enter_context(workdir_lib.run_directory(workdir, overwrite=overwrite))
+      return stack.pop_all()
+
+  with distributed.primary_context(claim_all):
     if overwrite and distributed.is_primary():
       for workdir in workdirs:
-        workdir_lib.clear_outputs(workdir)
         if os.path.exists(os.path.join(workdir, FAILED_FILE)):
           os.remove(os.path.join(workdir, FAILED_FILE))
     distributed.barrier('population_workdirs_ready')
@@ -274,6 +277,11 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   ckpts = [checkpoint.Checkpointer(w, max_to_keep=c.keep_checkpoints)
            for w, c in zip(workdirs, configs)]
   step = _resume_step(ckpts, [not f for f in failed])
+  if step > template.num_steps:
+    for ckpt in ckpts:
+      ckpt.close()
+    raise ConfigError(f'--num_steps={template.num_steps} is below step {step} of the members\' '
+                      'checkpoints; pass a larger --num_steps to continue, or --overwrite')
   if step:
     abstract = checkpoint.abstract_like(take_member(states, 0, mesh), parallel.replicated(mesh))
     restored = []

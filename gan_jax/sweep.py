@@ -17,6 +17,7 @@ one per line, for any scheduler), sweep.json (the plan), and at the end results.
 results.md, members ranked by a metric.
 """
 
+import contextlib
 import csv
 import dataclasses
 import itertools
@@ -27,12 +28,14 @@ import re
 import runpy
 import shlex
 import time
+import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from gan_jax import distributed
 from gan_jax import population
+from gan_jax import workdir as workdir_lib
 from gan_jax import writers
 from gan_jax.config import Config
 from gan_jax.errors import ConfigError, UserError
@@ -72,17 +75,42 @@ def load_spec(path: str) -> list[dict[str, Any]]:
   if not os.path.isfile(path):
     raise UserError(f'--sweep={path} is not a file; pass a Python file defining sweep() (see '
                     'experiments/sweeps/)')
-  namespace = runpy.run_path(path)
+  try:
+    namespace = runpy.run_path(path)
+  except (Exception, SystemExit) as e:  # the user's code: a syntax error, an import, an exit
+    raise UserError(f'--sweep={path} failed to load at {_where(path, e)}: {_describe(e)}; fix '
+                    'the file') from None
   fn = namespace.get('sweep')
   if not callable(fn):
     raise UserError(f'--sweep={path} must define sweep(), returning a list of dicts of flag '
                     'overrides')
-  spec = fn()
+  try:
+    spec = fn()
+  except (Exception, SystemExit) as e:
+    raise UserError(f'sweep() of --sweep={path} failed at {_where(path, e)}: {_describe(e)}; '
+                    'fix the file') from None
   if (not isinstance(spec, (list, tuple)) or not spec
       or not all(isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in spec)):
     raise UserError(f'sweep() of {path} must return a non-empty list of dicts of flag '
                     f'overrides, got {spec!r:.200}')
   return [dict(m) for m in spec]
+
+
+def _where(path: str, error: BaseException) -> str:
+  """file:line of `error`: where a syntax error is, else the sweep file's innermost frame."""
+  if isinstance(error, SyntaxError):
+    return f'{error.filename}:{error.lineno}'
+  frames = [f for f in traceback.extract_tb(error.__traceback__)
+            if os.path.realpath(f.filename) == os.path.realpath(path)]
+  return f'{path}:{frames[-1].lineno}' if frames else path
+
+
+def _describe(error: BaseException) -> str:
+  if isinstance(error, SystemExit):
+    return f'it called exit({error.code!r})'
+  if isinstance(error, SyntaxError):
+    return f'SyntaxError: {error.msg}'
+  return f'{type(error).__name__}: {error}'
 
 
 def flag_value(value: Any) -> str:
@@ -153,23 +181,37 @@ def make_plan(base: Config, spec: Sequence[dict[str, Any]]) -> Plan:
   """Members (base + overrides, parsed as flags are) grouped by structure, in spec order.
 
   Raises:
-    ConfigError: a bad override (unknown field, bad value), or two members with one name.
+    ConfigError: a bad override (a key that is not a config field, a bad value), a name that is
+      not a plain directory name, two members with one name or with one config.
   """
   base_args = config_flags(base)
+  fields = {f.name for f in dataclasses.fields(Config)}
   members = []
   for i, entry in enumerate(spec):
+    unknown = sorted(set(entry) - fields - {'name'})
+    if unknown:
+      raise ConfigError(f'sweep member {i} sets {unknown[0]!r}, which is not a config field; a '
+                        'member may set only config fields (see --helpfull) and "name"')
     overrides = {k: v for k, v in entry.items() if k != 'name'}
     try:
       config = config_from_args([*base_args, *(f'--{k}={flag_value(v)}'
                                                for k, v in overrides.items())])
     except ConfigError as e:
       raise ConfigError(f'sweep member {i} {overrides}: {e}') from None
-    members.append(Member(str(entry.get('name') or member_name(overrides)), overrides, config))
-  names = [m.name for m in members]
-  duplicate = next((n for n in names if names.count(n) > 1), None)
+    name = entry['name'] if 'name' in entry else member_name(overrides)
+    check_member_name(name, i)
+    members.append(Member(name, overrides, config))
+  names = [m.name.casefold() for m in members]  # one directory on a case-insensitive disk
+  duplicate = next((m.name for m, n in zip(members, names) if names.count(n) > 1), None)
   if duplicate:
     raise ConfigError(f'two sweep members are both named {duplicate!r}; give them different '
                       'overrides or a "name" key')
+  seen = {}
+  for member in members:
+    if member.config in seen:
+      raise ConfigError(f'sweep members {seen[member.config]!r} and {member.name!r} are the '
+                        'same config apart from their names; drop one')
+    seen[member.config] = member.name
   by_structure: dict[Config, list[Member]] = {}
   for member in members:
     by_structure.setdefault(population.structure(member.config), []).append(member)
@@ -183,6 +225,34 @@ def make_plan(base: Config, spec: Sequence[dict[str, Any]]) -> Plan:
   if len(set(group_names)) != len(group_names):
     groups = [Group(f'{i:02d}-{g.name}', g.members) for i, g in enumerate(groups)]
   return Plan(base, tuple(groups))
+
+
+# The sweep workdir's own files: no member directory may take one of their names.
+SWEEP_FILES = (BASE_FLAGS_FILE, COMMANDS_FILE, PLAN_FILE, RESULTS_CSV, RESULTS_MD)
+
+
+def check_member_name(name: Any, index: int) -> None:
+  """A member's name is its directory inside the sweep workdir: a plain, new name."""
+  if not isinstance(name, str) or not name:
+    raise ConfigError(f'sweep member {index}: "name" must be a non-empty string, got {name!r}')
+  if (os.path.isabs(name) or '/' in name or os.sep in name or '..' in name
+      or name.startswith('.') or '\0' in name or name in SWEEP_FILES):
+    raise ConfigError(f'sweep member {index}: name {name!r} is not a plain directory name (no '
+                      '"/", "..", leading "." or file of the sweep); members train inside the '
+                      'sweep --workdir')
+
+
+def member_dirs(plan: Plan, workdir: str) -> list[str]:
+  """Each member's directory, checked to resolve inside `workdir` (symbolic links included)."""
+  root = os.path.realpath(workdir)
+  dirs = []
+  for member in plan.members:
+    path = os.path.join(workdir, member.name)
+    if os.path.dirname(os.path.realpath(path)) != root:
+      raise ConfigError(f'sweep member {member.name!r} would train in '
+                        f'{os.path.realpath(path)}, outside --workdir={workdir}; rename it')
+    dirs.append(path)
+  return dirs
 
 
 def commands(plan: Plan, workdir: str, spec_path: str, *, python: str = 'python',
@@ -473,6 +543,14 @@ def rank_direction(rank_by: str, rank_mode: str) -> bool:
   raise ConfigError(f'--rank_by={rank_by} has no better direction; pass --rank_mode=max or min')
 
 
+@contextlib.contextmanager
+def _claimed(workdir: str, plan: Plan):
+  workdir_lib.claim(workdir, (workdir_lib.SWEEP,))
+  for member_dir in member_dirs(plan, workdir):
+    workdir_lib.check(member_dir, (workdir_lib.RUN,))
+  yield
+
+
 def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
         group: str | None = None, results_only: bool = False, rank_by: str = 'parzen_ll',
         rank_mode: str = 'auto', eval_mode: str = 'auto', sweep_devices: int = 0,
@@ -501,6 +579,12 @@ def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
   higher_is_better = rank_direction(rank_by, rank_mode)
   eval_mode = resolve_eval_mode(eval_mode, rank_by)
   plan = make_plan(base, load_spec(spec_path))
+  if group is not None:
+    plan.group(group)  # an unknown --group is refused before anything is written
+  # Process 0 checks the sweep workdir and every member's before anything trains; if one may
+  # not be used, every process stops.
+  with distributed.primary_context(lambda: _claimed(workdir, plan)):
+    pass
   extra = [f'--eval={eval_mode}'] + ([f'--sweep_devices={sweep_devices}'] if sweep_devices else [])
   if group is None and not results_only:
     write_plan_files(plan, workdir, spec_path, python=python, extra_sweep_args=extra)

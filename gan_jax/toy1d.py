@@ -22,6 +22,7 @@ from gan_jax import models
 from gan_jax import steps
 from gan_jax import theory
 from gan_jax import toy1d_plots
+from gan_jax import workdir as workdir_lib
 from gan_jax import writers
 from gan_jax.errors import ConfigError
 from gan_jax.state import GAN, TrainState, create_train_state
@@ -113,6 +114,10 @@ class ToyConfig:
 
   def validate(self) -> 'ToyConfig':
     """Raises ConfigError naming the flag and the fix."""
+    for f in dataclasses.fields(self):
+      value = getattr(self, f.name)
+      if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
     if self.data not in DATA:
       raise ConfigError(f'--data={self.data} is not one of {", ".join(DATA)}')
     if self.g_loss not in ('minimax', 'non_saturating'):
@@ -569,7 +574,7 @@ def run(config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIME
   unknown = set(experiments) - set(EXPERIMENTS)
   if unknown:
     raise ConfigError(f'unknown experiment(s) {sorted(unknown)}; choose from {EXPERIMENTS}')
-  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.claim(workdir, (workdir_lib.TOY1D,))  # never into a directory gan_jax did not write
   seconds = {}
   if 'figure1' in experiments or 'theory' in experiments:
     start = time.time()

@@ -10,8 +10,9 @@ import functools
 import math
 import os
 import signal
+import sys
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from gan_jax import images
 from gan_jax import models
 from gan_jax import optim
 from gan_jax import parallel
+from gan_jax import resources
 from gan_jax import workdir as workdir_lib
 from gan_jax import writers
 from gan_jax.config import Config
@@ -77,6 +79,7 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
     raise ConfigError(f'--batch_size={config.batch_size} is larger than the training split '
                       f'of {config.dataset} ({split.num_examples} examples); use a smaller one')
   data_dim = math.prod(split.images.shape[1:])
+  resources.check_training(config, data_dim, split.num_examples)  # before any allocation
   gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
   bias = None
   if config.g_output_bias == 'marginals':
@@ -95,13 +98,17 @@ def grid_noise(gan: GAN, config: Config) -> jax.Array:
   return gan.sample_noise(key, config.num_grid_samples)
 
 
-def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | None = None):
-  """Raises NonFiniteError naming the step and the net whose loss or parameters went bad.
+def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | None = None, *,
+                 config: Config | None = None, checkpoints: Sequence[int] = ()):
+  """Raises NonFiniteError naming the step, the net whose loss or parameters went bad, the
+  learning-rate flag that drives that net and the checkpoint that is kept (if any).
 
   Args:
     state: the state after `step`.
     step: the current step.
     losses: per-step metrics of the steps up to `step` (the last len(values) steps).
+    config: the run's config (names the flag and its value).
+    checkpoints: the steps checkpointed so far.
   """
   if losses:
     for name, values in losses.items():
@@ -109,15 +116,26 @@ def check_finite(state: TrainState, step: int, losses: dict[str, np.ndarray] | N
       if bad.size:
         net = 'discriminator' if name.startswith('d_') else 'generator'
         at = step - len(values) + 1 + int(bad[0])
-        raise NonFiniteError(f'{name} ({net}) became {values[bad[0]]} at step {at}; the last '
-                             'good checkpoint is kept; resume with a lower --learning_rate, or '
-                             'use --on_nonfinite=rollback')
+        raise NonFiniteError(f'{name} ({net}) became {values[bad[0]]} at step {at}; '
+                             f'{_nonfinite_advice(net, config, checkpoints)}')
   finite = _params_finite(state.g_params, state.d_params)
   for net, ok in zip(('generator', 'discriminator'), finite):
     if not bool(ok):
-      raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; the last '
-                           'good checkpoint is kept; resume with a lower --learning_rate, or use '
-                           '--on_nonfinite=rollback')
+      raise NonFiniteError(f'the {net}\'s parameters became NaN/inf by step {step}; '
+                           f'{_nonfinite_advice(net, config, checkpoints)}')
+
+
+def _nonfinite_advice(net: str, config: Config | None, checkpoints: Sequence[int]) -> str:
+  flag = '--learning_rate'
+  if net == 'discriminator' and config is not None and config.d_learning_rate > 0:
+    flag = '--d_learning_rate'  # D's own rate; otherwise --learning_rate drives both nets
+  if config is not None:
+    flag += f' (now {getattr(config, flag[2:])})'
+  if checkpoints:
+    return (f'the checkpoint of step {max(checkpoints)} is kept: resume from it with a lower '
+            f'{flag}, or use --on_nonfinite=rollback')
+  return (f'no checkpoint was written before it: run again with a lower {flag}, or use a '
+          'smaller --checkpoint_every with --on_nonfinite=rollback')
 
 
 def _all_finite(tree) -> jax.Array:
@@ -130,7 +148,8 @@ def _params_finite(g_params, d_params) -> tuple[jax.Array, jax.Array]:
 
 
 class StopSignal:
-  """Turns SIGTERM/SIGINT into a request to checkpoint and stop at the next step boundary."""
+  """Turns SIGTERM/SIGINT into a request to checkpoint and stop at the next step boundary; a
+  second one ends the process at once with 128 + the signal."""
 
   def __init__(self):
     self.received = None
@@ -151,8 +170,15 @@ class StopSignal:
 
   def _handle(self, signum, frame):
     del frame
-    if self.received is not None:  # a second signal: stop now
-      raise KeyboardInterrupt
+    if self.received is not None:
+      # A second signal: stop now, mid-write or not. A checkpoint being written is only ever
+      # an orbax temporary directory (removed at the next start) or complete and hashed.
+      name = signal.Signals(signum).name
+      sys.stderr.write(f'error: second {name} while stopping: stopped at once; a checkpoint '
+                       'being written is discarded, the last complete one is kept; run the '
+                       'same command to resume\n')
+      sys.stderr.flush()
+      os._exit(128 + signum)  # pylint: disable=protected-access
     self.received = signal.Signals(signum).name
     warn(f'{self.received} received: checkpointing and stopping at the next step boundary')
 
@@ -183,7 +209,8 @@ def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
     config: the experiment.
     workdir: checkpoints, metrics.jsonl, tensorboard/, samples/ and config.json go here. If it
       holds a checkpoint, training resumes from the newest readable one.
-    overwrite: discard a previous run in workdir instead of resuming it.
+    overwrite: discard a previous run in workdir instead of resuming it (only a directory
+      gan_jax wrote as a run: see gan_jax.workdir).
     eval_fn: called every config.eval_every steps; its scalars are logged with the others.
     mesh: devices to train on (default: every device of every process).
 
@@ -191,12 +218,10 @@ def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
     The final state.
   """
   exp = setup(config, mesh)
-  primary = jax.process_index() == 0
-  workdir_lib.create(workdir)
-  # Process 0 alone locks and clears; if it cannot, every process stops (none waits forever).
-  with distributed.primary_context(lambda: workdir_lib.locked(workdir)):
-    if overwrite and primary:
-      workdir_lib.clear_outputs(workdir)
+  # Process 0 alone checks, locks and clears; if it cannot, every process stops (none waits
+  # forever). A directory gan_jax did not write is never used, --overwrite or not.
+  with distributed.primary_context(
+      lambda: workdir_lib.run_directory(workdir, overwrite=overwrite)):
     distributed.barrier('workdir_ready')  # no process reads checkpoints before the clear
     return _train(exp, workdir, eval_fn)
 
@@ -210,11 +235,19 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   if ckpt.all_steps():
     abstract = checkpoint.abstract_like(state, parallel.replicated(mesh))
     state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
+    if step > config.num_steps:
+      ckpt.close()
+      raise ConfigError(f'--num_steps={config.num_steps} is below step {step} of the checkpoint '
+                        f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
+                        'or --overwrite to start again')
     writers.log(f'resumed from {ckpt.directory}/{step}')
+  try:  # a workdir whose metrics or tensorboard/ are damaged is refused before any write
+    writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
+  except UserError:
+    ckpt.close()
+    raise
   if primary:
     writers.write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
-
-  writer = writers.MetricWriter(workdir, enabled=primary, resume_step=step)
   train_data = parallel.put_replicated(
       exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
   z_grid = grid_noise(gan, config)
@@ -224,7 +257,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   stop = StopSignal()
 
   def save(step):
-    check_finite(state, step)
+    check_finite(state, step, config=config, checkpoints=ckpt.all_steps())
     ckpt.save(step, state, config)
 
   def write_samples(step):
@@ -253,7 +286,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
           pending = []
           values = {k: np.concatenate([np.atleast_1d(m[k]) for m in stacked]) for k in stacked[0]}
           try:
-            check_finite(state, step, values)
+            check_finite(state, step, values, config=config, checkpoints=ckpt.all_steps())
           except NonFiniteError as e:
             if config.on_nonfinite != 'rollback' or rollbacks == MAX_ROLLBACKS:
               raise

@@ -1,4 +1,11 @@
-"""A run's working directory: created, optionally cleared, and locked against a second run."""
+"""Directories gan_jax writes into: claimed only when new, empty or its own; locked for a run.
+
+A directory the project writes into gets a marker file, `.gan_jax`, holding what it is (`run`,
+`sweep`, `toy1d`, `eval`). A non-empty directory without one is never written into, with or
+without --overwrite: a mistyped or empty path (`--workdir=$RUN` with $RUN unset) must not
+take over, or clear, somebody's files. Directories written before the marker existed are
+recognised by what they hold (a run: config.json and checkpoints/).
+"""
 
 import contextlib
 import errno
@@ -6,42 +13,119 @@ import fcntl
 import os
 import shutil
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, file_error
 
+MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'
+RUN, SWEEP, TOY1D, EVAL = 'run', 'sweep', 'toy1d', 'eval'
+# Directories written before the marker, recognised by files only gan_jax writes together.
+LEGACY = {RUN: [('config.json', 'checkpoints')], SWEEP: [('sweep.json', 'base.flags')],
+          TOY1D: [('figure1.json',), ('theory.json',), ('modes.json',)],
+          EVAL: [('eval.json', 'eval.md')]}
 # What a run writes; --overwrite removes exactly these and nothing else the user keeps there.
 RUN_OUTPUTS = ('checkpoints', 'corrupt_checkpoints', 'tensorboard', 'samples', 'metrics.jsonl',
                'config.json')
 
 
-def create(workdir: str) -> None:
-  """Creates `workdir` (and its samples/), or says in one line why it cannot."""
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UserError(f'--workdir={workdir} exists and is not a directory; pick another path')
+def kind_of(path: str) -> str | None:
+  """What gan_jax wrote `path` as (RUN, SWEEP, ...), or None for anything else."""
+  marker = os.path.join(path, MARKER_FILE)
+  if os.path.isfile(marker):
+    try:
+      with open(marker, encoding='utf-8') as f:
+        kind = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+      return None
+    return kind if kind in LEGACY else None
+  for kind, signatures in LEGACY.items():
+    if any(all(os.path.exists(os.path.join(path, name)) for name in names)
+           for names in signatures):
+      return kind
+  return None
+
+
+def check(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
+  """Raises UserError unless gan_jax may write into `path` as one of `kinds`.
+
+  Allowed: a path that does not exist yet, an empty directory, or a directory gan_jax wrote as
+  one of `kinds`. Refused: an empty path, a file, a non-empty directory gan_jax did not write
+  (whatever --overwrite says), a directory of another kind.
+  """
+  if not path:
+    raise UserError(f'{flag} is empty (an unset shell variable?); pass a directory')
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UserError(f'{flag}={path} exists and is not a directory; pick another path')
+  if not os.path.isdir(path):
+    return
   try:
-    os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
+    entries = sorted(set(os.listdir(path)) - {LOCK_FILE})
   except OSError as e:
-    raise UserError(f'cannot create --workdir={workdir} ({e.strerror}); pick a writable '
-                    'path') from None
-  probe = os.path.join(workdir, f'.write_test.{os.getpid()}')
+    raise file_error(e, f'{flag}={path}') from None
+  kind = kind_of(path)
+  if kind is None and entries:
+    shown = ', '.join(entries[:3]) + (', ...' if len(entries) > 3 else '')
+    raise UserError(f'{flag}={path} is not empty ({shown}) and was not written by gan_jax (no '
+                    f'{MARKER_FILE} marker); refusing to write there, --overwrite included: '
+                    'pick a new or empty directory')
+  if kind is not None and kind not in kinds:
+    raise UserError(f'{flag}={path} holds a gan_jax {kind}, not a {kinds[0]}; pick another '
+                    'directory')
+
+
+def claim(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
+  """check(), then creates `path` and marks it as kinds[0] (which also proves it writable)."""
+  from gan_jax import writers  # imports jax: not needed to refuse a path
+  check(path, kinds, flag)
   try:
-    with open(probe, 'w'):
-      pass
-    os.remove(probe)
+    os.makedirs(path, exist_ok=True)
+    if kind_of(path) is None:
+      writers.write_text(os.path.join(path, MARKER_FILE), kinds[0] + '\n')
   except OSError as e:
-    raise UserError(f'--workdir={workdir} is not writable ({e.strerror}); pick a writable '
-                    'path') from None
+    raise file_error(e, f'{flag}={path}') from None
+
+
+def check_output_file(path: str, flag: str, extensions: tuple[str, ...], overwrite: bool) -> None:
+  """A file to write: a known extension, in an existing directory, not a directory itself,
+  and new unless `overwrite`."""
+  if not path:
+    raise UserError(f'{flag} is empty (an unset shell variable?); pass a {" or ".join(extensions)} '
+                    'path')
+  if os.path.splitext(path)[1].lower() not in extensions:
+    raise UserError(f'{flag}={path} must end in {" or ".join(extensions)}')
+  if os.path.isdir(path):
+    raise UserError(f'{flag}={path} is a directory; pass a file path')
+  parent = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(parent):
+    raise UserError(f'{flag}={path}: its directory {parent} does not exist (or is a file); '
+                    'create it first or pick another path')
+  if os.path.exists(path) and not overwrite:
+    raise UserError(f'{flag}={path} exists; pass --overwrite or another path')
 
 
 def clear_outputs(workdir: str) -> None:
   """--overwrite: removes a previous run's outputs (only those; call while holding the lock)."""
+  if kind_of(workdir) != RUN:  # claim() refuses anything else; never clear an unchecked path
+    raise UserError(f'--workdir={workdir} is not a gan_jax run; refusing to clear it')
   for name in RUN_OUTPUTS:
     path = os.path.join(workdir, name)
     if os.path.isdir(path):
       shutil.rmtree(path)
     elif os.path.exists(path):
       os.remove(path)
-  os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
+
+
+@contextlib.contextmanager
+def run_directory(workdir: str, *, overwrite: bool = False):
+  """Claims `workdir` for a training run and locks it; `overwrite` clears a previous run."""
+  claim(workdir, (RUN,))
+  with locked(workdir):
+    if overwrite:
+      clear_outputs(workdir)
+    try:
+      os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
+    except OSError as e:
+      raise file_error(e, f'--workdir={workdir}') from None
+    yield
 
 
 @contextlib.contextmanager
@@ -51,7 +135,10 @@ def locked(workdir: str):
   The lock is an flock on workdir/.lock, released by the kernel if the process dies.
   """
   path = os.path.join(workdir, LOCK_FILE)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise file_error(e, f'the lock file {path}') from None
   try:
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

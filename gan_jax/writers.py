@@ -11,6 +11,8 @@ import time
 import jax
 import numpy as np
 
+from gan_jax.errors import UserError
+
 METRICS_FILE = 'metrics.jsonl'
 
 
@@ -19,12 +21,16 @@ def read_metrics(workdir: str) -> list[dict]:
   if not os.path.exists(path):
     return []
   rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:  # a line cut short by a kill
-        continue
+  try:
+    with open(path, encoding='utf-8') as f:
+      for line in f:
+        try:
+          rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a kill
+          continue
+  except UnicodeDecodeError as e:
+    raise UserError(f'{path} is not UTF-8 text (byte {e.start} of a line); move it away and run '
+                    'the same command (the checkpoints are intact; earlier rows are lost)') from None
   return rows
 
 
@@ -37,10 +43,14 @@ class MetricWriter:
     self._tb = None
     if not enabled:
       return
+    logdir = os.path.join(workdir, 'tensorboard')
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+      raise UserError(f'{logdir} is a file where the TensorBoard directory is expected; move it '
+                      'away and run the same command')
     if resume_step is not None:
       self.truncate_after(resume_step)
     from tensorboardX import SummaryWriter  # imported here: only the primary process needs it
-    self._tb = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'), flush_secs=30)
+    self._tb = SummaryWriter(logdir=logdir, flush_secs=30)
 
   def truncate_after(self, step: int) -> None:
     """Drops rows logged after the checkpoint we resume from: they will be logged again."""

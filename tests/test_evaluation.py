@@ -449,7 +449,7 @@ def test_cli_rejects_bad_samples_with_one_line(tmp_path):
   path = str(tmp_path / 'bad.npy')
   np.save(path, np.zeros((20, 32, 32, 3), np.float32))
   result = run_module('experiments.evaluate', f'--samples={path}', '--dataset=mnist_5k',
-                      f'--out_dir={tmp_path}', timeout=120)
+                      f'--out_dir={tmp_path / "eval"}', timeout=120)
   assert result.returncode == 2
   assert result.stderr.strip().count('\n') == 0 and 'shape (20, 32, 32, 3)' in result.stderr
 

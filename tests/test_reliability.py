@@ -1,8 +1,8 @@
 """Stop it any time, feed it anything, lose nothing."""
 
 import ast
-import fcntl
 import glob
+import json
 import os
 import shutil
 import signal
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from gan_jax import checkpoint, parallel, sampling, train, writers
-from gan_jax.data import idx
-from gan_jax.errors import CheckpointError
+from gan_jax import workdir as workdir_lib
+from gan_jax.errors import CheckpointError, UserError
+from tests.catalogue import flip_bytes
 from tests.helpers import ROOT, make_test_config, run_module
 
 TEST_FLAGS = '--flagfile=experiments/configs/test.flags'
@@ -118,6 +119,53 @@ def test_sigterm_and_sigint_write_a_final_checkpoint(tmp_path, sig, code):
   assert sampling.restore(str(tmp_path)).step == stopped_at
 
 
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_during_the_checkpoint_write_stops_at_once_and_resume_is_exact(
+    tmp_path, sig):
+  args = ('--checkpoint_every=20', '--log_every=10', '--sample_every=0')
+  workdir = str(tmp_path / 'run')
+  for _ in range(3):  # the write takes milliseconds: a few tries to land inside it
+    shutil.rmtree(workdir, ignore_errors=True)
+    proc = _start('--num_steps=1000000', *args, f'--workdir={workdir}')
+    _wait_for_line(proc, '] step ', 2)
+    proc.send_signal(sig)            # first: checkpoint, then stop
+    caught = _signal_during_checkpoint_write(proc, workdir, sig)
+    _, stderr = proc.communicate(timeout=120)
+    if caught:
+      break
+  assert caught, 'never caught the final checkpoint mid-write'
+  assert proc.returncode == 128 + sig, stderr
+  assert 'Traceback' not in stderr
+  errors = [l for l in stderr.splitlines() if l.strip() and not l.startswith('warning: ')]
+  assert errors == [f'error: second {signal.Signals(sig).name} while stopping: stopped at once; '
+                    'a checkpoint being written is discarded, the last complete one is kept; '
+                    'run the same command to resume'], stderr
+  # Whatever is left is either orbax's temporary directory or a whole, hashed checkpoint.
+  steps = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
+  for step in steps:
+    assert sampling.restore(workdir, step).step == step
+  end = max(steps, default=0) + 20
+  reference = str(tmp_path / 'straight')
+  for directory in (workdir, reference):  # the resume, and a straight run on the same device
+    done = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
+                           f'--num_steps={end}', f'--workdir={directory}'], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+  assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))
+  jax.tree.map(np.testing.assert_array_equal, _final_state(reference), _final_state(workdir))
+
+
+def _signal_during_checkpoint_write(proc: subprocess.Popen, workdir: str, sig) -> bool:
+  pattern = os.path.join(workdir, 'checkpoints', '*.orbax-checkpoint-tmp*')
+  deadline = time.monotonic() + 60
+  while proc.poll() is None and time.monotonic() < deadline:
+    if glob.glob(pattern):
+      proc.send_signal(sig)
+      return True
+    time.sleep(0.0005)
+  return False
+
+
 # ------------------------------------------------------------------------ bad checkpoints
 
 
@@ -146,6 +194,8 @@ CORRUPTIONS = {
     'garbage_manifest': lambda d: open(os.path.join(d, 'state', 'manifest.ocdbt'), 'wb').write(
         b'\0' * 64),
     'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
+    # Bit rot: orbax reads the flipped bytes back without complaint; only the saved sha256 tells.
+    'bit_rot_three_bytes': lambda d: flip_bytes(_largest_array_file(d)),
 }
 
 
@@ -161,13 +211,37 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(straight_run, tmp_p
   restored = sampling.restore(workdir)                 # sampling skips it, deletes nothing
   assert restored.step == 20 and os.path.isdir(bad)
   warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
-  assert any(bad in l and 'unreadable' in l for l in warnings), warnings
+  assert any(bad in l and 'of step 40 is unreadable' in l for l in warnings), warnings
+  if corruption == 'bit_rot_three_bytes':
+    assert any('sha256' in l for l in warnings), warnings
 
   state = train.train_and_evaluate(make_test_config(), workdir)   # resumes from 20
   jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
   moved = glob.glob(os.path.join(workdir, 'corrupt_checkpoints', '40-*'))
   assert len(moved) == 1                               # kept aside, not deleted
   assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]
+
+
+def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path):
+  # Why the hash exists: the same three flipped bytes, with the integrity item removed (a
+  # checkpoint from before it), restore as step 40 with different numbers.
+  reference_dir, reference = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  step_dir = os.path.join(workdir, 'checkpoints', '40')
+  flip_bytes(_largest_array_file(step_dir))
+  shutil.rmtree(os.path.join(step_dir, checkpoint.INTEGRITY_ITEM))
+  restored = sampling.restore(workdir)
+  assert restored.step == 40
+  leaves = zip(jax.tree.leaves(reference), jax.tree.leaves(jax.device_get(restored.state)))
+  assert any(not np.array_equal(a, b) for a, b in leaves)
+
+
+def test_each_checkpoint_records_the_hash_of_its_state(straight_run):
+  workdir, reference = straight_run
+  with open(os.path.join(workdir, 'checkpoints', '40', checkpoint.INTEGRITY_ITEM,
+                         'metadata')) as f:
+    assert json.load(f) == {'state_sha256': checkpoint.state_sha256(reference)}
 
 
 def test_no_readable_checkpoint_is_a_clear_error(straight_run, tmp_path):
@@ -210,11 +284,27 @@ def _poison_after(step_to_poison: int, monkeypatch):
 def test_non_finite_stops_naming_step_and_net_and_keeps_the_good_checkpoint(tmp_path,
                                                                            monkeypatch):
   _poison_after(30, monkeypatch)
-  with pytest.raises(train.NonFiniteError, match=r'discriminator.*step 3[01]'):
+  with pytest.raises(train.NonFiniteError) as error:
     train.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert str(error.value) == (
+      "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
+      'kept: resume from it with a lower --learning_rate (now 0.002), or use '
+      '--on_nonfinite=rollback')
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [20]
   restored = sampling.restore(str(tmp_path))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(restored.state)))
+
+
+def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rate(
+    tmp_path, monkeypatch):
+  _poison_after(10, monkeypatch)
+  with pytest.raises(train.NonFiniteError) as error:
+    train.train_and_evaluate(make_test_config('--d_learning_rate=0.001'), str(tmp_path))
+  assert str(error.value) == (
+      "the discriminator's parameters became NaN/inf by step 10; no checkpoint was written "
+      'before it: run again with a lower --d_learning_rate (now 0.001), or use a smaller '
+      '--checkpoint_every with --on_nonfinite=rollback')
+  assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == []
 
 
 def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch):
@@ -228,37 +318,8 @@ def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monk
   assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
 
 
-# ----------------------------------------------------------------------------- bad input
-
-
-def _write_bad_idx(directory, *, corrupt):
-  os.makedirs(directory, exist_ok=True)
-  rng = np.random.default_rng(0)
-  for prefix, n in (('train', 60), ('t10k', 10)):
-    idx.write_idx(os.path.join(directory, f'{prefix}-images-idx3-ubyte'),
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-    idx.write_idx(os.path.join(directory, f'{prefix}-labels-idx1-ubyte'),
-                  rng.integers(0, 10, (n,), dtype=np.uint8))
-  path = os.path.join(directory, 'train-images-idx3-ubyte')
-  raw = bytearray(open(path, 'rb').read())
-  if corrupt == 'magic':
-    raw[2:4] = b'\x08\x04'
-  else:
-    raw = raw[:len(raw) // 2]
-  open(path, 'wb').write(bytes(raw))
-
-
-def _snapshot(directory: str) -> dict:
-  if not os.path.exists(directory):
-    return {}
-  out = {}
-  for root, _, files in os.walk(directory):
-    for name in files:
-      if name == '.lock':  # the lock file holds the pid of the last run that took it
-        continue
-      path = os.path.join(root, name)
-      out[os.path.relpath(path, directory)] = (os.path.getsize(path), os.stat(path).st_mtime_ns)
-  return out
+# ------------------------------------------------------------------ directories and input
+# Every bad command line of every entry point: tests/catalogue.py, run by tests/test_catalogue.py.
 
 
 @pytest.fixture(scope='module')
@@ -268,60 +329,44 @@ def trained_workdir(tmp_path_factory):
   return workdir
 
 
-# (name, args (with {tmp} and {trained} filled in), devices, text the one line must contain)
-BAD_INPUTS = [
-    ('unknown_flag', ['--bogus=1'], 1, "Unknown command line flag 'bogus'"),
-    ('unknown_dataset', ['--dataset=imagenet'], 1, '--dataset'),
-    ('zero_batch_size', ['--batch_size=0'], 1, '--batch_size must be positive'),
-    ('negative_learning_rate', ['--learning_rate=-0.1'], 1, '--learning_rate must be positive'),
-    ('zero_steps', ['--num_steps=0'], 1, '--num_steps must be positive'),
-    ('negative_width', ['--g_hidden=32,-4'], 1, '--g_hidden must hold positive widths'),
-    ('not_a_number', ['--noise_dim=ten'], 1, 'noise_dim'),
-    ('batch_not_divisible_by_devices', ['--batch_size=20'], 3, 'divisible by the number of '
-     'devices (3)'),
-    ('batch_larger_than_data', ['--batch_size=5000'], 1, 'larger than the training split'),
-    ('missing_data_directory', ['--dataset=mnist', '--manual_dir={tmp}/nowhere'], 1,
-     'Data set mnist not found'),
-    ('idx_wrong_magic', ['--dataset=mnist', '--manual_dir={tmp}/magic'], 1, 'magic'),
-    ('idx_truncated', ['--dataset=mnist', '--manual_dir={tmp}/truncated'], 1, 'truncated'),
-    ('missing_flagfile', ['--flagfile={tmp}/nope.flags'], 1, 'nope.flags'),
-    ('incompatible_checkpoint', ['--noise_dim=9', '--workdir={trained}'], 1,
-     '--noise_dim was 8, now 9'),
-    ('workdir_in_use', ['--workdir={trained}'], 1, 'in use by another run'),
-    ('workdir_is_a_file', ['--workdir={tmp}/a_file'], 1, 'is not a directory'),
-    ('positional_argument', ['oops'], 1, 'unexpected arguments'),
-]
+def test_overwrite_clears_only_what_a_run_wrote(trained_workdir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  (tmp_path / 'run' / 'my_notes.txt').write_text('mine')
+  (tmp_path / 'run' / 'analysis').mkdir()
+  (tmp_path / 'run' / 'analysis' / 'plot.py').write_text('print(1)')
+  train.train_and_evaluate(make_test_config('--num_steps=10'), workdir, overwrite=True)
+  assert (tmp_path / 'run' / 'my_notes.txt').read_text() == 'mine'
+  assert (tmp_path / 'run' / 'analysis' / 'plot.py').read_text() == 'print(1)'
+  assert checkpoint.Checkpointer(workdir).all_steps() == [10]      # the old 20 is gone
+  assert [r['step'] for r in writers.read_metrics(workdir)] == [10]
 
 
-@pytest.mark.parametrize('name, args, devices, expected', BAD_INPUTS,
-                         ids=[row[0] for row in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, args, devices, expected, tmp_path,
-                                                         trained_workdir):
-  _write_bad_idx(str(tmp_path / 'magic'), corrupt='magic')
-  _write_bad_idx(str(tmp_path / 'truncated'), corrupt='truncated')
-  (tmp_path / 'a_file').write_text('not a directory')
-  args = [a.format(tmp=tmp_path, trained=trained_workdir) for a in args]
-  if not any(a.startswith('--workdir') for a in args):
-    args.append(f'--workdir={tmp_path}/workdir')
-  workdir = [a.split('=', 1)[1] for a in args if a.startswith('--workdir')][0]
-  before = _snapshot(workdir)
+def test_a_run_from_before_the_marker_is_still_a_run(trained_workdir, tmp_path):
+  workdir = str(tmp_path / 'old')
+  shutil.copytree(trained_workdir, workdir)
+  os.remove(os.path.join(workdir, workdir_lib.MARKER_FILE))  # config.json + checkpoints/ only
+  assert workdir_lib.kind_of(workdir) == workdir_lib.RUN
+  state = train.train_and_evaluate(make_test_config('--num_steps=30'), workdir)
+  assert int(state.step) == 30 and checkpoint.Checkpointer(workdir).all_steps() == [20, 30]
 
-  lock = None
-  if name == 'workdir_in_use':  # another run holds the lock
-    lock = open(os.path.join(workdir, '.lock'), 'a')
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  try:
-    flagfile = [] if any(a.startswith('--flagfile') for a in args) else [TEST_FLAGS]
-    result = run_module('experiments.mnist', *flagfile, *args, devices=devices)
-  finally:
-    if lock:
-      lock.close()
-  assert result.returncode == 2, (result.stdout, result.stderr)
-  lines = [l for l in result.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith('error: ') and expected in lines[0], lines[0]
-  assert 'Traceback' not in result.stderr
-  assert _snapshot(workdir) == before
+
+@pytest.mark.parametrize('overwrite', [False, True])
+def test_a_directory_gan_jax_did_not_write_is_never_used(tmp_path, overwrite):
+  # What `--workdir=$RUN --overwrite` meets in the user's current directory when $RUN is a
+  # subdirectory that happens to hold their files.
+  (tmp_path / 'thesis.tex').write_text('years of work')
+  (tmp_path / 'samples').mkdir()
+  (tmp_path / 'samples' / 'figure.png').write_bytes(b'png')
+  (tmp_path / 'metrics.jsonl').write_text('not ours\n')
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  with pytest.raises(UserError, match='was not written by gan_jax'):
+    train.train_and_evaluate(make_test_config('--num_steps=10'), str(tmp_path),
+                             overwrite=overwrite)
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+  assert (tmp_path / 'metrics.jsonl').read_text() == 'not ours\n'
+  with pytest.raises(UserError, match='--workdir is empty'):
+    train.train_and_evaluate(make_test_config('--num_steps=10'), '', overwrite=overwrite)
 
 
 def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):

@@ -1,7 +1,11 @@
 """Samples from any framework, read from .npy and checked before anything is measured."""
 
+import math
+import os
+
 import numpy as np
 
+from gan_jax import resources
 from gan_jax.errors import UserError
 
 # Pixels a hair outside [0, 1] (a framework's float round-off after a sigmoid or rescale) are
@@ -46,9 +50,35 @@ def check_samples(array: np.ndarray, image_shape: tuple[int, int, int], *,
   return np.clip(flat, 0.0, 1.0)
 
 
+def check_npy_size(path: str) -> None:
+  """A .npy whose header claims more bytes than the file holds (or the host has) is refused
+  before numpy allocates them."""
+  try:
+    with open(path, 'rb') as f:
+      version = np.lib.format.read_magic(f)
+      read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                     np.lib.format.read_array_header_2_0)
+      shape, _, dtype = read_header(f)
+      offset = f.tell()
+  except (OSError, ValueError, EOFError):
+    return  # not a .npy (or an .npz): np.load says what it is
+  if dtype.hasobject:
+    return  # refused by np.load's allow_pickle=False
+  claimed = math.prod(shape) * dtype.itemsize
+  held = os.path.getsize(path) - offset
+  if claimed > held:
+    raise UserError(f'--samples={path} claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) '
+                    f'but holds {held:,}; the file is truncated or its header is wrong, write it '
+                    'again with numpy.save')
+  resources.check(f'--samples={path} (shape {tuple(shape)})', claimed + 4 * math.prod(shape),
+                  'pass fewer samples')
+
+
 def load_samples(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:
   """Reads a .npy of generated images (never unpickling) and checks it (see check_samples)."""
   try:
+    if os.path.isfile(path):
+      check_npy_size(path)
     array = np.load(path, allow_pickle=False)
   except FileNotFoundError:
     raise UserError(f'--samples={path} does not exist') from None

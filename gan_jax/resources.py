@@ -1,0 +1,93 @@
+"""Memory a request needs, estimated from its shapes and checked before anything is allocated.
+
+A --num or a width far beyond the machine would otherwise end in an allocator crash (or the
+kernel's OOM killer) after minutes of loading; the estimate is refused at once, in one line.
+"""
+
+import math
+import os
+
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+
+FLOAT_BYTES = 4
+
+
+def host_bytes_available() -> int:
+  """Memory the host can give now: MemAvailable where /proc has it, else physical memory."""
+  try:
+    with open('/proc/meminfo') as f:
+      for line in f:
+        if line.startswith('MemAvailable:'):
+          return int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def device_bytes_limit() -> int | None:
+  """The first device's memory (an accelerator's bytes_limit), None where it reports none."""
+  import jax
+  stats = jax.local_devices()[0].memory_stats() or {}
+  return stats.get('bytes_limit')
+
+
+def format_bytes(n: float) -> str:
+  for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+    if n < 1024 or unit == 'TiB':
+      return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
+    n /= 1024
+
+
+def check(what: str, needed: int, fix: str, *, on_device: bool = False) -> None:
+  """Raises UserError when `needed` bytes exceed the host's (or the device's) memory.
+
+  Args:
+    what: the request, as the user wrote it (e.g. '--num=10000000').
+    needed: the estimate in bytes.
+    fix: what to change.
+    on_device: also hold it against the device's memory.
+  """
+  limit, where = host_bytes_available(), 'available on this host'
+  device = device_bytes_limit() if on_device else None
+  if device is not None and device < limit:
+    limit, where = device, 'of device memory'
+  if needed > limit:
+    raise UserError(f'{what} needs about {format_bytes(needed)}, more than the '
+                    f'{format_bytes(limit)} {where}; {fix}')
+
+
+def dense_params(widths: list[int]) -> int:
+  return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def model_params(config: Config, data_dim: int) -> int:
+  """Parameters of the generator and the maxout discriminator of `config` (models.py)."""
+  generator = dense_params([config.noise_dim, *config.g_hidden, data_dim])
+  # Each maxout layer is a Dense of units * pieces over the previous layer's units.
+  inputs = [data_dim, *config.d_units[:-1]]
+  discriminator = sum(a * u * config.d_pieces + u * config.d_pieces
+                      for a, u in zip(inputs, config.d_units))
+  return generator + discriminator + config.d_units[-1] + 1
+
+
+def training_bytes(config: Config, data_dim: int, num_train: int) -> int:
+  """The state (parameters, gradients, two optimiser slots, a donated copy), one step's
+  activations and the training images (uint8) on the device."""
+  params = model_params(config, data_dim)
+  widths = sum(config.g_hidden) + sum(u * config.d_pieces for u in config.d_units)
+  activations = 4 * config.batch_size * (config.noise_dim + widths + 2 * data_dim)
+  return FLOAT_BYTES * (5 * params + activations) + num_train * data_dim
+
+
+def check_training(config: Config, data_dim: int, num_train: int) -> None:
+  needed = training_bytes(config, data_dim, num_train)
+  check(f'the model of --noise_dim={config.noise_dim} --g_hidden='
+        f'{",".join(map(str, config.g_hidden))} --d_units={",".join(map(str, config.d_units))} '
+        f'--d_pieces={config.d_pieces} ({model_params(config, data_dim):,} parameters)', needed,
+        'use smaller shape flags', on_device=True)
+
+
+def check_samples(flag: str, num: int, image_shape) -> None:
+  """`num` float32 images, twice over (the batches and their concatenation)."""
+  check(flag, 2 * FLOAT_BYTES * num * math.prod(image_shape), 'ask for fewer samples')

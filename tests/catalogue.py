@@ -1,0 +1,477 @@
+"""The bad-input catalogue: what a hostile user types, and the one line each must get back.
+
+Each row: (case, entry point, arguments, exit code, words the one `error:` line must contain,
+paths that must be byte-identical afterwards). `{name}` in an argument is a fixture built fresh
+in the row's own sandbox directory (FIXTURES below; `{tmp}` is the sandbox itself), so no row
+can disturb another, and nothing may appear in the sandbox: a refused command writes nothing.
+tests/test_catalogue.py runs every row.
+"""
+
+import fcntl
+import os
+import shutil
+
+import numpy as np
+
+from gan_jax import workdir as workdir_lib
+from gan_jax.data import idx
+
+MNIST, SAMPLE, EVALUATE, SWEEP, TOY1D = ('experiments.mnist', 'experiments.sample',
+                                         'experiments.evaluate', 'experiments.sweep',
+                                         'experiments.toy1d')
+TEST = '--flagfile=experiments/configs/test.flags'
+SWEEP_BASE = (TEST, '--workdir={tmp}/sweep')
+
+ROWS = [
+    # ------------------------------------------------------------- experiments.mnist: flags
+    ('unknown_flag', MNIST, [TEST, '--workdir={tmp}/w', '--bogus=1'], 2,
+     ["Unknown command line flag 'bogus'"], []),
+    ('unknown_dataset', MNIST, [TEST, '--workdir={tmp}/w', '--dataset=imagenet'], 2,
+     ['--dataset'], []),
+    ('zero_batch_size', MNIST, [TEST, '--workdir={tmp}/w', '--batch_size=0'], 2,
+     ['--batch_size must be positive'], []),
+    ('negative_learning_rate', MNIST, [TEST, '--workdir={tmp}/w', '--learning_rate=-0.1'], 2,
+     ['--learning_rate must be positive'], []),
+    ('nan_learning_rate', MNIST, [TEST, '--workdir={tmp}/w', '--learning_rate=nan'], 2,
+     ['--learning_rate=nan is not a finite number'], []),
+    ('inf_d_learning_rate', MNIST, [TEST, '--workdir={tmp}/w', '--d_learning_rate=inf'], 2,
+     ['--d_learning_rate=inf is not a finite number'], []),
+    ('nan_momentum', MNIST, [TEST, '--workdir={tmp}/w', '--momentum=nan'], 2,
+     ['--momentum=nan is not a finite number'], []),
+    ('minus_inf_init_scale', MNIST, [TEST, '--workdir={tmp}/w', '--g_init_scale=-inf'], 2,
+     ['--g_init_scale=-inf is not a finite number'], []),
+    ('zero_steps', MNIST, [TEST, '--workdir={tmp}/w', '--num_steps=0'], 2,
+     ['--num_steps must be positive'], []),
+    ('negative_width', MNIST, [TEST, '--workdir={tmp}/w', '--g_hidden=32,-4'], 2,
+     ['--g_hidden must hold positive widths'], []),
+    ('not_a_number', MNIST, [TEST, '--workdir={tmp}/w', '--noise_dim=ten'], 2,
+     ['noise_dim'], []),
+    ('seed_above_32_bits', MNIST, [TEST, '--workdir={tmp}/w', '--seed=4294967296'], 2,
+     ['--seed=4294967296 is above 4294967295'], []),
+    ('seed_beyond_int64', MNIST, [TEST, '--workdir={tmp}/w', '--seed=99999999999999999999'], 2,
+     ['--seed=99999999999999999999 is above'], []),
+    ('positional_argument', MNIST, [TEST, '--workdir={tmp}/w', 'oops'], 2,
+     ['unexpected arguments'], []),
+    ('missing_workdir_flag', MNIST, [TEST], 2, ['--workdir', 'must have a value'], []),
+    # ----------------------------------------------------------------------------- flagfiles
+    ('missing_flagfile', MNIST, ['--flagfile={tmp}/nope.flags', '--workdir={tmp}/w'], 2,
+     ['nope.flags does not exist'], []),
+    ('binary_flagfile', MNIST, ['--flagfile={binary_flags}', '--workdir={tmp}/w'], 2,
+     ['is not UTF-8 text'], ['binary_flags']),
+    ('endless_flagfile', MNIST, ['--flagfile=/dev/zero', '--workdir={tmp}/w'], 2,
+     ['/dev/zero is not a regular file'], []),
+    ('huge_flagfile', MNIST, ['--flagfile={huge_flags}', '--workdir={tmp}/w'], 2,
+     ['bytes, not a flagfile'], ['huge_flags']),
+    ('nul_flagfile', MNIST, ['--flagfile={nul_flags}', '--workdir={tmp}/w'], 2,
+     ['holds NUL bytes'], ['nul_flags']),
+    ('flagfile_is_a_directory', MNIST, ['--flagfile={foreign}', '--workdir={tmp}/w'], 2,
+     ['is a directory; pass a flagfile'], ['foreign']),
+    ('circular_flagfile', MNIST, ['--flagfile={circular_flags}', '--workdir={tmp}/w'], 2,
+     ['includes itself'], ['circular_flags']),
+    ('nested_binary_flagfile', MNIST, ['--flagfile={nested_flags}', '--workdir={tmp}/w'], 2,
+     ['binary.flags (named in', 'nested.flags)', 'is not UTF-8 text'],
+     ['nested_flags', 'binary_flags']),
+    # ------------------------------------------------------------------ data and resources
+    ('batch_larger_than_data', MNIST, [TEST, '--workdir={tmp}/w', '--batch_size=5000'], 2,
+     ['larger than the training split'], []),
+    ('missing_data_directory', MNIST, [TEST, '--workdir={tmp}/w', '--dataset=mnist',
+                                       '--manual_dir={tmp}/nowhere'], 2,
+     ['Data set mnist not found'], []),
+    ('idx_wrong_magic', MNIST, [TEST, '--workdir={tmp}/w', '--dataset=mnist',
+                                '--manual_dir={magic_idx}'], 2, ['magic'], ['magic_idx']),
+    ('idx_truncated', MNIST, [TEST, '--workdir={tmp}/w', '--dataset=mnist',
+                              '--manual_dir={truncated_idx}'], 2, ['truncated'],
+     ['truncated_idx']),
+    ('huge_noise_dim', MNIST, [TEST, '--workdir={tmp}/w', '--noise_dim=1000000000'], 2,
+     ['--noise_dim=1000000000', 'needs about', 'more than the', 'use smaller shape flags'], []),
+    ('huge_widths', MNIST, [TEST, '--workdir={tmp}/w', '--g_hidden=200000,200000'], 2,
+     ['--g_hidden=200000,200000', 'needs about', 'more than the'], []),
+    # ------------------------------------------------------------------ distributed flags
+    ('coordinator_without_port', MNIST, [TEST, '--workdir={tmp}/w', '--coordinator_address=host0',
+                                         '--num_processes=2', '--process_id=0'], 2,
+     ["--coordinator_address='host0' is not host:port"], []),
+    ('coordinator_port_out_of_range', MNIST, [TEST, '--workdir={tmp}/w',
+                                              '--coordinator_address=host0:99999',
+                                              '--num_processes=2', '--process_id=0'], 2,
+     ["--coordinator_address='host0:99999' is not host:port"], []),
+    ('coordinator_with_spaces', MNIST, [TEST, '--workdir={tmp}/w',
+                                        '--coordinator_address=host 0:1234',
+                                        '--num_processes=2', '--process_id=0'], 2,
+     ['is not host:port'], []),
+    ('coordinator_alone', MNIST, [TEST, '--workdir={tmp}/w', '--coordinator_address=h:1'], 2,
+     ['needs --num_processes, --process_id too'], []),
+    ('process_id_out_of_range', MNIST, [TEST, '--workdir={tmp}/w', '--coordinator_address=h:1',
+                                        '--num_processes=2', '--process_id=2'], 2,
+     ['--process_id=2 must be in [0, --num_processes=2)'], []),
+    # ------------------------------------------------------------------- workdir guarding
+    ('empty_workdir', MNIST, [TEST, '--workdir='], 2, ['--workdir is empty'], []),
+    ('empty_workdir_overwrite', MNIST, [TEST, '--workdir=', '--overwrite'], 2,
+     ['--workdir is empty'], []),
+    ('foreign_workdir', MNIST, [TEST, '--workdir={foreign}'], 2,
+     ['is not empty', 'was not written by gan_jax', 'pick a new or empty directory'],
+     ['foreign']),
+    ('foreign_workdir_overwrite', MNIST, [TEST, '--workdir={foreign}', '--overwrite'], 2,
+     ['is not empty', 'was not written by gan_jax', '--overwrite included'], ['foreign']),
+    ('workdir_is_a_file', MNIST, [TEST, '--workdir={a_file}'], 2, ['is not a directory'],
+     ['a_file']),
+    ('workdir_is_a_sweep', MNIST, [TEST, '--workdir={sweep_dir}', '--overwrite'], 2,
+     ['holds a gan_jax sweep, not a run'], ['sweep_dir']),
+    ('workdir_in_use', MNIST, [TEST, '--workdir={busy_run}'], 2, ['in use by another run'],
+     ['busy_run']),
+    ('incompatible_checkpoint', MNIST, [TEST, '--workdir={run}', '--noise_dim=9'], 2,
+     ['--noise_dim was 8, now 9'], ['run']),
+    ('num_steps_below_checkpoint', MNIST, [TEST, '--workdir={run}', '--num_steps=30'], 2,
+     ['--num_steps=30 is below step 40', '--num_steps=40 or more'], ['run']),
+    ('lock_is_a_directory', MNIST, [TEST, '--workdir={run_lock_dir}'], 2,
+     ['.lock is a directory where a file is expected'], ['run_lock_dir']),
+    ('checkpoints_is_a_file', MNIST, [TEST, '--workdir={run_checkpoints_file}',
+                                      '--num_steps=60'], 2,
+     ['checkpoints is a file where the checkpoints directory is expected'],
+     ['run_checkpoints_file']),
+    ('tensorboard_is_a_file', MNIST, [TEST, '--workdir={run_tensorboard_file}',
+                                      '--num_steps=60'], 2,
+     ['tensorboard is a file where the TensorBoard directory is expected'],
+     ['run_tensorboard_file']),
+    ('metrics_not_utf8', MNIST, [TEST, '--workdir={run_bad_metrics}', '--num_steps=60'], 2,
+     ['metrics.jsonl is not UTF-8 text', 'move it away'], ['run_bad_metrics']),
+    ('batch_not_divisible_by_devices', MNIST, [TEST, '--workdir={tmp}/w', '--batch_size=30'], 2,
+     ['divisible by the number of devices (4)'], []),
+    # ---------------------------------------------------------------- experiments.sample
+    ('sample_no_workdir', SAMPLE, ['--out={tmp}/x.png'], 2, ['--workdir', 'must have a value'],
+     []),
+    ('sample_empty_workdir', SAMPLE, ['--workdir=', '--out={tmp}/x.png'], 2,
+     ['--workdir is empty'], []),
+    ('sample_no_checkpoint', SAMPLE, ['--workdir={foreign}', '--out={tmp}/x.png'], 2,
+     ['no checkpoint in'], ['foreign']),
+    ('sample_zero_num', SAMPLE, ['--workdir={run}', '--num=0', '--out={tmp}/x.png'], 2,
+     ['--num must be positive'], ['run']),
+    ('sample_huge_num', SAMPLE, ['--workdir={run}', '--num=1000000000000', '--out={tmp}/x.npy'],
+     2, ['--num=1000000000000 needs about', 'more than the', 'ask for fewer samples'], ['run']),
+    ('sample_bad_extension', SAMPLE, ['--workdir={run}', '--out={tmp}/x.jpg'], 2,
+     ['must end in .png or .npy'], ['run']),
+    ('sample_empty_out', SAMPLE, ['--workdir={run}', '--out='], 2, ['--out is empty'], ['run']),
+    ('sample_out_exists', SAMPLE, ['--workdir={run}', '--out={existing_png}'], 2,
+     ['exists; pass --overwrite'], ['run', 'existing_png']),
+    ('sample_out_is_a_directory', SAMPLE, ['--workdir={run}', '--out={dir_png}'], 2,
+     ['is a directory; pass a file path'], ['run', 'dir_png']),
+    ('sample_out_parent_missing', SAMPLE, ['--workdir={run}', '--out={tmp}/no/such/x.png'], 2,
+     ['does not exist (or is a file)', 'create it first'], ['run']),
+    ('sample_out_parent_is_a_file', SAMPLE, ['--workdir={run}', '--out={a_file}/x.png'], 2,
+     ['does not exist (or is a file)'], ['run', 'a_file']),
+    ('sample_seed_too_large', SAMPLE, ['--workdir={run}', '--seed=4294967296',
+                                       '--out={tmp}/x.png'], 2, ['--seed', '4294967295'],
+     ['run']),
+    ('sample_missing_step', SAMPLE, ['--workdir={run}', '--step=7', '--out={tmp}/x.png'], 2,
+     ['no checkpoint for step 7', 'available steps: [20, 40]'], ['run']),
+    ('sample_all_checkpoints_rotten', SAMPLE, ['--workdir={run_bitrot_all}',
+                                               '--out={tmp}/x.png'], 2,
+     ['no readable checkpoint', 'sha256'], ['run_bitrot_all']),
+    # ------------------------------------------------------------- experiments.evaluate
+    ('evaluate_nothing_to_evaluate', EVALUATE, ['--out_dir={tmp}/e'], 2,
+     ['pass exactly one of --workdir'], []),
+    ('evaluate_both_sources', EVALUATE, ['--workdir={run}', '--samples={npy_nan}',
+                                         '--out_dir={tmp}/e'], 2,
+     ['pass exactly one of --workdir'], ['run', 'npy_nan']),
+    ('evaluate_samples_without_dataset', EVALUATE, ['--samples={npy_nan}', '--out_dir={tmp}/e'],
+     2, ['--samples needs --dataset'], ['npy_nan']),
+    ('evaluate_empty_samples', EVALUATE, ['--samples=', '--dataset=mnist_5k',
+                                          '--out_dir={tmp}/e'], 2, ['--samples is empty'], []),
+    ('evaluate_empty_out_dir', EVALUATE, ['--samples={npy_nan}', '--dataset=mnist_5k',
+                                          '--out_dir='], 2, ['--out_dir is empty'], ['npy_nan']),
+    ('evaluate_foreign_out_dir', EVALUATE, ['--samples={npy_nan}', '--dataset=mnist_5k',
+                                            '--out_dir={foreign}'], 2,
+     ['--out_dir=', 'was not written by gan_jax'], ['foreign', 'npy_nan']),
+    ('evaluate_report_exists', EVALUATE, ['--samples={npy_nan}', '--dataset=mnist_5k',
+                                          '--out_dir={eval_dir}'], 2,
+     ['already holds eval.json', 'pass --overwrite'], ['eval_dir', 'npy_nan']),
+    ('evaluate_out_dir_is_a_file', EVALUATE, ['--samples={npy_nan}', '--dataset=mnist_5k',
+                                              '--out_dir={a_file}'], 2,
+     ['is not a directory'], ['a_file', 'npy_nan']),
+    ('evaluate_missing_samples', EVALUATE, ['--samples={tmp}/nope.npy', '--dataset=mnist_5k',
+                                            '--out_dir={tmp}/e'], 2, ['does not exist'], []),
+    ('evaluate_samples_is_a_directory', EVALUATE, ['--samples={foreign}', '--dataset=mnist_5k',
+                                                   '--out_dir={tmp}/e'], 2,
+     ['is a directory'], ['foreign']),
+    ('evaluate_header_claims_too_much', EVALUATE, ['--samples={npy_huge_header}',
+                                                   '--dataset=mnist_5k', '--out_dir={tmp}/e'], 2,
+     ['claims shape (1000000000000, 784)', 'truncated'], ['npy_huge_header']),
+    ('evaluate_truncated_npy', EVALUATE, ['--samples={npy_truncated}', '--dataset=mnist_5k',
+                                          '--out_dir={tmp}/e'], 2,
+     ['claims shape (100, 784)', 'truncated'], ['npy_truncated']),
+    ('evaluate_pickled_npy', EVALUATE, ['--samples={npy_object}', '--dataset=mnist_5k',
+                                        '--out_dir={tmp}/e'], 2,
+     ['is not a readable .npy array'], ['npy_object']),
+    ('evaluate_npz', EVALUATE, ['--samples={npz}', '--dataset=mnist_5k', '--out_dir={tmp}/e'],
+     2, ['.npz archive'], ['npz']),
+    ('evaluate_text_file', EVALUATE, ['--samples={npy_text}', '--dataset=mnist_5k',
+                                      '--out_dir={tmp}/e'], 2,
+     ['is not a readable .npy array'], ['npy_text']),
+    ('evaluate_wrong_shape', EVALUATE, ['--samples={npy_wrong_shape}', '--dataset=mnist_5k',
+                                        '--out_dir={tmp}/e'], 2, ['shape (20, 32, 32, 3)'],
+     ['npy_wrong_shape']),
+    ('evaluate_uint8_samples', EVALUATE, ['--samples={npy_uint8}', '--dataset=mnist_5k',
+                                          '--out_dir={tmp}/e'], 2, ['dtype uint8'],
+     ['npy_uint8']),
+    ('evaluate_nan_samples', EVALUATE, ['--samples={npy_nan}', '--dataset=mnist_5k',
+                                        '--out_dir={tmp}/e'], 2, ['NaN/inf values'],
+     ['npy_nan']),
+    ('evaluate_seed_too_large', EVALUATE, ['--workdir={run}', '--seed=4294967296'], 2,
+     ['--seed', '4294967295'], ['run']),
+    ('evaluate_huge_num_samples', EVALUATE, ['--workdir={run}', '--num_samples=1000000000000',
+                                             '--out_dir={tmp}/e'], 2,
+     ['--num_samples=1000000000000 needs about', 'more than the'], ['run']),
+    # ---------------------------------------------------------------- experiments.sweep
+    ('sweep_missing_flag', SWEEP, [*SWEEP_BASE], 2, ['--sweep', 'must have a value'], []),
+    ('sweep_file_missing', SWEEP, [*SWEEP_BASE, '--sweep={tmp}/nope.py'], 2,
+     ['is not a file'], []),
+    ('sweep_syntax_error', SWEEP, [*SWEEP_BASE, '--sweep={sweep_syntax}'], 2,
+     ['sweep_syntax.py:2', 'SyntaxError'], ['sweep_syntax']),
+    ('sweep_failing_import', SWEEP, [*SWEEP_BASE, '--sweep={sweep_import}'], 2,
+     ['sweep_import.py:3', 'ModuleNotFoundError', 'no_such_module_gan_jax'], ['sweep_import']),
+    ('sweep_raising_sweep', SWEEP, [*SWEEP_BASE, '--sweep={sweep_raises}'], 2,
+     ['sweep() of', 'sweep_raises.py:3', 'RuntimeError: boom'], ['sweep_raises']),
+    ('sweep_exits', SWEEP, [*SWEEP_BASE, '--sweep={sweep_exits}'], 2,
+     ['sweep_exits.py:4', 'it called exit(3)'], ['sweep_exits']),
+    ('sweep_no_function', SWEEP, [*SWEEP_BASE, '--sweep={sweep_nodef}'], 2,
+     ['must define sweep()'], ['sweep_nodef']),
+    ('sweep_not_a_list', SWEEP, [*SWEEP_BASE, '--sweep={sweep_notlist}'], 2,
+     ['must return a non-empty list of dicts'], ['sweep_notlist']),
+    ('sweep_absolute_name', SWEEP, [*SWEEP_BASE, '--sweep={sweep_abs}'], 2,
+     ["name '/tmp/gan_jax_evil' is not a plain directory name"], ['sweep_abs']),
+    ('sweep_dotdot_name', SWEEP, [*SWEEP_BASE, '--sweep={sweep_dotdot}'], 2,
+     ["name '../evil' is not a plain directory name"], ['sweep_dotdot']),
+    ('sweep_separator_name', SWEEP, [*SWEEP_BASE, '--sweep={sweep_sep}'], 2,
+     ["name 'a/b' is not a plain directory name"], ['sweep_sep']),
+    ('sweep_name_of_a_sweep_file', SWEEP, [*SWEEP_BASE, '--sweep={sweep_filename}'], 2,
+     ["name 'results.md' is not a plain directory name"], ['sweep_filename']),
+    ('sweep_colliding_names', SWEEP, [*SWEEP_BASE, '--sweep={sweep_collide}'], 2,
+     ["two sweep members are both named 'x'"], ['sweep_collide']),
+    ('sweep_names_differ_in_case_only', SWEEP, [*SWEEP_BASE, '--sweep={sweep_case}'], 2,
+     ['two sweep members are both named'], ['sweep_case']),
+    ('sweep_identical_members', SWEEP, [*SWEEP_BASE, '--sweep={sweep_identical}'], 2,
+     ["'a' and 'b' are the same config apart from their names"], ['sweep_identical']),
+    ('sweep_member_sets_flagfile', SWEEP, [*SWEEP_BASE, '--sweep={sweep_flagfile}'], 2,
+     ["sets 'flagfile', which is not a config field"], ['sweep_flagfile']),
+    ('sweep_member_sets_workdir', SWEEP, [*SWEEP_BASE, '--sweep={sweep_workdir_key}'], 2,
+     ["sets 'workdir', which is not a config field"], ['sweep_workdir_key']),
+    ('sweep_member_bad_value', SWEEP, [*SWEEP_BASE, '--sweep={sweep_bad_value}'], 2,
+     ['sweep member 0', '--learning_rate must be positive'], ['sweep_bad_value']),
+    ('sweep_member_nan', SWEEP, [*SWEEP_BASE, '--sweep={sweep_nan}'], 2,
+     ['sweep member 1', 'not a finite number'], ['sweep_nan']),
+    ('sweep_member_escapes_by_symlink', SWEEP, [TEST, '--workdir={sweep_escape}',
+                                                '--sweep={sweep_ok}'], 2,
+     ["sweep member 'seed_1' would train in", 'outside --workdir'],
+     ['sweep_escape', 'sweep_ok']),
+    ('sweep_foreign_workdir', SWEEP, [TEST, '--workdir={foreign}', '--sweep={sweep_ok}',
+                                      '--overwrite'], 2, ['was not written by gan_jax'],
+     ['foreign', 'sweep_ok']),
+    ('sweep_empty_workdir', SWEEP, [TEST, '--workdir=', '--sweep={sweep_ok}'], 2,
+     ['--workdir is empty'], ['sweep_ok']),
+    ('sweep_workdir_is_a_run', SWEEP, [TEST, '--workdir={run}', '--sweep={sweep_ok}'], 2,
+     ['holds a gan_jax run, not a sweep'], ['run', 'sweep_ok']),
+    ('sweep_member_dir_foreign', SWEEP, [TEST, '--workdir={sweep_foreign_member}',
+                                         '--sweep={sweep_ok}', '--overwrite'], 2,
+     ['seed_0 is not empty', 'was not written by gan_jax'], ['sweep_foreign_member']),
+    ('sweep_unknown_rank_by', SWEEP, [*SWEEP_BASE, '--sweep={sweep_ok}', '--rank_by=bogus'], 2,
+     ['--rank_by=bogus has no better direction'], ['sweep_ok']),
+    ('sweep_unknown_group', SWEEP, [*SWEEP_BASE, '--sweep={sweep_ok}', '--group=nope'], 2,
+     ['--group=nope is not a group of this sweep'], ['sweep_ok']),
+    ('sweep_binary_flagfile', SWEEP, ['--flagfile={binary_flags}', '--workdir={tmp}/sweep',
+                                      '--sweep={sweep_ok}'], 2, ['is not UTF-8 text'],
+     ['binary_flags', 'sweep_ok']),
+    # ---------------------------------------------------------------- experiments.toy1d
+    ('toy1d_empty_workdir', TOY1D, ['--workdir='], 2, ['--workdir is empty'], []),
+    ('toy1d_foreign_workdir', TOY1D, ['--workdir={foreign}'], 2,
+     ['is not empty', 'was not written by gan_jax'], ['foreign']),
+    ('toy1d_workdir_is_a_file', TOY1D, ['--workdir={a_file}'], 2, ['is not a directory'],
+     ['a_file']),
+    ('toy1d_workdir_is_a_run', TOY1D, ['--workdir={run}'], 2,
+     ['holds a gan_jax run, not a toy1d'], ['run']),
+    ('toy1d_nan_mode_start', TOY1D, ['--workdir={tmp}/t', '--mode_start=nan'], 2,
+     ['--mode_start=nan is not a finite number'], []),
+    ('toy1d_inf_mode_start', TOY1D, ['--workdir={tmp}/t', '--mode_start=-inf'], 2,
+     ['--mode_start=-inf is not a finite number'], []),
+    ('toy1d_steps_not_a_multiple', TOY1D, ['--workdir={tmp}/t', '--num_steps=70'], 2,
+     ['--num_steps=70 must be a multiple of 50'], []),
+    ('toy1d_negative_seed', TOY1D, ['--workdir={tmp}/t', '--seed=-1'], 2, ['--seed'], []),
+    ('toy1d_binary_flagfile', TOY1D, ['--flagfile={binary_flags}', '--workdir={tmp}/t'], 2,
+     ['is not UTF-8 text'], ['binary_flags']),
+]
+# Every row runs with 4 forced CPU devices (as the rest of the suite).
+DEVICES = 4
+
+
+# -------------------------------------------------------------------------------- fixtures
+
+
+def _write(path: str, data) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'wb' if isinstance(data, bytes) else 'w') as f:
+    f.write(data)
+
+
+def _bad_idx(path: str, corrupt: str) -> None:
+  rng = np.random.default_rng(0)
+  os.makedirs(path)
+  for prefix, n in (('train', 60), ('t10k', 10)):
+    idx.write_idx(os.path.join(path, f'{prefix}-images-idx3-ubyte'),
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+    idx.write_idx(os.path.join(path, f'{prefix}-labels-idx1-ubyte'),
+                  rng.integers(0, 10, (n,), dtype=np.uint8))
+  images = os.path.join(path, 'train-images-idx3-ubyte')
+  raw = bytearray(open(images, 'rb').read())
+  raw = raw[:2] + b'\x08\x04' + raw[4:] if corrupt == 'magic' else raw[:len(raw) // 2]
+  _write(images, bytes(raw))
+
+
+def _run_copy(change=None):
+  def build(path, trained):
+    shutil.copytree(trained, path)
+    if change:
+      change(path)
+  return build
+
+
+def _replace_with_file(name):
+  def change(path):
+    target = os.path.join(path, name)
+    if os.path.isdir(target):
+      shutil.rmtree(target)
+    elif os.path.exists(target):
+      os.remove(target)
+    _write(target, 'not what gan_jax wrote here\n')
+  return change
+
+
+def _rot_every_checkpoint(path):
+  for step in os.listdir(os.path.join(path, 'checkpoints')):
+    flip_bytes(largest_array_file(os.path.join(path, 'checkpoints', step)))
+
+
+def largest_array_file(step_dir: str) -> str:
+  directory = os.path.join(step_dir, 'state', 'ocdbt.process_0', 'd')
+  files = [os.path.join(directory, n) for n in os.listdir(directory)]
+  return max(files, key=os.path.getsize)
+
+
+def flip_bytes(path: str, count: int = 3) -> None:
+  """Bit rot: flips one bit in each of `count` bytes spread over the middle of the file."""
+  raw = bytearray(open(path, 'rb').read())
+  for i in range(count):
+    raw[len(raw) // 2 + i * 997] ^= 0x10
+  _write(path, bytes(raw))
+
+
+def _lock_is_a_directory(path):
+  lock = os.path.join(path, workdir_lib.LOCK_FILE)
+  if os.path.exists(lock):
+    os.remove(lock)
+  os.makedirs(lock)
+
+
+_HOLD = []  # locks a fixture holds for the whole session ("another run")
+
+
+def _busy(path, trained):
+  shutil.copytree(trained, path)
+  lock = open(os.path.join(path, workdir_lib.LOCK_FILE), 'a')
+  fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  _HOLD.append(lock)
+
+
+def _sweep_dir(path, extra=None):
+  os.makedirs(path)
+  _write(os.path.join(path, workdir_lib.MARKER_FILE), 'sweep\n')
+  if extra:
+    extra(path)
+
+
+def _sweep_file(members: str, prefix: str = ''):
+  return lambda path, _: _write(path, f'{prefix}def sweep():\n  return {members}\n')
+
+
+def _npy(array, **kwargs):
+  return lambda path, _: np.save(path, array, **kwargs)
+
+
+def _huge_header(path, _):
+  with open(path, 'wb') as f:
+    np.lib.format.write_array_header_1_0(
+        f, {'descr': '<f4', 'fortran_order': False, 'shape': (10**12, 784)})
+    f.write(b'\0' * 64)
+
+
+def _truncated_npy(path, _):
+  np.save(path, np.zeros((100, 784), np.float32))
+  with open(path, 'r+b') as f:
+    f.truncate(os.path.getsize(path) // 2)
+
+
+_ROT = np.full((20, 784), np.nan, np.float32)
+
+# name -> (file name in the sandbox, builder(path, trained run)).
+FIXTURES = {
+    'run': ('run', _run_copy()),
+    'busy_run': ('busy_run', _busy),
+    'run_lock_dir': ('run_lock_dir', _run_copy(_lock_is_a_directory)),
+    'run_checkpoints_file': ('run_checkpoints_file', _run_copy(_replace_with_file('checkpoints'))),
+    'run_tensorboard_file': ('run_tensorboard_file', _run_copy(_replace_with_file('tensorboard'))),
+    'run_bad_metrics': ('run_bad_metrics', _run_copy(
+        lambda p: _write(os.path.join(p, 'metrics.jsonl'), b'{"step": 10}\n\xff\xfe\x00garbage\n'))),
+    'run_bitrot_all': ('run_bitrot_all', _run_copy(_rot_every_checkpoint)),
+    'foreign': ('foreign', lambda p, _: (_write(os.path.join(p, 'notes.txt'), 'my thesis\n'),
+                                         _write(os.path.join(p, 'sub', 'data.bin'), b'\1\2\3'))),
+    'a_file': ('a_file', lambda p, _: _write(p, 'a file, not a directory\n')),
+    'existing_png': ('grid.png', lambda p, _: _write(p, b'\x89PNG not really')),
+    'dir_png': ('dir.png', lambda p, _: os.makedirs(p)),
+    'eval_dir': ('eval_dir', lambda p, _: (
+        _write(os.path.join(p, workdir_lib.MARKER_FILE), 'eval\n'),
+        _write(os.path.join(p, 'eval.json'), '{}\n'), _write(os.path.join(p, 'eval.md'), '#\n'))),
+    'sweep_dir': ('sweep_dir', lambda p, _: _sweep_dir(p)),
+    'sweep_escape': ('sweep_escape', lambda p, _: _sweep_dir(p, lambda d: (
+        os.makedirs(os.path.join(os.path.dirname(d), 'outside')),
+        os.symlink(os.path.join(os.path.dirname(d), 'outside'), os.path.join(d, 'seed_1'))))),
+    'sweep_foreign_member': ('sweep_foreign_member', lambda p, _: _sweep_dir(
+        p, lambda d: _write(os.path.join(d, 'seed_0', 'mine.txt'), 'keep me\n'))),
+    'magic_idx': ('magic_idx', lambda p, _: _bad_idx(p, 'magic')),
+    'truncated_idx': ('truncated_idx', lambda p, _: _bad_idx(p, 'truncated')),
+    'binary_flags': ('binary.flags', lambda p, _: _write(p, b'--seed=1\n\xff\xfe\x00\x81\n')),
+    'huge_flags': ('huge.flags', lambda p, _: _write(p, '#' * (2 << 20))),
+    'nul_flags': ('nul.flags', lambda p, _: _write(p, '--seed=1\n\0\n')),
+    'circular_flags': ('circular.flags', lambda p, _: _write(p, f'--flagfile={p}\n')),
+    'nested_flags': ('nested.flags', lambda p, _: _write(
+        p, f'--flagfile={os.path.join(os.path.dirname(p), "binary.flags")}\n')),
+    'sweep_syntax': ('sweep_syntax.py', lambda p, _: _write(p, 'def sweep():\n  return [{\n')),
+    'sweep_import': ('sweep_import.py', lambda p, _: _write(
+        p, '"""A sweep."""\n\nimport no_such_module_gan_jax\n')),
+    'sweep_raises': ('sweep_raises.py', lambda p, _: _write(
+        p, 'def sweep():\n  x = 1\n  raise RuntimeError("boom")\n')),
+    'sweep_exits': ('sweep_exits.py', lambda p, _: _write(
+        p, 'import sys\n\ndef sweep():\n  sys.exit(3)\n')),
+    'sweep_nodef': ('sweep_nodef.py', lambda p, _: _write(p, 'members = []\n')),
+    'sweep_notlist': ('sweep_notlist.py', _sweep_file('5')),
+    'sweep_abs': ('sweep_abs.py', _sweep_file("[{'name': '/tmp/gan_jax_evil', 'seed': 1}]")),
+    'sweep_dotdot': ('sweep_dotdot.py', _sweep_file("[{'name': '../evil', 'seed': 1}]")),
+    'sweep_sep': ('sweep_sep.py', _sweep_file("[{'name': 'a/b', 'seed': 1}]")),
+    'sweep_filename': ('sweep_filename.py', _sweep_file("[{'name': 'results.md', 'seed': 1}]")),
+    'sweep_collide': ('sweep_collide.py', _sweep_file(
+        "[{'name': 'x', 'seed': 1}, {'name': 'x', 'seed': 2}]")),
+    'sweep_case': ('sweep_case.py', _sweep_file(
+        "[{'name': 'Run', 'seed': 1}, {'name': 'run', 'seed': 2}]")),
+    'sweep_identical': ('sweep_identical.py', _sweep_file(
+        "[{'name': 'a', 'seed': 1}, {'name': 'b', 'seed': 1}]")),
+    'sweep_flagfile': ('sweep_flagfile.py', _sweep_file("[{'flagfile': '/etc/passwd'}]")),
+    'sweep_workdir_key': ('sweep_workdir_key.py', _sweep_file("[{'workdir': '/'}]")),
+    'sweep_bad_value': ('sweep_bad_value.py', _sweep_file("[{'learning_rate': -1.0}]")),
+    'sweep_nan': ('sweep_nan.py', _sweep_file(
+        "[{'seed': 0}, {'learning_rate': float('nan')}]")),
+    'sweep_ok': ('sweep_ok.py', _sweep_file("[{'seed': 0}, {'seed': 1}]")),
+    'npy_huge_header': ('huge_header.npy', _huge_header),
+    'npy_truncated': ('truncated.npy', _truncated_npy),
+    'npy_object': ('object.npy', _npy(np.array([{'a': 1}] * 20, dtype=object), allow_pickle=True)),
+    'npz': ('archive.npz', lambda p, _: np.savez(p, x=np.zeros((20, 784), np.float32))),
+    'npy_text': ('text.npy', lambda p, _: _write(p, 'just text\n')),
+    'npy_wrong_shape': ('wrong_shape.npy', _npy(np.zeros((20, 32, 32, 3), np.float32))),
+    'npy_uint8': ('uint8.npy', _npy(np.zeros((20, 784), np.uint8))),
+    'npy_nan': ('nan.npy', _npy(_ROT)),
+}
