@@ -156,6 +156,10 @@ def select_step(workdir: str) -> tuple[int, float] | None:
   return best
 
 
+# Evaluation steps pass --overwrite: a step runs again only when what it scores changed (another
+# checkpoint was chosen, or the last attempt failed), and then its report must be replaced.
+
+
 def module(name: str, *flags: str) -> list[str]:
   return [sys.executable, '-m', name, *flags]
 
@@ -200,7 +204,7 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
     # The same validation images and classifier as the Table 1 runs' curves, so the two
     # recipes compare at equal steps in one feature space.
     driver.run(f'validation/{run.name}', module(
-        'experiments.evaluate', f'--workdir={workdir}', '--dataset=mnist',
+        'experiments.evaluate', '--overwrite', f'--workdir={workdir}', '--dataset=mnist',
         '--against=validation', f'--num_samples={driver.budget.eval_num_samples}',
         f'--out_dir={os.path.join(workdir, VALIDATION_EVAL_DIR)}', '--nomemorisation'),
         signature=f'step {run.num_steps}')
@@ -211,7 +215,8 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
                     'the same command to train it again')
   step, validation_ll = chosen
   driver.run(f'test/{run.name}', module(
-      'experiments.evaluate', f'--workdir={workdir}', f'--step={step}', '--against=test',
+      'experiments.evaluate', '--overwrite', f'--workdir={workdir}', f'--step={step}',
+      '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
       f'--out_dir={os.path.join(workdir, TEST_EVAL_DIR)}'),
       signature=f'step {step}', chosen_step=step, validation_parzen_ll=validation_ll)
@@ -245,7 +250,8 @@ def sweep(driver: Driver) -> None:
   member, step, validation_ll = best
   member_dir = os.path.join(workdir, member)
   driver.run('test/sweep_best', module(
-      'experiments.evaluate', f'--workdir={member_dir}', f'--step={step}', '--against=test',
+      'experiments.evaluate', '--overwrite', f'--workdir={member_dir}', f'--step={step}',
+      '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
       f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}', '--nomemorisation', '--nofigures'),
       signature=f'{member} step {step}', member=member, chosen_step=step,
