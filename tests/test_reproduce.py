@@ -217,5 +217,6 @@ def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp
       c.startswith('--seed=') for c in command)
   assert '--eval_against=validation' in command and '--eval=none' in command
   members_file = next(c.split('=', 1)[1] for c in command if c.startswith('--sweep='))
-  assert runpy.run_path(members_file)['sweep']() == [{'name': 'seed_0', 'seed': 0}, {'name': 'seed_1', 'seed': 1},
-                                  {'name': 'seed_2', 'seed': 2}]
+  assert runpy.run_path(members_file)['sweep']() == [
+      {'name': 'seed_0', 'seed': 0}, {'name': 'seed_1', 'seed': 1},
+      {'name': 'seed_2', 'seed': 2}]

@@ -78,7 +78,8 @@ class Budget:
     if self.ablation_steps > self.mnist_steps:
       raise ValueError(f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
                        'ablation_steps must be <= mnist_steps')
-    if max(self.sweep_steps, self.quickstart_steps) > self.mnist_steps or not set(self.ablation_seeds) <= set(self.seeds):
+    if (max(self.sweep_steps, self.quickstart_steps) > self.mnist_steps
+        or not set(self.ablation_seeds) <= set(self.seeds)):
       raise ValueError(f'{self.name}: the sweep and ablation baselines come from the Table 1 '
                        'runs: sweep_steps, quickstart_steps <= mnist_steps and '
                        'ablation_seeds within seeds')

@@ -266,7 +266,8 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
   if with_real_data:
     real = {f'real_data/{k}': v
             for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()}
-  writers.log(f'evaluation of {config.dataset} against {ref.test_note} ready in {time.perf_counter() - start:.1f} s: '
+  writers.log(f'evaluation of {config.dataset} against {ref.test_note} ready in '
+              f'{time.perf_counter() - start:.1f} s: '
               f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '
               f'{ref.classifier.sha256[:16]}; {num} samples per evaluation' +
               ''.join(f', {k} {v:.4g}' for k, v in real.items()))
