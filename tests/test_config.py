@@ -44,7 +44,7 @@ def test_unknown_or_mistyped_json_fields_are_errors():
 
 @pytest.mark.parametrize('args, message', [
     (['--batch_size=0'], '--batch_size must be positive, got 0'),
-    (['--learning_rate=nan'], '--learning_rate must be positive'),
+    (['--learning_rate=nan'], '--learning_rate=nan is not a finite number'),
     (['--d_keep_probs=0.5,0.5'], '--d_keep_probs needs 3 values'),
     (['--d_keep_probs=0.8,0,0.5'], '--d_keep_probs must be in (0, 1]'),
     (['--momentum=1.0'], '--momentum must be in [0, 1)'),

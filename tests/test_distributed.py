@@ -96,9 +96,11 @@ def test_two_processes_train_and_resume_as_one_process_with_four_devices(referen
     _assert_same(sampling.restore(workdir, step).state, reference[step],
                  reference[30 - step], f'2 processes, step {step}')
 
-  # Stopped after the checkpoint of step 10: what that run leaves. Resumed by 2 processes.
+  # Stopped after the checkpoint of step 10: what that run leaves (its run marker too).
+  # Resumed by 2 processes.
   resumed = str(tmp_path / 'resumed')
   os.makedirs(os.path.join(resumed, 'checkpoints'))
+  shutil.copy(os.path.join(workdir, workdir_lib.MARKER_FILE), resumed)
   shutil.copytree(os.path.join(workdir, 'checkpoints', '10'),
                   os.path.join(resumed, 'checkpoints', '10'))
   out = launch('experiments.mnist', f'--flagfile={TEST_FLAGS}', *ARGS, f'--workdir={resumed}',
