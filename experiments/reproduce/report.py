@@ -88,6 +88,8 @@ def _mean_sd(values) -> str:
 def _fmt(value) -> str:
   if value is None:
     return 'n/a'
+  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    return f'{value:,}'
   value = float(value)
   if abs(value) >= 100:
     return f'{value:.1f}'
