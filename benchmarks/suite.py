@@ -14,10 +14,10 @@ import numpy as np
 
 from benchmarks import hlo_profile
 from benchmarks import measure
-from gan_jax import sampling
-from gan_jax import train
+from gan_jax.runtime import sampling
+from gan_jax.loop import train
 from gan_jax.evaluation import classifier
-from gan_jax.flags import config_from_args
+from experiments.flags import config_from_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The paper's recipe with its default intervals (log 500, checkpoint and samples 5000).
@@ -142,7 +142,7 @@ def training_loop(config, options: Options, root: str) -> dict:
 
 
 def _profile(exp, state, data, steps: int) -> dict:
-  from gan_jax import parallel
+  from gan_jax.runtime import parallel
   compiled = parallel.compile_train_steps(exp.gan, exp.mesh, steps).lower(state, data).compile()
   box = [compiled(state, data)[0]]
 
@@ -185,7 +185,7 @@ def devices_child(dataset: str, num_devices: int, steps: int, chunk: int) -> dic
   if len(devices) < num_devices:
     return {'devices': num_devices, 'skipped': f'only {len(devices)} {devices[0].platform} '
             'device(s)'}
-  from gan_jax import parallel
+  from gan_jax.runtime import parallel
   exp = train.setup(paper_config(dataset), parallel.make_mesh(devices[:num_devices]))
   rate = measure.loop_rate(exp, chunk, max(steps // chunk, 1))
   return {'devices': num_devices, 'platform': devices[0].platform, **rate,

@@ -41,8 +41,9 @@ def child(args) -> None:
       compile_s[0] += duration
 
   jax.monitoring.register_event_duration_secs_listener(listen)
-  from gan_jax import population, train
-  from gan_jax.flags import config_from_args
+  from gan_jax.sweep import population
+  from gan_jax.loop import train
+  from experiments.flags import config_from_args
   base = config_from_args(config_args(args.steps))
   start = time.perf_counter()
   if args.child == 'population':

@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from gan_jax.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
+from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
 FLAGS = flags.FLAGS
@@ -147,7 +147,7 @@ def wrap(main):
 
   def wrapped(argv):
     # Orbax and JAX log every checkpoint operation (and, from their threads, the errors we turn
-    # into one line); our progress goes to stdout and our warnings through gan_jax.errors.warn.
+    # into one line); our progress goes to stdout and our warnings through gan_jax.runtime.errors.warn.
     logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.FATAL)
     try:
       main(argv)

@@ -13,13 +13,13 @@ import os
 from absl import flags
 
 from experiments import cli
-from gan_jax.config import MAX_SEED
+from gan_jax.runtime.config import MAX_SEED
 from gan_jax import data
 from gan_jax import evaluation
-from gan_jax import resources
-from gan_jax import sampling
-from gan_jax import workdir as workdir_lib
-from gan_jax.errors import UserError
+from gan_jax.runtime import resources
+from gan_jax.runtime import sampling
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.errors import UserError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics
 from gan_jax.evaluation import parzen

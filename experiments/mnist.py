@@ -8,8 +8,8 @@ Run the same command again to resume from the newest checkpoint in --workdir.
 from absl import flags
 
 from experiments import cli
-from gan_jax import distributed
-from gan_jax import flags as gan_flags
+from gan_jax.runtime import distributed
+from experiments import flags as gan_flags
 
 distributed.define_flags()
 gan_flags.define_config_flags()
@@ -23,7 +23,7 @@ def main(argv):
   config = gan_flags.config_from_flags()
   distributed.initialize_from_flags()  # before anything touches a device
   # Imported after the flags are checked, so a mistyped flag fails in a fraction of a second.
-  from gan_jax import train
+  from gan_jax.loop import train
   eval_fn = None
   if config.eval_every > 0:
     from gan_jax import evaluation

@@ -13,8 +13,8 @@ every group here one after the other (--launch=local), then ranks the members in
 from absl import flags
 
 from experiments import cli
-from gan_jax import distributed
-from gan_jax import flags as gan_flags
+from gan_jax.runtime import distributed
+from experiments import flags as gan_flags
 
 distributed.define_flags()
 gan_flags.define_config_flags()

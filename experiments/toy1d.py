@@ -10,8 +10,8 @@ Writes figure1.{png,json}, theory.json, theorem1.png and modes.{png,json} under 
 from absl import flags
 
 from experiments import cli
-from gan_jax.config import MAX_SEED
-from gan_jax import flags as gan_flags
+from gan_jax.runtime.config import MAX_SEED
+from experiments import flags as gan_flags
 from gan_jax import toy1d
 
 gan_flags.define_workdir_flag()

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from scipy import special
 
-from gan_jax import losses
+from gan_jax.game import losses
 
 Array = jax.Array
 LOG4 = math.log(4.0)

@@ -18,14 +18,14 @@ import numpy as np
 import optax
 from scipy import special
 
-from gan_jax import models
-from gan_jax import steps
+from gan_jax.game import models
+from gan_jax.game import steps
 from gan_jax import theory
 from gan_jax import toy1d_plots
-from gan_jax import workdir as workdir_lib
-from gan_jax import writers
-from gan_jax.errors import ConfigError
-from gan_jax.state import GAN, TrainState, create_train_state
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime import writers
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.game.state import GAN, TrainState, create_train_state
 
 Array = jax.Array
 # Data batches get their own stream, apart from the step's noise keys fold_in(rng, step).

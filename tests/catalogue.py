@@ -13,7 +13,7 @@ import shutil
 
 import numpy as np
 
-from gan_jax import workdir as workdir_lib
+from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.data import idx
 
 MNIST, SAMPLE, EVALUATE, SWEEP, TOY1D = ('experiments.mnist', 'experiments.sample',

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from gan_jax import train
-from gan_jax import workdir as workdir_lib
+from gan_jax.loop import train
+from gan_jax.runtime import workdir as workdir_lib
 from tests import catalogue
 from tests.helpers import ROOT, make_test_config, run_module
 

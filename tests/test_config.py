@@ -6,9 +6,9 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from gan_jax.config import CHECKPOINT_FIELDS, Config
-from gan_jax.errors import ConfigError
-from gan_jax.flags import config_from_args
+from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
+from gan_jax.runtime.errors import ConfigError
+from experiments.flags import config_from_args
 from tests.helpers import make_test_config, run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}

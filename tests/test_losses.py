@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import losses
+from gan_jax.game import losses
 
 LN3 = math.log(3.0)
 REAL = jnp.array([0.0, LN3])    # D(x) = 0.5, 0.75

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import models
-from gan_jax.config import Config
-from gan_jax.state import build_gan, create_train_state, param_count
+from gan_jax.game import models
+from gan_jax.runtime.config import Config
+from gan_jax.game.state import build_gan, create_train_state, param_count
 
 
 def test_paper_architecture_shapes_and_init_ranges():

@@ -11,7 +11,9 @@ import jax
 import pytest
 
 from benchmarks.measure import BACKEND_COMPILE, CompileLog
-from gan_jax import checkpoint, parallel, train
+from gan_jax.runtime import checkpoint
+from gan_jax.runtime import parallel
+from gan_jax.loop import train
 from tests.helpers import make_test_config
 
 # Host round trips a compiled program could make: Python callbacks (jax.debug.print,

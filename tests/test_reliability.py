@@ -14,9 +14,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint, parallel, sampling, train, writers
-from gan_jax import workdir as workdir_lib
-from gan_jax.errors import CheckpointError, UserError
+from gan_jax.runtime import checkpoint
+from gan_jax.runtime import parallel
+from gan_jax.runtime import sampling
+from gan_jax.loop import train
+from gan_jax.runtime import writers
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.errors import CheckpointError, UserError
 from tests.catalogue import flip_bytes
 from tests.helpers import ROOT, make_test_config, run_module
 

@@ -15,7 +15,7 @@ import pytest
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
-from gan_jax.errors import UserError
+from gan_jax.runtime.errors import UserError
 
 TINY = plan_lib.Budget('quick', mnist_steps=4, fashion_steps=2, ablation_steps=2,
                        sweep_steps=2, quickstart_steps=2, eval_every=2, seeds=(0, 1, 2),

@@ -9,9 +9,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import parallel, population, sampling, sweep, train
-from gan_jax.errors import ConfigError
-from gan_jax.flags import config_from_args
+from gan_jax.runtime import parallel
+from gan_jax.sweep import population
+from gan_jax.runtime import sampling
+from gan_jax.sweep.plan import plan as sweep
+from gan_jax.loop import train
+from gan_jax.runtime.errors import ConfigError
+from experiments.flags import config_from_args
 from tests.helpers import make_test_config
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from gan_jax import theory, toy1d
-from gan_jax.errors import ConfigError
-from gan_jax.state import create_train_state
+from gan_jax import theory
+from gan_jax import toy1d
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.game.state import create_train_state
 
 LOG2 = math.log(2.0)
 

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import checkpoint, sampling, train, writers
-from gan_jax.errors import CheckpointError
+from gan_jax.runtime import checkpoint
+from gan_jax.runtime import sampling
+from gan_jax.loop import train
+from gan_jax.runtime import writers
+from gan_jax.runtime.errors import CheckpointError
 from tests.helpers import make_test_config, run_module
 
 

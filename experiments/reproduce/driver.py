@@ -21,8 +21,8 @@ import sys
 import time
 
 from experiments.reproduce import plan as plan_lib
-from gan_jax import writers
-from gan_jax.errors import Interrupted, UserError
+from gan_jax.runtime import writers
+from gan_jax.runtime.errors import Interrupted, UserError
 
 class StepInterrupted(Interrupted):
   """SIGTERM/SIGINT while a step ran: the step stopped cleanly; the same command resumes."""
@@ -144,7 +144,7 @@ class Driver:
 
 def select_step(workdir: str) -> tuple[int, float] | None:
   """The evaluated step with the best validation Parzen LL whose checkpoint exists, or None."""
-  from gan_jax import checkpoint
+  from gan_jax.runtime import checkpoint
   directory = checkpoint.checkpoint_dir(workdir)
   saved = {int(n) for n in os.listdir(directory) if n.isdigit()} if os.path.isdir(
       directory) else set()

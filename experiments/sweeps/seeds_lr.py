@@ -6,7 +6,7 @@
 8 members (4 seeds x 2 learning rates), each in <workdir>/seed_<s>-learning_rate_<lr>.
 """
 
-from gan_jax.sweep import product
+from gan_jax.sweep.plan import product
 
 
 def sweep():

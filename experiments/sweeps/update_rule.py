@@ -8,7 +8,7 @@ each over two seeds: three structures, so three populations of two members each.
 --launch=local (the default) runs them here one after the other.
 """
 
-from gan_jax.sweep import product
+from gan_jax.sweep.plan import product
 
 RULES = [dict(update='simultaneous', d_steps=1),
          dict(update='alternating', d_steps=1),

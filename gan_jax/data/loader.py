@@ -28,7 +28,7 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from gan_jax.data import builders
 from gan_jax.data import mnist_pkl
-from gan_jax.errors import DataError
+from gan_jax.runtime.errors import DataError
 
 # Progress bars would interleave with our one-line errors and progress lines.
 tfds.disable_progress_bar()

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import images as image_io
+from gan_jax.runtime import images as image_io
 
 # The paper outlines the nearest-training-example column in yellow.
 HIGHLIGHT = np.array([255, 220, 0], np.uint8)

@@ -21,14 +21,14 @@ import jax
 import numpy as np
 
 from gan_jax import data
-from gan_jax import writers
-from gan_jax.config import Config
+from gan_jax.runtime import writers
+from gan_jax.runtime.config import Config
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics
 from gan_jax.evaluation import neighbours
 from gan_jax.evaluation import parzen
 
-# (gan, g_params, step) -> scalars, as gan_jax.train.EvalFn.
+# (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
 EvalFn = Callable[[object, dict, int], dict[str, float]]
 # The noise of evaluation samples, apart from training and grid noise.
 EVAL_SEED = 0

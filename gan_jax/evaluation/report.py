@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from gan_jax import images as image_io
-from gan_jax import writers
+from gan_jax.runtime import images as image_io
+from gan_jax.runtime import writers
 from gan_jax.evaluation import figures
 from gan_jax.evaluation import protocol
 

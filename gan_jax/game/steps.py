@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses
-from gan_jax.state import GAN, TrainState
+from gan_jax.game import losses
+from gan_jax.game.state import GAN, TrainState
 
 Array = jax.Array
 Metrics = dict[str, Array]

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import models
-from gan_jax import optim
-from gan_jax.config import Config
+from gan_jax.game import models
+from gan_jax.game import optim
+from gan_jax.runtime.config import Config
 
 Params = flax.core.FrozenDict | dict
 

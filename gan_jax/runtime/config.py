@@ -1,6 +1,6 @@
 """One typed, frozen description of an experiment, validated once and saved as JSON.
 
-Every field is also a command-line flag (see `gan_jax.flags`), with the field's
+Every field is also a command-line flag (see `experiments.flags`), with the field's
 `help` metadata as its help text, so `--helpfull` lists them all with defaults.
 """
 
@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-from gan_jax.errors import ConfigError
+from gan_jax.runtime.errors import ConfigError
 
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide

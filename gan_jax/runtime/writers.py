@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 
-from gan_jax.errors import UserError
+from gan_jax.runtime.errors import UserError
 
 METRICS_FILE = 'metrics.jsonl'
 

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import steps
-from gan_jax.errors import ConfigError
-from gan_jax.state import GAN
+from gan_jax.game import steps
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.game.state import GAN
 
 DATA_AXIS = 'data'
 

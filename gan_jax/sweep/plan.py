@@ -2,7 +2,7 @@
 
 A sweep file is Python defining `sweep()`, which returns one dict of flag overrides per member:
 
-  from gan_jax.sweep import product
+  from gan_jax.sweep.plan import product
   def sweep():
     return product(seed=[0, 1, 2, 3], learning_rate=[0.1, 0.05])
 
@@ -33,13 +33,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gan_jax import distributed
-from gan_jax import population
-from gan_jax import workdir as workdir_lib
-from gan_jax import writers
-from gan_jax.config import Config
-from gan_jax.errors import ConfigError, UserError
-from gan_jax.flags import config_from_args
+from gan_jax.runtime import distributed
+from gan_jax.sweep import population
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime import writers
+from gan_jax.runtime.config import Config
+from gan_jax.runtime.errors import ConfigError, UserError
+from experiments.flags import config_from_args
 
 BASE_FLAGS_FILE = 'base.flags'
 COMMANDS_FILE = 'commands.sh'
@@ -386,7 +386,7 @@ def train_group(group: Group, workdir: str, *, evaluator: Evaluator | None, eval
   """Trains (or resumes) a group, then evaluates its members (on every process; process 0
   writes each member's sweep_eval.json)."""
   import jax
-  from gan_jax import train
+  from gan_jax.loop import train
   dirs = [os.path.join(workdir, m.name) for m in group.members]
   configs = [m.config for m in group.members]
   if overwrite and distributed.is_primary():
@@ -419,7 +419,7 @@ def evaluate_missing(plan: Plan, workdir: str, *, evaluator: Evaluator | None,
   """Evaluates, from their newest checkpoints, members whose evaluation is missing or older
   (members trained by commands.sh lines run elsewhere)."""
   import jax
-  from gan_jax import sampling
+  from gan_jax.runtime import sampling
   for member in plan.members:
     member_dir = os.path.join(workdir, member.name)
     latest = _latest_step(member_dir)
@@ -439,7 +439,7 @@ def evaluate_missing(plan: Plan, workdir: str, *, evaluator: Evaluator | None,
 def _latest_step(member_dir: str) -> int | None:
   """The newest committed checkpoint step (orbax renames a step's temporary directory to the
   bare step number when the write commits), read without orbax."""
-  from gan_jax import checkpoint
+  from gan_jax.runtime import checkpoint
   directory = checkpoint.checkpoint_dir(member_dir)
   if not os.path.isdir(directory):
     return None

@@ -18,19 +18,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpoint
+from gan_jax.runtime import checkpoint
 from gan_jax import data
-from gan_jax import distributed
-from gan_jax import images
-from gan_jax import models
-from gan_jax import optim
-from gan_jax import parallel
-from gan_jax import resources
-from gan_jax import workdir as workdir_lib
-from gan_jax import writers
-from gan_jax.config import Config
-from gan_jax.errors import ConfigError, Interrupted, UserError, warn
-from gan_jax.state import GAN, TrainState, build_gan, create_train_state
+from gan_jax.runtime import distributed
+from gan_jax.runtime import images
+from gan_jax.game import models
+from gan_jax.game import optim
+from gan_jax.runtime import parallel
+from gan_jax.runtime import resources
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime import writers
+from gan_jax.runtime.config import Config
+from gan_jax.runtime.errors import ConfigError, Interrupted, UserError, warn
+from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 
 CONFIG_FILE = 'config.json'
 # Where the fixed noise of the sample grids comes from, apart from the training stream.
@@ -210,7 +210,7 @@ def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
     workdir: checkpoints, metrics.jsonl, tensorboard/, samples/ and config.json go here. If it
       holds a checkpoint, training resumes from the newest readable one.
     overwrite: discard a previous run in workdir instead of resuming it (only a directory
-      gan_jax wrote as a run: see gan_jax.workdir).
+      gan_jax wrote as a run: see gan_jax.runtime.workdir).
     eval_fn: called every config.eval_every steps; its scalars are logged with the others.
     mesh: devices to train on (default: every device of every process).
 

@@ -5,8 +5,8 @@ from typing import Sequence
 
 from absl import flags
 
-from gan_jax.config import Config
-from gan_jax.errors import ConfigError
+from gan_jax.runtime.config import Config
+from gan_jax.runtime.errors import ConfigError
 
 FLAGS = flags.FLAGS
 

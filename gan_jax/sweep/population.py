@@ -25,18 +25,18 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoint
-from gan_jax import distributed
-from gan_jax import images
-from gan_jax import optim
-from gan_jax import parallel
-from gan_jax import steps
-from gan_jax import train
-from gan_jax import workdir as workdir_lib
-from gan_jax import writers
-from gan_jax.config import CHECKPOINT_FIELDS, Config
-from gan_jax.errors import CheckpointError, ConfigError, Interrupted
-from gan_jax.state import GAN, TrainState, build_gan, create_train_state
+from gan_jax.runtime import checkpoint
+from gan_jax.runtime import distributed
+from gan_jax.runtime import images
+from gan_jax.game import optim
+from gan_jax.runtime import parallel
+from gan_jax.game import steps
+from gan_jax.loop import train
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime import writers
+from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
+from gan_jax.runtime.errors import CheckpointError, ConfigError, Interrupted
+from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 
 SWEEP_AXIS = 'sweep'
 DATA_AXIS = parallel.DATA_AXIS

@@ -5,11 +5,11 @@ import dataclasses
 import jax
 import numpy as np
 
-from gan_jax import checkpoint
+from gan_jax.runtime import checkpoint
 from gan_jax import data
-from gan_jax import parallel
-from gan_jax.config import Config
-from gan_jax.state import GAN, Params, TrainState, build_gan, create_train_state
+from gan_jax.runtime import parallel
+from gan_jax.runtime.config import Config
+from gan_jax.game.state import GAN, Params, TrainState, build_gan, create_train_state
 
 
 @dataclasses.dataclass

@@ -20,8 +20,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from gan_jax.config import CHECKPOINT_FIELDS, Config
-from gan_jax.errors import CheckpointError, warn
+from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
+from gan_jax.runtime.errors import CheckpointError, warn
 
 
 def checkpoint_dir(workdir: str) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, ContextManager
 from absl import flags
 from absl import logging
 
-from gan_jax.errors import ConfigError, UserError
+from gan_jax.runtime.errors import ConfigError, UserError
 
 # jax is imported inside the functions: entry points define these flags at import time and
 # check them before paying for importing jax.

@@ -13,7 +13,7 @@ import fcntl
 import os
 import shutil
 
-from gan_jax.errors import UserError, file_error
+from gan_jax.runtime.errors import UserError, file_error
 
 MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'

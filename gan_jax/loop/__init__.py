@@ -1,0 +1,1 @@
+"""The training loop: chunks of compiled steps, and the periodic actions between them."""

@@ -1,0 +1,1 @@
+"""What runs the game: the config, devices, checkpoints, writers, work directories, errors."""

@@ -1,0 +1,1 @@
+"""Sweeps: the plan of a sweep's members, and populations trained as one vmapped computation."""
