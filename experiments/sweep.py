@@ -49,7 +49,7 @@ def main(argv):
   cli.no_positional_args(argv)
   base = gan_flags.config_from_flags()
   distributed.initialize_from_flags()  # before anything touches a device
-  from gan_jax import sweep  # after the flags are checked: a typo fails fast
+  from gan_jax.sweep import plan as sweep  # after the flags are checked: a typo fails fast
   sweep.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
             results_only=FLAGS.results_only, rank_by=FLAGS.rank_by, rank_mode=FLAGS.rank_mode,
             eval_mode=FLAGS.eval, sweep_devices=FLAGS.sweep_devices, overwrite=FLAGS.overwrite,

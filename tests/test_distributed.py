@@ -15,7 +15,7 @@ import pytest
 
 from gan_jax.runtime import distributed
 from gan_jax.runtime import sampling
-from gan_jax.sweep.plan import plan as sweep
+from gan_jax.sweep import plan as sweep
 from gan_jax.loop import train
 from gan_jax.runtime import writers
 from gan_jax.runtime import workdir as workdir_lib

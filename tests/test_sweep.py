@@ -12,7 +12,7 @@ import pytest
 from gan_jax.runtime import parallel
 from gan_jax.sweep import population
 from gan_jax.runtime import sampling
-from gan_jax.sweep.plan import plan as sweep
+from gan_jax.sweep import plan as sweep
 from gan_jax.loop import train
 from gan_jax.runtime.errors import ConfigError
 from experiments.flags import config_from_args
