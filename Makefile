@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(PY) -m experiments.mnist --flagfile=experiments/configs/mnist_5k.flags --workdir=$(WORKDIR)
+	$(PY) -m experiments.train --flagfile=experiments/configs/mnist_5k.flags --workdir=$(WORKDIR)
 	$(PY) -m experiments.sample --workdir=$(WORKDIR) --num=100 --out=$(WORKDIR)/final_grid.png --overwrite
 
 sample: $(STAMP)

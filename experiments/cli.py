@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from gan_jax.runtime import distributed
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -174,3 +175,29 @@ def run(main) -> None:
   if '--verbose' not in sys.argv:
     sys.stderr = _DropClosedLoopTracebacks(sys.stderr)
   app.run(wrap(main), flags_parser=parse_flags)
+
+
+def define_distributed_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """Defines the flags that start the distributed runtime (gan_jax.runtime.distributed).
+  Idempotent."""
+  if 'distributed' in flag_values:
+    return
+  flags.DEFINE_enum('distributed', 'auto', distributed.MODES, 'auto: the three flags below '
+                    'when given, else the scheduler\'s environment as JAX detects it (SLURM, '
+                    'Open MPI, Cloud TPU), else one process; off: one process.',
+                    flag_values=flag_values)
+  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, reachable from '
+                      'every process (multi-host training without a detected scheduler).',
+                      flag_values=flag_values)
+  flags.DEFINE_integer('num_processes', None, 'Number of processes (usually one per host).',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('process_id', None, 'This process\'s index in [0, --num_processes).',
+                       flag_values=flag_values)
+
+
+def initialize_distributed(flag_values: flags.FlagValues = FLAGS) -> None:
+  """Starts the distributed runtime as the flags say; call it before anything touches a device."""
+  distributed.initialize(flag_values.distributed,
+                         coordinator_address=flag_values.coordinator_address,
+                         num_processes=flag_values.num_processes,
+                         process_id=flag_values.process_id)

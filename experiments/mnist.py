@@ -1,35 +1,11 @@
-r"""Trains the paper's GAN. The recipe comes from flags, usually a flagfile:
+r"""`python -m experiments.mnist`: the model card's documented command, an alias of
+`experiments.train` (which trains every data set, not only MNIST): same flags, same outputs.
 
   python -m experiments.mnist --flagfile=experiments/configs/mnist_5k.flags --workdir=runs/mnist_5k
-
-Run the same command again to resume from the newest checkpoint in --workdir.
 """
 
-from absl import flags
-
 from experiments import cli
-from gan_jax.runtime import distributed
-from experiments import flags as gan_flags
-
-distributed.define_flags()
-gan_flags.define_config_flags()
-gan_flags.define_workdir_flag()
-flags.DEFINE_bool('overwrite', False, 'Discard a previous run in --workdir instead of resuming.')
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  cli.no_positional_args(argv)
-  config = gan_flags.config_from_flags()
-  distributed.initialize_from_flags()  # before anything touches a device
-  # Imported after the flags are checked, so a mistyped flag fails in a fraction of a second.
-  from gan_jax.loop import train
-  eval_fn = None
-  if config.eval_every > 0:
-    from gan_jax import evaluation
-    eval_fn = evaluation.make_eval_fn(config)
-  train.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite, eval_fn=eval_fn)
-
+from experiments.train import main
 
 if __name__ == '__main__':
   cli.run(main)

@@ -13,10 +13,9 @@ every group here one after the other (--launch=local), then ranks the members in
 from absl import flags
 
 from experiments import cli
-from gan_jax.runtime import distributed
 from experiments import flags as gan_flags
 
-distributed.define_flags()
+cli.define_distributed_flags()
 gan_flags.define_config_flags()
 gan_flags.define_workdir_flag()
 flags.DEFINE_string('sweep', None, 'Python file defining sweep(): a list of dicts of flag '
@@ -48,7 +47,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   cli.no_positional_args(argv)
   base = gan_flags.config_from_flags()
-  distributed.initialize_from_flags()  # before anything touches a device
+  cli.initialize_distributed()  # before anything touches a device
   from gan_jax.sweep import plan as sweep  # after the flags are checked: a typo fails fast
   sweep.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
             results_only=FLAGS.results_only, rank_by=FLAGS.rank_by, rank_mode=FLAGS.rank_mode,

@@ -1,6 +1,6 @@
 """Runs a reproduction plan step by step, and resumes it where it stopped.
 
-Each step is a command of the project's own entry points (experiments.mnist, sweep, evaluate,
+Each step is a command of the project's own entry points (experiments.train, sweep, evaluate,
 toy1d), run as a subprocess and recorded in <runs_dir>/reproduce.json with its command, exit
 status, wall time and the machine's load around it. Run the same command again after an
 interruption: finished steps are skipped, and an interrupted training run resumes from its last
@@ -167,7 +167,7 @@ def module(name: str, *flags: str) -> list[str]:
 def train(driver: Driver, run: plan_lib.Run) -> None:
   workdir = os.path.join(driver.runs_dir, run.name)
   flags = run.flags(driver.budget)
-  driver.run(f'train/{run.name}', module('experiments.mnist', *flags, f'--workdir={workdir}'),
+  driver.run(f'train/{run.name}', module('experiments.train', *flags, f'--workdir={workdir}'),
              signature=' '.join(flags), part=run.part, seed=run.seed, num_steps=run.num_steps)
 
 

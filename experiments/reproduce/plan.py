@@ -104,7 +104,7 @@ BUDGETS = {
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One training run of `python -m experiments.mnist`.
+  """One training run of `python -m experiments.train`.
 
   Attributes:
     name: its directory under the reproduction's runs directory.

@@ -5,46 +5,26 @@ makes them one computation, and orbax writes a checkpoint with all processes tog
 module only starts the runtime (`jax.distributed.initialize`, before anything touches a
 device) and offers the few cross-process agreements the loop needs.
 
-  --distributed=auto (default): the --coordinator_address/--num_processes/--process_id flags
+  mode='auto' (--distributed=auto, the default): coordinator_address/num_processes/process_id
       when given; else whatever JAX detects from the scheduler (SLURM under srun, Open MPI,
       Cloud TPU, $JAX_COORDINATOR_ADDRESS); else a single process.
-  --distributed=off: a single process, whatever the environment says.
+  mode='off': a single process, whatever the environment says.
+
+The flags are defined by the entry points (experiments/cli.py).
 """
 
 import contextlib
 import re
 from typing import Callable, ContextManager
 
-from absl import flags
 from absl import logging
 
 from gan_jax.runtime.errors import ConfigError, UserError
 
-# jax is imported inside the functions: entry points define these flags at import time and
-# check them before paying for importing jax.
+# jax is imported inside the functions: entry points check their flags before paying for
+# importing jax.
 
 MODES = ('auto', 'off')
-
-
-def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines the flags that start the distributed runtime. Idempotent."""
-  if 'distributed' in flag_values:
-    return
-  flags.DEFINE_enum('distributed', 'auto', MODES, 'auto: the three flags below when given, '
-                    'else the scheduler\'s environment as JAX detects it (SLURM, Open MPI, '
-                    'Cloud TPU), else one process; off: one process.', flag_values=flag_values)
-  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, reachable from '
-                      'every process (multi-host training without a detected scheduler).',
-                      flag_values=flag_values)
-  flags.DEFINE_integer('num_processes', None, 'Number of processes (usually one per host).',
-                       flag_values=flag_values)
-  flags.DEFINE_integer('process_id', None, 'This process\'s index in [0, --num_processes).',
-                       flag_values=flag_values)
-
-
-def initialize_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  initialize(flag_values.distributed, coordinator_address=flag_values.coordinator_address,
-             num_processes=flag_values.num_processes, process_id=flag_values.process_id)
 
 
 def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
