@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/mnist_5k
 
-.PHONY: install train sample test bench reproduce clean help
+.PHONY: install train sample test bench reproduce format lint clean help
 
 help:
 	@echo "make train      quick start: the GAN on the bundled mnist_5k digits (< 10 min on 2 cores)"
@@ -13,6 +13,8 @@ help:
 	@echo "make test       the test suite (CPU, no network, ~10-12 min on 2 cores)"
 	@echo "make bench      speed against the machine's matmul peak -> bench.json"
 	@echo "make reproduce  Table 1 on MNIST and everything around it -> RESULTS.md (QUICK=1, FULL=1)"
+	@echo "make format     format the tree with ruff (pyproject.toml's [tool.ruff])"
+	@echo "make lint       check that the tree is formatted and its imports sorted"
 	@echo "make install    only create $(VENV) and install the package with its test extras"
 
 install: $(STAMP)
@@ -47,6 +49,14 @@ bench: $(STAMP)
 BUDGET := $(if $(FULL),full,$(if $(QUICK),quick,standard))
 reproduce: $(STAMP)
 	$(PY) -m experiments.reproduce --budget=$(BUDGET)
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --select I --fix -q .
+	$(VENV)/bin/ruff format -q .
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check -q .
+	$(VENV)/bin/ruff format --check -q .
 
 clean:
 	rm -rf $(VENV) runs bench.json
