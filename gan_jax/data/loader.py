@@ -28,12 +28,12 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from gan_jax.data import builders
 from gan_jax.data import mnist_pkl
+from gan_jax.runtime.config import DATASETS  # the one list: --dataset's choices
 from gan_jax.runtime.errors import DataError
 
 # Progress bars would interleave with our one-line errors and progress lines.
 tfds.disable_progress_bar()
 
-DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
 SPLITS = ('train', 'validation', 'test')
 DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 

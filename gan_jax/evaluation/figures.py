@@ -1,11 +1,11 @@
 """The paper's Figures 2 and 3, and the nearest-neighbour distance histogram."""
 
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.runtime import files
 from gan_jax.runtime import images as image_io
 
 # The paper outlines the nearest-training-example column in yellow.
@@ -84,7 +84,5 @@ def save_distance_histogram(path: str, sample_sq: np.ndarray, test_sq: np.ndarra
   ax.set_title(title or 'Memorisation check: nearest training image (lines: medians)', fontsize=9)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  tmp = f'{path}.tmp.png'
-  fig.savefig(tmp)
+  files.atomic_write(path, fig.savefig)
   plt.close(fig)
-  os.replace(tmp, path)

@@ -228,7 +228,7 @@ def _generate(gan, g_params, z):
 def generate_samples(gan, g_params, num: int, *, seed: int = EVAL_SEED,
                      batch_size: int = 1000) -> np.ndarray:
   """`num` samples as float32 [num, D] in [0, 1]; the noise of sampling.Restored.sample(seed),
-  so `experiments.evaluate --workdir` and the in-training evaluation see the same samples."""
+  so evaluating a checkpoint and the in-training evaluation see the same samples."""
   key = jax.random.PRNGKey(seed)
   out = [np.asarray(_generate(gan, g_params, gan.sample_noise(jax.random.fold_in(key, start),
                                                                min(batch_size, num - start))))

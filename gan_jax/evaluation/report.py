@@ -1,12 +1,12 @@
 """A full evaluation written to disk: eval.json, eval.md (model | real data) and the figures."""
 
 import json
-import math
 import os
 import time
 
 import numpy as np
 
+from gan_jax.runtime import files
 from gan_jax.runtime import images as image_io
 from gan_jax.runtime import writers
 from gan_jax.evaluation import figures
@@ -58,8 +58,8 @@ def evaluate(samples, ref: protocol.Reference, *, step: int | None = None, sourc
 def write(out_dir: str, results: dict) -> None:
   """eval.json and eval.md into out_dir, atomically."""
   os.makedirs(out_dir, exist_ok=True)
-  writers.write_text(os.path.join(out_dir, JSON_FILE), json.dumps(_jsonable(results), indent=2,
-                                                             sort_keys=True) + '\n')
+  writers.write_text(os.path.join(out_dir, JSON_FILE),
+                     json.dumps(files.to_jsonable(results), indent=2, sort_keys=True) + '\n')
   writers.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
 
 
@@ -136,16 +136,3 @@ def markdown(results: dict) -> str:
       '',
   ]
   return '\n'.join(lines)
-
-
-def _jsonable(value):
-  if isinstance(value, dict):
-    return {k: _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, (np.floating, float)):
-    return float(value) if math.isfinite(value) else str(float(value))
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
-

@@ -8,10 +8,8 @@ is treated as unreadable.
 """
 
 import contextlib
-import errno
 import hashlib
 import os
-import re
 import shutil
 import time
 from typing import Any
@@ -21,7 +19,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import CheckpointError, warn
+from gan_jax.runtime.errors import CheckpointError, storage_error
+from gan_jax.runtime.log import warn
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -123,8 +122,8 @@ class Checkpointer:
     """
     available = self.all_steps()
     if not available:
-      raise CheckpointError(f'no checkpoint in {self.directory}; train first with '
-                            'python -m experiments.mnist --workdir=...')
+      raise CheckpointError(f'no checkpoint in {self.directory}; train first (the training '
+                            'command with this --workdir)')
     if step is not None and step not in available:
       raise CheckpointError(f'no checkpoint for step {step} in {self.directory}; '
                             f'available steps: {available}')
@@ -194,28 +193,6 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
-
-
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
-
-
-def storage_error(error: BaseException) -> OSError | None:
-  """The OSError of a full/read-only/forbidden disk behind `error`, or None.
-
-  Orbax wraps it; tensorstore reports it as a ValueError whose text carries the errno
-  (`[os_error_code='28']`).
-  """
-  seen = set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
-      return error
-    match = re.search(r"os_error_code='(\d+)'", str(error))
-    if match and int(match.group(1)) in STORAGE_ERRNOS:
-      code = int(match.group(1))
-      return OSError(code, os.strerror(code))
-    error = error.__cause__ or error.__context__
-  return None
 
 
 def check_compatible(saved: Config, current: Config, where: str) -> None:

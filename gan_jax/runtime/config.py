@@ -1,7 +1,8 @@
 """One typed, frozen description of an experiment, validated once and saved as JSON.
 
-Every field is also a command-line flag (see `experiments.flags`), with the field's
-`help` metadata as its help text, so `--helpfull` lists them all with defaults.
+Every field is also a command-line flag (the entry points generate their flags from this
+class), with the field's `help` metadata as its help text, so `--helpfull` lists them all with
+defaults.
 """
 
 import dataclasses

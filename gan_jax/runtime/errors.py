@@ -1,40 +1,14 @@
-"""Errors a user can fix: one line that names the problem and the fix, exit code 2.
-
-Warnings (something was wrong and was handled) go to stderr as `warning: ...` lines through
-the `gan_jax` logger, whatever the verbosity of absl's logging, which entry points turn down
-to keep library chatter (orbax, JAX) out of the way.
-"""
+"""Errors a user can fix: one line that names the problem and the fix, exit code 2."""
 
 import errno
-import logging
 import os
-import sys
+import re
 
+# The log's warning, importable from here as before.
+from gan_jax.runtime.log import warn  # pylint: disable=unused-import
 
-class _StderrHandler(logging.StreamHandler):
-  """Writes to whatever sys.stderr is at the time (it may be replaced after import)."""
-
-  @property
-  def stream(self):
-    return sys.stderr
-
-  @stream.setter
-  def stream(self, value):
-    del value
-
-
-_logger = logging.getLogger('gan_jax')
-if not _logger.handlers:
-  _handler = _StderrHandler()
-  _handler.setFormatter(logging.Formatter('warning: %(message)s'))
-  _logger.addHandler(_handler)
-  _logger.setLevel(logging.WARNING)
-  _logger.propagate = False
-
-
-def warn(message: str) -> None:
-  """One `warning: ...` line on stderr."""
-  _logger.warning('%s', ' '.join(message.split()))
+# A full, read-only or forbidden disk: the user frees space or picks a writable path.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 
 USAGE_EXIT_CODE = 2
 
@@ -92,7 +66,26 @@ def file_error(error: OSError, what: str | None = None) -> UserError:
   if code == errno.ENOTDIR:
     return UserError(f'{what}: part of the path is a file where a directory is expected; move '
                      'that file away or pick another path')
-  if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+  if code in STORAGE_ERRNOS:
     return UserError(f'cannot write {what} ({error.strerror}); free space or pick a writable '
                      'path, then run the same command to resume')
   return UserError(f'{what}: {error.strerror or error}; check the path')
+
+
+def storage_error(error: BaseException) -> OSError | None:
+  """The OSError of a full/read-only/forbidden disk behind `error`, or None.
+
+  Orbax wraps it; tensorstore reports it as a ValueError whose text carries the errno
+  (`[os_error_code='28']`).
+  """
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+      return error
+    match = re.search(r"os_error_code='(\d+)'", str(error))
+    if match and int(match.group(1)) in STORAGE_ERRNOS:
+      code = int(match.group(1))
+      return OSError(code, os.strerror(code))
+    error = error.__cause__ or error.__context__
+  return None

@@ -1,10 +1,11 @@
 """Sample grids as PNG files (pixels in [0, 1], rows of examples)."""
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
+
+from gan_jax.runtime import files
 
 
 def make_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 1) -> np.ndarray:
@@ -28,9 +29,7 @@ def save_png(path: str, grid: np.ndarray) -> None:
   """Writes a uint8 [H, W, C] grid to `path` atomically (a reader never sees half a file)."""
   if grid.shape[-1] == 1:
     grid = grid[..., 0]
-  tmp = f'{path}.tmp'
-  Image.fromarray(grid).save(tmp, format='PNG')
-  os.replace(tmp, path)
+  files.atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format='PNG'))
 
 
 def save_grid(path: str, images: np.ndarray, *, columns: int | None = None) -> None:
@@ -39,6 +38,10 @@ def save_grid(path: str, images: np.ndarray, *, columns: int | None = None) -> N
 
 def save_npy(path: str, array: np.ndarray) -> None:
   """np.save, atomically, without pickle (allow_pickle=False)."""
-  tmp = f'{path}.tmp.npy'
-  np.save(tmp, np.asarray(array), allow_pickle=False)
-  os.replace(tmp, path)
+  array = np.asarray(array)
+
+  def write(tmp):
+    with open(tmp, 'wb') as f:  # a file object: np.save appends no '.npy' to the name
+      np.save(f, array, allow_pickle=False)
+
+  files.atomic_write(path, write)

@@ -13,6 +13,7 @@ import fcntl
 import os
 import shutil
 
+from gan_jax.runtime import files
 from gan_jax.runtime.errors import UserError, file_error
 
 MARKER_FILE = '.gan_jax'
@@ -74,12 +75,11 @@ def check(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
 
 def claim(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
   """check(), then creates `path` and marks it as kinds[0] (which also proves it writable)."""
-  from gan_jax.runtime import writers  # imports jax: not needed to refuse a path
   check(path, kinds, flag)
   try:
     os.makedirs(path, exist_ok=True)
     if kind_of(path) is None:
-      writers.write_text(os.path.join(path, MARKER_FILE), kinds[0] + '\n')
+      files.write_text(os.path.join(path, MARKER_FILE), kinds[0] + '\n')
   except OSError as e:
     raise file_error(e, f'{flag}={path}') from None
 

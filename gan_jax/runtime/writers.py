@@ -1,4 +1,4 @@
-"""Where metrics go: `metrics.jsonl`, TensorBoard (tensorboardX, no TensorFlow) and the log.
+"""Where metrics go: `metrics.jsonl` and TensorBoard (tensorboardX, no TensorFlow).
 
 Only the primary process writes (pass enabled=False elsewhere).
 """
@@ -6,11 +6,11 @@ Only the primary process writes (pass enabled=False elsewhere).
 import json
 import math
 import os
-import time
 
-import jax
 import numpy as np
 
+from gan_jax.runtime import files
+from gan_jax.runtime import log as log_lib
 from gan_jax.runtime.errors import UserError
 
 METRICS_FILE = 'metrics.jsonl'
@@ -57,16 +57,13 @@ class MetricWriter:
     if not self.enabled:
       return
     rows = [r for r in read_metrics(os.path.dirname(self._path)) if r.get('step', 0) <= step]
-    tmp = self._path + '.tmp'
-    with open(tmp, 'w') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
-    os.replace(tmp, self._path)
+    files.write_text(self._path, ''.join(json.dumps(r) + '\n' for r in rows))
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
     if not self.enabled:
       return
     row = {'step': int(step)}
-    row.update({k: _jsonable(v) for k, v in scalars.items()})
+    row.update({k: files.to_jsonable(v) for k, v in scalars.items()})
     with open(self._path, 'a') as f:
       f.write(json.dumps(row) + '\n')
     for name, value in scalars.items():
@@ -88,24 +85,10 @@ class MetricWriter:
       self._tb = None
 
 
-def write_text(path: str, text: str) -> None:
-  """Writes `text` to `path` atomically: a reader, or a kill, never sees half a file."""
-  tmp = f'{path}.{os.getpid()}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def write_json(path: str, value, *, indent: int | None = 2) -> None:
-  write_text(path, json.dumps(value, indent=indent) + '\n')
-
-
-def _jsonable(value):
-  if isinstance(value, (np.floating, np.integer)):
-    value = value.item()
-  if isinstance(value, float) and not math.isfinite(value):
-    return str(value)  # JSON has no NaN/inf
-  return value
+# The one atomic write and the one log, under the names the writers' callers know.
+write_text = files.write_text
+write_json = files.write_json
+log = log_lib.info
 
 
 def format_duration(seconds: float) -> str:
@@ -122,9 +105,3 @@ def progress_line(step: int, num_steps: int, steps_per_s: float, scalars: dict[s
   return (f'step {step}/{num_steps} | {steps_per_s:.1f} steps/s | ETA {format_duration(eta)} | '
           f'D loss {scalars["d_loss"]:.4f} | G loss {scalars["g_loss"]:.4f} | '
           f'D(x) {scalars["d_real"]:.3f} | D(G(z)) {scalars["d_fake"]:.3f}')
-
-
-def log(message: str) -> None:
-  """A progress line on stdout, from the primary process only (libraries log to absl)."""
-  if jax.process_index() == 0:
-    print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)

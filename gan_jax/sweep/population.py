@@ -7,7 +7,7 @@ sharded over the `sweep` axis of a 2-D ('sweep', 'data') mesh: each group of dev
 own members, data-parallel within the group.
 
 Each member keeps the outputs of a normal run in its own workdir (checkpoints with its own
-Config, config.json, metrics.jsonl, samples/), so `experiments.sample` restores a member alone
+Config, config.json, metrics.jsonl, samples/), so sampling.restore reads a member alone
 and a population resumes every member.
 """
 
