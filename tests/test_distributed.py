@@ -15,7 +15,7 @@ import pytest
 
 from gan_jax.runtime import distributed
 from gan_jax.runtime import sampling
-from gan_jax.sweep import plan as sweep
+from gan_jax.sweep import plan as sweep_plan
 from gan_jax.loop import train
 from gan_jax.runtime import writers
 from gan_jax.runtime import workdir as workdir_lib
@@ -131,7 +131,7 @@ def test_two_processes_train_a_population_whose_members_equal_their_runs_alone(
   _assert_same(member.state, reference[20], reference[10], 'population member seed_0')
   other = sampling.restore(os.path.join(workdir, 'seed_1-learning_rate_0.2'))
   assert other.config.learning_rate == 0.2 and other.step == 20
-  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
+  with open(os.path.join(workdir, sweep_plan.RESULTS_CSV)) as f:
     assert sorted(r['member'] for r in csv.DictReader(f)) == [
         'seed_0', 'seed_1-learning_rate_0.2']
 

@@ -12,9 +12,11 @@ import pytest
 from gan_jax.runtime import parallel
 from gan_jax.sweep import population
 from gan_jax.runtime import sampling
-from gan_jax.sweep import plan as sweep
+from gan_jax.sweep import plan as sweep_plan
 from gan_jax.loop import train
 from gan_jax.runtime.errors import ConfigError
+from experiments import sweep_launch
+from experiments import sweep_ranking
 from experiments.flags import config_from_args
 from tests.helpers import make_test_config
 
@@ -37,7 +39,7 @@ def _write_spec(path, members):
 
 def _run(spec, workdir, num_steps, **kwargs):
   base = make_test_config(*BASE, f'--num_steps={num_steps}')
-  return sweep.run(base, spec, workdir, sweep_devices=2, **kwargs)
+  return sweep_launch.run(base, spec, workdir, sweep_devices=2, **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -106,7 +108,7 @@ def test_member_outputs_and_results_table(population_sweep):
         'step_00000010.png', 'step_00000020.png']
     with open(os.path.join(member_dir, 'config.json')) as f:
       assert json.load(f) == plan.members[i].config.to_dict()
-  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
+  with open(os.path.join(workdir, sweep_plan.RESULTS_CSV)) as f:
     rows = list(csv.DictReader(f))
   assert [r['member'] for r in rows][-1] == failed and rows[-1]['status'].startswith('failed')
   ranked = [r for r in rows if r['rank']]
@@ -114,7 +116,7 @@ def test_member_outputs_and_results_table(population_sweep):
   lls = [float(r['parzen_ll']) for r in ranked]
   assert lls == sorted(lls, reverse=True) and all(np.isfinite(lls))
   assert {r['member'] for r in ranked} == {plan.members[i].name for i in COMPARED}
-  md = open(os.path.join(workdir, sweep.RESULTS_MD)).read()
+  md = open(os.path.join(workdir, sweep_plan.RESULTS_MD)).read()
   assert 'ranked by parzen_ll' in md and 'real training images' in md
 
 
@@ -124,11 +126,11 @@ def test_structural_sweep_lists_one_command_per_group(tmp_path):
              dict(g_hidden=[16, 16], seed=3), dict(g_hidden=[16, 16], seed=4)]  # a population
   spec = _write_spec(tmp_path / 'spec.py', members)
   workdir = str(tmp_path / 'sweep')
-  plan = sweep.run(make_test_config(), spec, workdir, launch='none')
+  plan = sweep_launch.run(make_test_config(), spec, workdir, launch='none')
   assert [[m.name for m in g.members] for g in plan.groups] == [
       ['seed_0', 'seed_1-learning_rate_0.05'], ['update_alternating-d_steps_2'],
       ['g_hidden_16,16-seed_3', 'g_hidden_16,16-seed_4']]
-  base_flags = os.path.join(workdir, sweep.BASE_FLAGS_FILE)
+  base_flags = os.path.join(workdir, sweep_plan.BASE_FLAGS_FILE)
   expected = [
       f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
       '--group=base --eval=parzen',
@@ -136,7 +138,7 @@ def test_structural_sweep_lists_one_command_per_group(tmp_path):
       f'--workdir={workdir}/update_alternating-d_steps_2',
       f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
       '--group=g_hidden_16,16 --eval=parzen']
-  lines = open(os.path.join(workdir, sweep.COMMANDS_FILE)).read().splitlines()
+  lines = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
   assert [shlex.split(line) for line in lines] == [shlex.split(line) for line in expected]
   # base.flags reproduces the base config exactly; nothing was trained.
   assert config_from_args([f'--flagfile={base_flags}']) == make_test_config()
@@ -152,9 +154,9 @@ def test_population_rules_fail_with_one_line():
     population.make_mesh(3, sweep_devices=2)
   assert dict(population.make_mesh(6).shape) == {'sweep': 2, 'data': 2}
   assert dict(population.make_mesh(8).shape) == {'sweep': 4, 'data': 1}
-  assert sweep.product(a=[1, 2], b=['x']) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+  assert sweep_plan.product(a=[1, 2], b=['x']) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
   with pytest.raises(ConfigError, match='not a metric'):
-    sweep.resolve_eval_mode('auto', 'sharpness')
+    sweep_ranking.resolve_eval_mode('auto', 'sharpness')
 
 
 def test_members_start_where_their_runs_alone_do():

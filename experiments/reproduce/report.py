@@ -15,6 +15,7 @@ import numpy as np
 
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
+from gan_jax.runtime import files
 from gan_jax.runtime import writers
 
 README = 'README.md'
@@ -142,7 +143,7 @@ class Report:
   def copy_figure(self, source: str, name: str) -> str | None:
     if not os.path.exists(source):
       return None
-    shutil.copyfile(source, self._figure_path(name))
+    files.atomic_write(self._figure_path(name), lambda tmp: shutil.copyfile(source, tmp))
     return self.figures[name]
 
   def plot_curves(self, name: str, series: dict[str, str], *, title: str,
@@ -178,7 +179,7 @@ class Report:
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(self._figure_path(name), dpi=90)
+    files.atomic_write(self._figure_path(name), lambda tmp: fig.savefig(tmp, dpi=90))
     plt.close(fig)
     return self.figures[name]
 

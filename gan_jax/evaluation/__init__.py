@@ -26,6 +26,7 @@ from gan_jax.evaluation.protocol import SCALARS
 from gan_jax.evaluation.protocol import generate_samples
 from gan_jax.evaluation.protocol import held_out_sets
 from gan_jax.evaluation.protocol import make_eval_fn
+from gan_jax.evaluation.protocol import make_parzen_eval_fn
 from gan_jax.evaluation.protocol import metrics_against_test
 from gan_jax.evaluation.protocol import prepare
 from gan_jax.evaluation.protocol import real_data_metrics

@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from gan_jax import data
+from gan_jax.runtime import files
 
 Array = jax.Array
 METADATA_FILE = 'classifier.json'
@@ -207,15 +208,14 @@ def save(classifier: Classifier, directory: str) -> None:
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(os.path.join(tmp, PARAMS_DIR), classifier.params)
     ckptr.wait_until_finished()
-  with open(os.path.join(tmp, METADATA_FILE), 'w') as f:
-    json.dump({**classifier.info(), 'format': 'orbax StandardCheckpointer'}, f, indent=2,
-              sort_keys=True)
-  for name in (PARAMS_DIR, METADATA_FILE):
-    target = os.path.join(directory, name)
-    if os.path.isdir(target):
-      shutil.rmtree(target)
-    os.replace(os.path.join(tmp, name), target)
+  target = os.path.join(directory, PARAMS_DIR)
+  if os.path.isdir(target):
+    shutil.rmtree(target)
+  os.replace(os.path.join(tmp, PARAMS_DIR), target)
   shutil.rmtree(tmp, ignore_errors=True)
+  # Last: a reader that finds the metadata finds the params it describes (load checks the hash).
+  files.write_text(os.path.join(directory, METADATA_FILE), json.dumps(
+      {**classifier.info(), 'format': 'orbax StandardCheckpointer'}, indent=2, sort_keys=True))
 
 
 def load(directory: str, recipe: Recipe) -> Classifier | None:

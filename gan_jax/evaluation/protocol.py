@@ -190,9 +190,14 @@ def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.K
 def real_images(ref: Reference, num: int, *, seed: int = 0) -> tuple[np.ndarray, str]:
   """`num` training images drawn at random without replacement (all if fewer), and a note."""
   num = min(num, ref.train.shape[0])
-  idx = np.sort(np.random.default_rng(seed).choice(ref.train.shape[0], num, replace=False))
-  return ref.train[idx], (f'{num} training images drawn at random (seed {seed}) in place of '
-                          'samples')
+  return _draw(ref.train, num, seed), (f'{num} training images drawn at random (seed {seed}) in '
+                                       'place of samples')
+
+
+def _draw(train: np.ndarray, num: int, seed: int) -> np.ndarray:
+  """`num` rows of `train` (all if fewer) at random without replacement, in their order."""
+  num = min(num, train.shape[0])
+  return train[np.sort(np.random.default_rng(seed).choice(train.shape[0], num, replace=False))]
 
 
 def real_data_metrics(ref: Reference, num: int, *, seed: int = 0, **kid) -> dict:
@@ -276,5 +281,35 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
     del step
     samples = generate_samples(gan, g_params, num, seed=seed)
     return {**scalars(metrics_against_test(samples, ref, seed=seed, **kid)), **real}
+
+  return eval_fn
+
+
+def make_parzen_eval_fn(config: Config, *, num_samples: int | None = None,
+                        seed: int = EVAL_SEED) -> EvalFn:
+  """make_eval_fn's Parzen log-likelihood alone, with its reference row: no classifier.
+
+  Args:
+    config: the run's config (dataset, data_dir, manual_dir, eval_against, eval_num_samples).
+    num_samples: samples per evaluation (default config.eval_num_samples).
+    seed: the noise seed of the evaluation samples and of the real images' draw.
+
+  Returns:
+    (gan, g_params, step) -> {'parzen_ll', 'parzen_se', 'real_data/parzen_ll',
+    'real_data/parzen_se'}.
+  """
+  num = num_samples or config.eval_num_samples
+  dirs = dict(data_dir=config.data_dir or None, manual_dir=config.manual_dir or None)
+  selection, _, held_out, _ = held_out_sets(config.dataset, config.eval_against, **dirs)
+  selection, held_out = _pixels(selection), _pixels(held_out)
+  train = _pixels(data.load_split(config.dataset, 'train', **dirs).images)
+  real = parzen.parzen_estimate(_draw(train, num, seed), selection, held_out)
+
+  def eval_fn(gan, g_params, step: int) -> dict[str, float]:
+    del step
+    p = parzen.parzen_estimate(generate_samples(gan, g_params, num, seed=seed), selection,
+                               held_out)
+    return {'parzen_ll': p.ll, 'parzen_se': p.se, 'real_data/parzen_ll': real.ll,
+            'real_data/parzen_se': real.se}
 
   return eval_fn

@@ -1,0 +1,167 @@
+"""Ranking a sweep's members: each member's evaluation record, and the results tables.
+
+A member's evaluation (sweep_eval.json, next to its checkpoints) is reused while its newest
+checkpoint is the same; results.csv and results.md rank every member by one metric, with the
+reference row (the same metrics on real images) below.
+"""
+
+import csv
+import json
+import math
+import os
+from typing import Any
+
+from gan_jax.runtime import distributed
+from gan_jax.runtime import files
+from gan_jax.runtime import writers
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.sweep import population
+from gan_jax.sweep import plan as plan_lib
+
+EVAL_FILE = 'sweep_eval.json'
+# What --eval computes: the paper's Parzen LL only (no classifier), every metric of
+# gan_jax.evaluation (trains and caches its classifier on first use), or nothing (rank by a
+# training metric).
+EVAL_MODES = ('auto', 'parzen', 'full', 'none')
+TRAINING_METRICS = ('d_loss', 'g_loss', 'd_real', 'd_fake')
+# True: higher is better. Training losses have no better direction: --rank_mode says.
+METRIC_DIRECTIONS = {'parzen_ll': True, 'frechet_distance': False, 'kid': False,
+                     'classifier_score': True, 'precision': True, 'recall': True,
+                     'coverage': True, 'class_kl': False}
+
+
+def resolve_eval_mode(mode: str, rank_by: str) -> str:
+  """The evaluation --rank_by needs when --eval=auto; checks the two agree otherwise."""
+  if mode not in EVAL_MODES:
+    raise ConfigError(f'--eval={mode} is not one of {", ".join(EVAL_MODES)}')
+  needs = ('none' if rank_by in TRAINING_METRICS else
+           'parzen' if rank_by in ('parzen_ll', 'parzen_se') else
+           'full' if rank_by in METRIC_DIRECTIONS else None)
+  if needs is None:
+    known = [*METRIC_DIRECTIONS, 'parzen_se', *TRAINING_METRICS]
+    raise ConfigError(f'--rank_by={rank_by} is not a metric; use one of {", ".join(known)}')
+  if mode == 'auto':
+    return needs
+  order = {'none': 0, 'parzen': 1, 'full': 2}
+  if order[mode] < order[needs]:
+    raise ConfigError(f'--rank_by={rank_by} needs --eval={needs} (or auto), got --eval={mode}')
+  return mode
+
+
+def rank_direction(rank_by: str, rank_mode: str) -> bool:
+  """True if higher is better: --rank_mode=max/min, or the metric's own direction (auto)."""
+  if rank_mode in ('max', 'min'):
+    return rank_mode == 'max'
+  if rank_mode != 'auto':
+    raise ConfigError(f'--rank_mode={rank_mode} is not one of auto, max, min')
+  if rank_by in METRIC_DIRECTIONS:
+    return METRIC_DIRECTIONS[rank_by]
+  if rank_by == 'parzen_se':
+    return False
+  raise ConfigError(f'--rank_by={rank_by} has no better direction; pass --rank_mode=max or min')
+
+
+def record_eval(workdir: str, step: int, mode: str, scalars: dict[str, float]) -> None:
+  if distributed.is_primary():
+    writers.write_text(os.path.join(workdir, EVAL_FILE), json.dumps(
+        {'step': int(step), 'eval': mode, **{k: float(v) for k, v in scalars.items()}},
+        indent=2, sort_keys=True) + '\n')
+
+
+def read_eval(workdir: str) -> dict | None:
+  path = os.path.join(workdir, EVAL_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
+
+
+def results_rows(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+                 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+  """One row per member, best first; members without the metric (failed, not trained) last.
+
+  Returns:
+    (rows, the reference row's scalars: the same metrics on real data, where computed).
+  """
+  rows, reference = [], {}
+  for group in plan.groups:
+    for member in group.members:
+      member_dir = os.path.join(workdir, member.name)
+      row = {'member': member.name, 'group': group.name}
+      row.update({k: getattr(member.config, k) for k in plan.swept_fields()})
+      if os.path.exists(os.path.join(member_dir, population.FAILED_FILE)):
+        row['status'] = 'failed (non-finite)'
+      elif (done := read_eval(member_dir)) is None:
+        row['status'] = 'not trained'
+      else:
+        row['status'] = 'ok'
+        row['step'] = done['step']
+        for k, v in done.items():
+          if k.startswith('real_data/'):
+            reference[k.split('/', 1)[1]] = v
+          elif k not in ('step', 'eval'):
+            row[k] = v
+      last = writers.read_metrics(member_dir)
+      if last:
+        row.update({k: last[-1][k] for k in TRAINING_METRICS if k in last[-1]})
+      row['workdir'] = member_dir
+      rows.append(row)
+
+  def key(row):
+    value = row.get(rank_by) if row['status'] == 'ok' else None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+      return (1, 0.0)
+    return (0, -value if higher_is_better else value)
+
+  rows.sort(key=key)
+  for rank, row in enumerate(rows, 1):
+    row['rank'] = rank if key(row)[0] == 0 else ''
+  return rows, reference
+
+
+def write_results(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+                  ) -> list[dict]:
+  """results.csv and results.md in the sweep workdir (process 0), members ranked by rank_by."""
+  rows, reference = results_rows(plan, workdir, rank_by, higher_is_better)
+  if not distributed.is_primary():
+    return rows
+  first = ['rank', 'member', rank_by]
+  columns = list(dict.fromkeys(first + [k for row in rows for k in row if k != 'workdir']
+                               + ['workdir']))
+
+  def write_csv(tmp):
+    with open(tmp, 'w', newline='') as f:
+      writer = csv.DictWriter(f, fieldnames=columns)
+      writer.writeheader()
+      for row in rows:
+        writer.writerow({k: cell(row.get(k, '')) for k in columns})
+
+  files.atomic_write(os.path.join(workdir, plan_lib.RESULTS_CSV), write_csv)
+  md_columns = [c for c in columns if c != 'workdir']
+  lines = [f'# Sweep results, ranked by {rank_by} '
+           f'({"higher" if higher_is_better else "lower"} is better)', '',
+           'Evaluation metrics compare with validation images, never the test split: Parzen\'s '
+           'σ is chosen on the first 1,000 validation images and scored on the rest. Report the '
+           'chosen member\'s test number with `python -m experiments.evaluate '
+           '--workdir=<member>`.', '',
+           '| ' + ' | '.join(md_columns) + ' |', '|' + '---|' * len(md_columns)]
+  lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in md_columns) + ' |' for row in rows]
+  if reference:
+    lines += ['', 'Reference row, the same metrics on real training images in place of '
+              'samples: ' + ', '.join(f'{k} {cell(v)}' for k, v in reference.items())]
+  lines += ['', f'Member workdirs are under {os.path.abspath(workdir)}/<member>; '
+            f'`python -m experiments.sample --workdir=<that>` samples one.']
+  writers.write_text(os.path.join(workdir, plan_lib.RESULTS_MD), '\n'.join(lines) + '\n')
+  return rows
+
+
+def cell(value) -> str:
+  """A value as a table cell: floats to 6 significant digits, lists comma-separated."""
+  if isinstance(value, float):
+    return f'{value:.6g}'
+  if isinstance(value, (list, tuple)):
+    return ','.join(map(str, value))
+  return str(value)
