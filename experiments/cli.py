@@ -148,7 +148,7 @@ def wrap(main):
 
   def wrapped(argv):
     # Orbax and JAX log every checkpoint operation (and, from their threads, the errors we turn
-    # into one line); our progress goes to stdout and our warnings through gan_jax.runtime.errors.warn.
+    # into one line); our progress and warnings go through gan_jax.runtime.log instead.
     logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.FATAL)
     try:
       main(argv)
