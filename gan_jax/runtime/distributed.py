@@ -10,7 +10,7 @@ device) and offers the few cross-process agreements the loop needs.
       Cloud TPU, $JAX_COORDINATOR_ADDRESS); else a single process.
   mode='off': a single process, whatever the environment says.
 
-The flags are defined by the entry points (experiments/cli.py).
+The flags are defined by the entry points, which pass their values here.
 """
 
 import contextlib
