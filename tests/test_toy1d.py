@@ -10,13 +10,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from experiments import flags as gan_flags
 from experiments.toy1d import game
 from experiments.toy1d import theory
 from experiments.toy1d import train
 from experiments.toy1d.config import ToyConfig
 from gan_jax.runtime.errors import ConfigError
 from gan_jax.game.state import create_train_state
+from tests.helpers import run_module
+
+FIELDS = {f.name: f for f in dataclasses.fields(ToyConfig)}
 
 
 def _tiny_gan():
@@ -58,6 +63,53 @@ def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       'error: --num_steps=70 must be a multiple of 50 (steps per compiled call)')
+
+
+def test_every_config_field_is_a_flag_with_its_default():
+  assert gan_flags.from_args(ToyConfig, []) == ToyConfig()
+  config = gan_flags.from_args(ToyConfig, ['--batch_size=16', '--g_hidden=8,4',
+                                           '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'])
+  assert config == ToyConfig(batch_size=16, g_hidden=(8, 4), x_range=(-3.0, 3.0),
+                             data='mixture', g_loss='minimax')
+  # --help lists the entry point's own flags (absl exits 1 after it).
+  result = run_module('experiments.toy1d', '--help')
+  for name in [*FIELDS, 'workdir', 'experiment']:
+    assert f'--{name}:' in result.stdout, name
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--seed=-1'], '--seed=-1 must be in [0, 4294967295]'),
+    (['--g_hidden='], '--g_hidden must hold positive widths, got []'),
+    (['--x_range=1,-1'], '--x_range must be two numbers lo,hi with lo < hi'),
+    (['--x_range=-inf,1'], '--x_range=-inf,1.0 holds a number that is not finite'),
+    (['--num_x=1'], '--num_x must be at least 2, got 1'),
+    (['--final_lr_fraction=2'], '--final_lr_fraction must be in [0, 1], got 2.0'),
+])
+def test_bad_flag_values_are_one_line_config_errors(args, message):
+  with pytest.raises(ConfigError) as e:
+    gan_flags.from_args(ToyConfig, args)
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+# Property: any value for any flag gives a valid ToyConfig or a one-line ConfigError.
+_values = st.one_of(
+    st.text(max_size=12),
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
+    st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(FIELDS)), value=_values)
+def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
+  try:
+    config = gan_flags.from_args(ToyConfig, [f'--{name}={value}'])
+  except ConfigError as e:
+    assert str(e) and '\n' not in str(e)
+  else:
+    assert config.validate() is config
 
 
 # ------------------------------------------------------------------ the experiments, tiny

@@ -108,6 +108,9 @@ class ToyConfig:
       value = getattr(self, f.name)
       if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
+      if isinstance(value, tuple) and not all(math.isfinite(v) for v in value):
+        raise ConfigError(f'--{f.name}={",".join(map(str, value))} holds a number that is not '
+                          'finite; pass real values')
       choices = f.metadata['choices']
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
