@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from experiments.toy1d import game
-from experiments.toy1d import theory
+from experiments.toy1d import game, theory
 from experiments.toy1d.config import ToyConfig
 from gan_jax.game.state import create_train_state
 

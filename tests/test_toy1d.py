@@ -10,15 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from experiments import flags as gan_flags
-from experiments.toy1d import game
-from experiments.toy1d import theory
-from experiments.toy1d import train
+from experiments.toy1d import game, theory, train
 from experiments.toy1d.config import ToyConfig
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.game.state import create_train_state
+from gan_jax.runtime.errors import ConfigError
 from tests.helpers import run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(ToyConfig)}

@@ -17,8 +17,7 @@ from scipy import special
 
 from experiments.toy1d import theory
 from experiments.toy1d.config import Data1D, ToyConfig
-from gan_jax.game import models
-from gan_jax.game import steps
+from gan_jax.game import models, steps
 from gan_jax.game.state import GAN, TrainState, create_train_state
 
 Array = jax.Array

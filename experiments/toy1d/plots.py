@@ -4,9 +4,9 @@ Figures are built with matplotlib's object API on an Agg canvas, not pyplot: no 
 switch, no open-figure registry to close.
 """
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-import numpy as np
 
 from experiments.toy1d import theory
 

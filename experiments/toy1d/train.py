@@ -11,9 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from experiments.toy1d import game
-from experiments.toy1d import plots
-from experiments.toy1d import theory
+from experiments.toy1d import game, plots, theory
 from experiments.toy1d.config import DATA, ToyConfig
 from gan_jax.game import models
 from gan_jax.game.state import GAN, TrainState, create_train_state
