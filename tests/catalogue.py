@@ -294,6 +294,10 @@ ROWS = [
     ('toy1d_steps_not_a_multiple', TOY1D, ['--workdir={tmp}/t', '--num_steps=70'], 2,
      ['--num_steps=70 must be a multiple of 50'], []),
     ('toy1d_negative_seed', TOY1D, ['--workdir={tmp}/t', '--seed=-1'], 2, ['--seed'], []),
+    ('toy1d_empty_g_hidden', TOY1D, ['--workdir={tmp}/t', '--g_hidden='], 2,
+     ['--g_hidden must hold positive widths'], []),
+    ('toy1d_reversed_x_range', TOY1D, ['--workdir={tmp}/t', '--x_range=5,-5'], 2,
+     ['--x_range must be two numbers lo,hi with lo < hi'], []),
     ('toy1d_binary_flagfile', TOY1D, ['--flagfile={binary_flags}', '--workdir={tmp}/t'], 2,
      ['is not UTF-8 text'], ['binary_flags']),
 ]

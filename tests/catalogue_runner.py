@@ -22,6 +22,8 @@ from absl import flags
 def run_rows(module_name: str, rows: list[dict]) -> list[dict]:
   from experiments import cli
   module = importlib.import_module(module_name)
+  if hasattr(module, '__path__'):  # a package: `python -m` runs its __main__
+    module = importlib.import_module(f'{module_name}.__main__')
   results = []
   for row in rows:
     flags.FLAGS.unparse_flags()

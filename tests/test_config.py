@@ -8,6 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
 from gan_jax.runtime.errors import ConfigError
+from absl import flags as absl_flags
+
+from experiments import flags as gan_flags
 from experiments.flags import config_from_args
 from tests.helpers import make_test_config, run_module
 
@@ -94,3 +97,68 @@ def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
   else:
     assert config.validate() is config
     assert Config.from_json(config.to_json()) == config
+
+
+# ------------------------------------------------------------------ flags from any config class
+
+
+def _flag(default, help_text, choices=None):
+  return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Small:
+  """A config class of every flag type the generator supports."""
+
+  name: str = _flag('a', 'A choice.', choices=('a', 'b'))
+  count: int = _flag(2, 'An integer.')
+  rate: float = _flag(0.5, 'A float.')
+  on: bool = _flag(True, 'A switch.')
+  widths: tuple = _flag((1, 2), 'A list of ints.')
+  path: str = _flag('', 'A string.')
+
+  def validate(self):
+    if self.count < 0:
+      raise ConfigError(f'--count must be >= 0, got {self.count}')
+    return self
+
+
+def test_flags_are_generated_from_any_config_dataclass():
+  values = absl_flags.FlagValues()
+  gan_flags.define_flags(_Small, values)
+  assert [values[n].flag_type() for n in ('name', 'count', 'rate', 'on', 'widths', 'path')] == [
+      'string enum', 'int', 'float', 'bool', 'comma separated list of strings', 'string']
+  assert values['rate'].help == 'A float.'
+  gan_flags.define_flags(_Small, values)  # idempotent
+  assert gan_flags.from_args(_Small, []) == _Small()
+  assert gan_flags.from_args(_Small, ['--name=b', '--count=7', '--rate=2', '--noon',
+                                      '--widths=4,5,6', '--path=x']) == _Small(
+                                          name='b', count=7, rate=2.0, on=False,
+                                          widths=(4, 5, 6), path='x')
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--count=-1'], '--count must be >= 0, got -1'),                  # the class's validate()
+    (['--widths=1,x'], '--widths must be a comma-separated list of ints'),
+    (['--name=c'], 'flag --name=c'),                                    # absl's enum check
+])
+def test_generated_flags_report_a_bad_value_in_one_line(args, message):
+  with pytest.raises(ConfigError) as e:
+    gan_flags.from_args(_Small, args)
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+def test_a_field_without_help_is_not_made_a_flag():
+  @dataclasses.dataclass(frozen=True)
+  class Bare:
+    count: int = 1
+
+  with pytest.raises(TypeError, match='Bare.count needs a default and metadata'):
+    gan_flags.define_flags(Bare, absl_flags.FlagValues())
+
+
+def test_the_config_api_is_the_generic_one_on_config():
+  args = ['--seed=3', '--g_hidden=8,4', '--update=alternating', '--d_steps=2']
+  assert config_from_args(args) == gan_flags.from_args(Config, args)
+  assert config_from_args(args) == Config(seed=3, g_hidden=(8, 4), update='alternating',
+                                          d_steps=2)

@@ -1,4 +1,6 @@
-"""The library (gan_jax/) knows nothing of the entry points (experiments/) that use it."""
+"""The tree's boundaries, read from the source: the library (gan_jax/) knows nothing of the entry
+points (experiments/) that use it, and an experiment package (experiments/toy1d) uses only the
+library's public names."""
 
 import ast
 import glob
@@ -35,3 +37,34 @@ def test_no_library_module_names_an_entry_point():
     offenders += [f'{where}:{i}: {line.strip()}' for i, line in enumerate(text.splitlines(), 1)
                   if ENTRY_POINT.search(line)]
   assert offenders == []
+
+
+def _sources(folder: str) -> dict[str, ast.Module]:
+  paths = glob.glob(os.path.join(ROOT, folder, '**', '*.py'), recursive=True)
+  assert paths, folder
+  out = {}
+  for path in sorted(paths):
+    with open(path) as f:
+      out[os.path.relpath(path, ROOT)] = ast.parse(f.read(), path)
+  return out
+
+
+def test_the_toy_uses_only_public_library_names():
+  private = []
+  for path, tree in _sources(os.path.join('experiments', 'toy1d')).items():
+    library_aliases = set()
+    for node in ast.walk(tree):
+      if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, 'level', 0):
+        module = getattr(node, 'module', None) or ''
+        for alias in node.names:
+          full = f'{module}.{alias.name}' if module else alias.name
+          if full.split('.')[0] != 'gan_jax':
+            continue
+          if any(part.startswith('_') for part in full.split('.')):
+            private.append(f'{path}: imports {full}')
+          library_aliases.add(alias.asname or alias.name.split('.')[0])
+    for node in ast.walk(tree):
+      if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+          and node.value.id in library_aliases and node.attr.startswith('_')):
+        private.append(f'{path}: uses {node.value.id}.{node.attr}')
+  assert not private, private

@@ -1,11 +1,8 @@
-"""The paper's theory in code: closed forms first, then the 1-D toy that shows it happen."""
+"""The paper's theory in code: closed forms, the push-forward density, saturation.
 
-import dataclasses
-import json
+The 1-D toy that shows it happen is tested in test_toy1d.py."""
+
 import math
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -13,9 +10,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from gan_jax import theory
-from gan_jax import toy1d
-from gan_jax.runtime.errors import ConfigError
+from experiments.toy1d import game, theory
+from experiments.toy1d.config import ToyConfig
 from gan_jax.game.state import create_train_state
 
 LOG2 = math.log(2.0)
@@ -123,8 +119,8 @@ def test_mode_shares():
 
 
 def _tiny_gan():
-  config = toy1d.ToyConfig(g_hidden=(8,), d_units=(8,), d_pieces=2, batch_size=16)
-  return config, toy1d.make_gan(config)
+  config = ToyConfig(g_hidden=(8,), d_units=(8,), d_pieces=2, batch_size=16)
+  return config, game.make_gan(config)
 
 
 def test_non_saturating_gradient_is_larger_by_one_minus_d_over_d():
@@ -165,114 +161,3 @@ def test_non_saturating_gradient_is_larger_by_one_minus_d_over_d():
   assert float(d.max() / d.min()) > 5  # the samples do differ
   np.testing.assert_allclose(single['non_saturating'] / single['minimax'],
                              theory.saturation_ratio(d), rtol=1e-4)
-
-
-# ------------------------------------------------------------------ the toy's machinery
-
-
-def test_a_frozen_net_does_not_move_and_its_optimiser_state_is_kept():
-  config, gan = _tiny_gan()
-  state = create_train_state(gan, 0, None)
-  frozen_g = toy1d.freeze(gan, 'generator')
-  new, metrics = jax.jit(lambda s: toy1d.train(s, gan=frozen_g, data=config.data_distribution,
-                                               num_steps=3))(state)
-  assert int(new.step) == 3 and metrics['d_loss'].shape == (3,)
-  chex_equal = lambda a, b: jax.tree.all(jax.tree.map(lambda u, v: bool(jnp.all(u == v)), a, b))
-  assert chex_equal(new.g_params, state.g_params)
-  assert chex_equal(new.g_opt_state, state.g_opt_state)
-  assert not chex_equal(new.d_params, state.d_params)
-
-
-def test_config_errors_name_the_flag():
-  with pytest.raises(ConfigError, match='--num_steps=70 must be a multiple of 50'):
-    toy1d.ToyConfig(num_steps=70).validate()
-  with pytest.raises(ConfigError, match='--early_step=75 must be a checkpoint'):
-    toy1d.ToyConfig(early_step=75).validate()
-  with pytest.raises(ConfigError, match='--d_steps=5 needs --update=alternating'):
-    toy1d.ToyConfig(update='simultaneous', d_steps=5).validate()
-  assert toy1d.ToyConfig(num_steps=500).checkpoints(500) == [0, 50, 100, 200, 400, 500]
-
-
-def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
-  result = subprocess.run(
-      [sys.executable, '-m', 'experiments.toy1d', f'--workdir={tmp_path}', '--num_steps=70'],
-      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
-      timeout=60)
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines()[-1] == (
-      'error: --num_steps=70 must be a multiple of 50 (steps per compiled call)')
-
-
-# ------------------------------------------------------------------ the experiments, tiny
-
-# The experiments' own nets and fitting recipe; only the game is short and the grids coarse.
-SMALL = toy1d.ToyConfig(num_steps=100, num_x=1000, num_z=501, g_fit_steps=2,
-                        saturation_steps=300, mode_steps=100, mode_seeds=1)
-
-
-@pytest.fixture(scope='module')
-def workdir(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp('toy1d'))
-  toy1d.run(SMALL, path, ('figure1', 'theory'), log=lambda _: None)
-  return path
-
-
-def _load(workdir, name):
-  with open(os.path.join(workdir, name)) as f:
-    return json.load(f)
-
-
-def test_run_writes_the_figures_and_their_numbers(workdir):
-  assert {'figure1.png', 'figure1.json', 'theory.json', 'theorem1.png'} <= set(
-      os.listdir(workdir))
-  figure = _load(workdir, 'figure1.json')
-  assert [p['name'][:3] for p in figure['panels']] == ['(a)', '(b)', '(c)', '(d)']
-  steps = [p['step'] for p in figure['panels']]
-  assert steps == [50, 50 + SMALL.d_fit_steps, 50 + SMALL.d_fit_steps + 2, 100]
-  for panel in figure['panels']:
-    assert len(panel['p_g']) == len(figure['x']) == len(panel['d'])
-    assert panel['p_g_mass_on_grid'] == pytest.approx(1.0, abs=1e-6)
-  # (b) only trains D: G, hence p_g and the JSD, are those of (a).
-  assert figure['panels'][1]['p_g'] == figure['panels'][0]['p_g']
-
-
-def test_proposition1_trained_d_matches_d_star_for_a_known_p_g(workdir):
-  known = _load(workdir, 'theory.json')['proposition1']['known_generator']
-  assert known['initial_mean_error'] > 0.1  # an untrained D is far from D*
-  assert known['mean_error'] < 0.03
-  assert known['max_error'] < 0.1
-
-
-def test_theorem1_along_training(workdir):
-  result = _load(workdir, 'theory.json')
-  assert result['steps'] == [0, 50, 100]
-  for c, two_jsd, trained in zip(result['c_of_g'], result['two_jsd'],
-                                 result['c_of_g_trained_d']):
-    assert c + theory.LOG4 == pytest.approx(two_jsd, abs=1e-9)
-    assert c >= -theory.LOG4
-    # No D beats D*: the trained D's value is a lower bound (to the x cells' resolution).
-    assert trained <= c + 1e-3
-    assert trained > c - 0.1
-  assert result['two_jsd'][-1] < result['two_jsd'][0]  # G approaches p_data
-  assert 0.3 < result['d_on_support'] < 0.7
-
-
-def test_saturation_ratio_grows_as_d_rejects_g(workdir):
-  saturation = _load(workdir, 'theory.json')['saturation']
-  first, last = saturation['rows'][0], saturation['final']
-  assert last['d_fake_mean'] < 1e-2 < first['d_fake_mean']
-  assert last['ratio'] > 100 * max(first['ratio'], 1.0)
-  for row in saturation['rows']:
-    assert row['per_sample_max_rel_error'] < 1e-3
-    assert row['ratio'] == pytest.approx(row['predicted_ratio'], rel=0.5)
-
-
-def test_modes_view_on_one_game():
-  config = dataclasses.replace(SMALL, mode_steps=100)
-  result = toy1d.modes(config, games=(('non_saturating', 'alternating', 1),))
-  [run] = result['runs']
-  assert result['steps'] == [0, 50, 100]
-  shares = np.asarray(run['shares'])
-  assert shares.shape == (1, 3, 3)
-  np.testing.assert_allclose(shares.sum(axis=-1), 1.0, atol=1e-5)
-  assert shares[0, 0, 0] > 0.9  # G starts on the left mode

@@ -1,14 +1,14 @@
-"""The 1-D toy's figures, drawn from the JSON-ready results of `toy1d`.
+"""The 1-D toy's figures, drawn from the JSON-ready results of `train`.
 
 Figures are built with matplotlib's object API on an Agg canvas, not pyplot: no global backend
 switch, no open-figure registry to close.
 """
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-import numpy as np
 
-from gan_jax import theory
+from experiments.toy1d import theory
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float], **kwargs):

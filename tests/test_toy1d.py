@@ -1,0 +1,186 @@
+"""The 1-D paper experiment (experiments/toy1d): its game, config, flags and experiments."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from experiments import flags as gan_flags
+from experiments.toy1d import game, theory, train
+from experiments.toy1d.config import ToyConfig
+from gan_jax.game.state import create_train_state
+from gan_jax.runtime.errors import ConfigError
+from tests.helpers import run_module
+
+FIELDS = {f.name: f for f in dataclasses.fields(ToyConfig)}
+
+
+def _tiny_gan():
+  config = ToyConfig(g_hidden=(8,), d_units=(8,), d_pieces=2, batch_size=16)
+  return config, game.make_gan(config)
+
+
+# ------------------------------------------------------------------ the toy's machinery
+
+
+def test_a_frozen_net_does_not_move_and_its_optimiser_state_is_kept():
+  config, gan = _tiny_gan()
+  state = create_train_state(gan, 0, None)
+  frozen_g = game.freeze(gan, 'generator')
+  new, metrics = jax.jit(lambda s: game.train(s, gan=frozen_g, data=config.data_distribution,
+                                              num_steps=3))(state)
+  assert int(new.step) == 3 and metrics['d_loss'].shape == (3,)
+  chex_equal = lambda a, b: jax.tree.all(jax.tree.map(lambda u, v: bool(jnp.all(u == v)), a, b))
+  assert chex_equal(new.g_params, state.g_params)
+  assert chex_equal(new.g_opt_state, state.g_opt_state)
+  assert not chex_equal(new.d_params, state.d_params)
+
+
+def test_config_errors_name_the_flag():
+  with pytest.raises(ConfigError, match='--num_steps=70 must be a multiple of 50'):
+    ToyConfig(num_steps=70).validate()
+  with pytest.raises(ConfigError, match='--early_step=75 must be a checkpoint'):
+    ToyConfig(early_step=75).validate()
+  with pytest.raises(ConfigError, match='--d_steps=5 needs --update=alternating'):
+    ToyConfig(update='simultaneous', d_steps=5).validate()
+  assert ToyConfig(num_steps=500).checkpoints(500) == [0, 50, 100, 200, 400, 500]
+
+
+def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.toy1d', f'--workdir={tmp_path}', '--num_steps=70'],
+      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+      timeout=60)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: --num_steps=70 must be a multiple of 50 (steps per compiled call)')
+
+
+def test_every_config_field_is_a_flag_with_its_default():
+  assert gan_flags.from_args(ToyConfig, []) == ToyConfig()
+  config = gan_flags.from_args(ToyConfig, ['--batch_size=16', '--g_hidden=8,4',
+                                           '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'])
+  assert config == ToyConfig(batch_size=16, g_hidden=(8, 4), x_range=(-3.0, 3.0),
+                             data='mixture', g_loss='minimax')
+  # --help lists the entry point's own flags (absl exits 1 after it).
+  result = run_module('experiments.toy1d', '--help')
+  for name in [*FIELDS, 'workdir', 'experiment']:
+    assert f'--{name}:' in result.stdout, name
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--seed=-1'], '--seed=-1 must be in [0, 4294967295]'),
+    (['--g_hidden='], '--g_hidden must hold positive widths, got []'),
+    (['--x_range=1,-1'], '--x_range must be two numbers lo,hi with lo < hi'),
+    (['--x_range=-inf,1'], '--x_range=-inf,1.0 holds a number that is not finite'),
+    (['--num_x=1'], '--num_x must be at least 2, got 1'),
+    (['--final_lr_fraction=2'], '--final_lr_fraction must be in [0, 1], got 2.0'),
+])
+def test_bad_flag_values_are_one_line_config_errors(args, message):
+  with pytest.raises(ConfigError) as e:
+    gan_flags.from_args(ToyConfig, args)
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+# Property: any value for any flag gives a valid ToyConfig or a one-line ConfigError.
+_values = st.one_of(
+    st.text(max_size=12),
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
+    st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(FIELDS)), value=_values)
+def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
+  try:
+    config = gan_flags.from_args(ToyConfig, [f'--{name}={value}'])
+  except ConfigError as e:
+    assert str(e) and '\n' not in str(e)
+  else:
+    assert config.validate() is config
+
+
+# ------------------------------------------------------------------ the experiments, tiny
+
+# The experiments' own nets and fitting recipe; only the game is short and the grids coarse.
+SMALL = ToyConfig(num_steps=100, num_x=1000, num_z=501, g_fit_steps=2,
+                  saturation_steps=300, mode_steps=100, mode_seeds=1)
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp('toy1d'))
+  train.run(SMALL, path, ('figure1', 'theory'), log=lambda _: None)
+  return path
+
+
+def _load(workdir, name):
+  with open(os.path.join(workdir, name)) as f:
+    return json.load(f)
+
+
+def test_run_writes_the_figures_and_their_numbers(workdir):
+  assert {'figure1.png', 'figure1.json', 'theory.json', 'theorem1.png'} <= set(
+      os.listdir(workdir))
+  figure = _load(workdir, 'figure1.json')
+  assert [p['name'][:3] for p in figure['panels']] == ['(a)', '(b)', '(c)', '(d)']
+  steps = [p['step'] for p in figure['panels']]
+  assert steps == [50, 50 + SMALL.d_fit_steps, 50 + SMALL.d_fit_steps + 2, 100]
+  for panel in figure['panels']:
+    assert len(panel['p_g']) == len(figure['x']) == len(panel['d'])
+    assert panel['p_g_mass_on_grid'] == pytest.approx(1.0, abs=1e-6)
+  # (b) only trains D: G, hence p_g and the JSD, are those of (a).
+  assert figure['panels'][1]['p_g'] == figure['panels'][0]['p_g']
+
+
+def test_proposition1_trained_d_matches_d_star_for_a_known_p_g(workdir):
+  known = _load(workdir, 'theory.json')['proposition1']['known_generator']
+  assert known['initial_mean_error'] > 0.1  # an untrained D is far from D*
+  assert known['mean_error'] < 0.03
+  assert known['max_error'] < 0.1
+
+
+def test_theorem1_along_training(workdir):
+  result = _load(workdir, 'theory.json')
+  assert result['steps'] == [0, 50, 100]
+  for c, two_jsd, trained in zip(result['c_of_g'], result['two_jsd'],
+                                 result['c_of_g_trained_d']):
+    assert c + theory.LOG4 == pytest.approx(two_jsd, abs=1e-9)
+    assert c >= -theory.LOG4
+    # No D beats D*: the trained D's value is a lower bound (to the x cells' resolution).
+    assert trained <= c + 1e-3
+    assert trained > c - 0.1
+  assert result['two_jsd'][-1] < result['two_jsd'][0]  # G approaches p_data
+  assert 0.3 < result['d_on_support'] < 0.7
+
+
+def test_saturation_ratio_grows_as_d_rejects_g(workdir):
+  saturation = _load(workdir, 'theory.json')['saturation']
+  first, last = saturation['rows'][0], saturation['final']
+  assert last['d_fake_mean'] < 1e-2 < first['d_fake_mean']
+  assert last['ratio'] > 100 * max(first['ratio'], 1.0)
+  for row in saturation['rows']:
+    assert row['per_sample_max_rel_error'] < 1e-3
+    assert row['ratio'] == pytest.approx(row['predicted_ratio'], rel=0.5)
+
+
+def test_modes_view_on_one_game():
+  config = dataclasses.replace(SMALL, mode_steps=100)
+  result = train.modes(config, games=(('non_saturating', 'alternating', 1),))
+  [run] = result['runs']
+  assert result['steps'] == [0, 50, 100]
+  shares = np.asarray(run['shares'])
+  assert shares.shape == (1, 3, 3)
+  np.testing.assert_allclose(shares.sum(axis=-1), 1.0, atol=1e-5)
+  assert shares[0, 0, 0] > 0.9  # G starts on the left mode
