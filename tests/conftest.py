@@ -16,8 +16,8 @@ if 'TFDS_DATA_DIR' not in os.environ:
 # One compilation cache for the session, shared by every test and every subprocess they start:
 # the tests compile the same few programs (the test config's step, sampler, evaluator) in many
 # processes (tests/test_train.py: 132 s without it, 59 s with it, measured back to back on a
-# loaded 2-core machine). Per session, so a test never
-# sees an executable from another version of the code.
+# loaded 2-core machine). Per session, so a test never sees an executable from another version
+# of the code.
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='gan_jax_xla_')
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
