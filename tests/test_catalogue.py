@@ -103,7 +103,7 @@ def test_bad_input(outcomes, case, module, args, exit_code, words, unchanged):
 
 def test_the_catalogue_covers_every_entry_point():
   modules = collections.Counter(row[1] for row in catalogue.ROWS)
-  assert set(modules) == {catalogue.MNIST, catalogue.SAMPLE, catalogue.EVALUATE,
+  assert set(modules) == {catalogue.TRAIN, catalogue.SAMPLE, catalogue.EVALUATE,
                           catalogue.SWEEP, catalogue.TOY1D}
   assert len(catalogue.ROWS) >= 60 and min(modules.values()) >= 8
   assert len({row[0] for row in catalogue.ROWS}) == len(catalogue.ROWS)
