@@ -27,8 +27,9 @@ class Restored:
     return self.state.g_params
 
   def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
-    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`."""
-    generate = jax.jit(self.gan.generate)
+    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`; a GCN model's
+    contrast-stretched per image (GAN.to_display)."""
+    generate = jax.jit(self.gan.generate_display)
     key = jax.random.PRNGKey(seed)
     out = []
     for start in range(0, num, batch_size):
