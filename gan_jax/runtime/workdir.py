@@ -74,7 +74,7 @@ def check(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
 
 def claim(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
   """check(), then creates `path` and marks it as kinds[0] (which also proves it writable)."""
-  from gan_jax import writers  # imports jax: not needed to refuse a path
+  from gan_jax.runtime import writers  # imports jax: not needed to refuse a path
   check(path, kinds, flag)
   try:
     os.makedirs(path, exist_ok=True)
