@@ -53,7 +53,8 @@ def restore(workdir: str, step: int | None = None) -> Restored:
     # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
     gan = games[config] = build_gan(config, data_dim=int(np.prod(shape)),
                                     num_train=config.batch_size)
-    bias = np.zeros(gan.generator.output_dim, np.float32)
+    # A linear-output model has no marginal bias to restore over.
+    bias = np.zeros(gan.generator.output_dim, np.float32) if gan.output == 'sigmoid' else None
     return checkpoint.abstract_like(
         jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
         parallel.replicated(mesh))
