@@ -297,3 +297,25 @@ def test_checkpoint_of_each_model_restores_and_samples(model, mock_cifar, tmp_pa
   if model != 'mnist_mlp':  # GCN: each sample is shown stretched onto exactly [0, 1]
     np.testing.assert_allclose(samples.reshape(5, -1).min(1), 0.0, atol=1e-6)
     np.testing.assert_allclose(samples.reshape(5, -1).max(1), 1.0, atol=1e-6)
+
+
+def test_evaluation_matmuls_ask_for_full_float32_precision():
+  """TF32/bf16 defaults on accelerators would change the numbers; CPU shows the request in HLO."""
+  from gan_jax.evaluation import classifier, distances, metrics, parzen
+  q, r = jnp.ones((8, 3072)), jnp.ones((16, 3072))
+  lowered = {
+      'nearest': distances._nearest.lower(q, r, k=1, bq=8, br=16),
+      'within_any_ball': distances._within_any_ball.lower(q, r, jnp.ones(16), bq=8, br=16),
+      'parzen': parzen._parzen_terms.lower(q, r, jnp.ones(2), bq=8, bc=16),
+      'kid': metrics._kid_row_sums.lower(q, r, jnp.zeros((2, 4), jnp.int32),
+                                         jnp.zeros((2, 4), jnp.int32)),
+      'classifier': classifier._apply.lower(
+          classifier.MLP(), jax.eval_shape(classifier.MLP().init, jax.random.PRNGKey(0), q)[
+              'params'], q),
+  }
+  for name, low in lowered.items():
+    text = low.as_text()
+    dots = text.count('stablehlo.dot_general')
+    assert dots and text.count('precision = [HIGHEST, HIGHEST]') == dots, name
+  plain = jax.jit(lambda a, b: a @ b.T).lower(q, r).as_text()
+  assert 'HIGHEST' not in plain  # the default is not it: the argument is what asks
