@@ -319,3 +319,16 @@ def test_evaluation_matmuls_ask_for_full_float32_precision():
     assert dots and text.count('precision = [HIGHEST, HIGHEST]') == dots, name
   plain = jax.jit(lambda a, b: a @ b.T).lower(q, r).as_text()
   assert 'HIGHEST' not in plain  # the default is not it: the argument is what asks
+
+
+@pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
+def test_flagfile_is_the_models_original_recipe(model):
+  from tests.helpers import ROOT
+  from experiments.flags import config_from_args
+  path = f'{ROOT}/experiments/configs/{model}.flags'
+  config = config_from_args([f'--flagfile={path}'])
+  assert config.model == model and config.resolved_preprocessing == 'gcn'
+  assert {k: getattr(config, k) for k in models.get(model).recipe} == models.get(model).recipe
+  with open(path) as f:
+    header = f.read()
+  assert 'GPU' in header and 'FLOP' in header and 'estimated' in header
