@@ -332,3 +332,12 @@ def test_flagfile_is_the_models_original_recipe(model):
   with open(path) as f:
     header = f.read()
   assert 'GPU' in header and 'FLOP' in header and 'estimated' in header
+
+
+def test_resources_count_each_models_parameters():
+  from gan_jax.runtime import resources
+  assert resources.model_params(_config('cifar10_conv'), 3072) == 64_825_072 + 12_454_073
+  assert resources.model_params(_config('cifar10_fc'), 3072) == 89_395_072 + 37_393_601
+  assert resources.model_params(Config(), 784) == (
+      100 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 784 + 784
+      + 784 * 1200 + 1200 + 240 * 1200 + 1200 + 241)
