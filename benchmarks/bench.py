@@ -74,6 +74,7 @@ def run(options: suite.Options) -> dict:
     results['evaluation'] = suite.evaluation_speed(config, options,
                                                    results['training_loop']['workdir'])
   results['batch_scaling'] = suite.batch_scaling(config, options)
+  results['models'] = suite.model_speed(options, results['matmul_peak']['peak_gflops'])
   results['device_scaling'] = suite.device_scaling(options, results['cost']['iter_gflop'])
   results['memory'] = suite.run_child('memory', f'--dataset={options.dataset}',
                                       f'--memory_steps={options.memory_steps}')

@@ -101,6 +101,52 @@ def model_cost(config, options: Options) -> dict:
   }
 
 
+# Every registered model at its original config's sizes and batch (random uint8 data: CIFAR-10
+# need not be on the machine), one fused call of `model_steps` iterations.
+MODEL_DATA_SHAPES = {'mnist_mlp': (28, 28, 1), 'cifar10_fc': (32, 32, 3),
+                     'cifar10_conv': (32, 32, 3)}
+
+
+def model_speed(options: Options, peak_gflops: float, *, model_steps: int = 2,
+                names: tuple[str, ...] | None = None) -> list[dict]:
+  """Per model: bare-loop iterations/s, XLA's GFLOP per iteration and the share of the peak."""
+  from gan_jax.game import models
+  from gan_jax.game.state import build_gan, create_train_state
+  from gan_jax.runtime import parallel
+  from gan_jax.runtime.config import Config
+  rows = []
+  for name in names or models.names():
+    config = Config(model=name, **models.get(name).recipe)
+    if name == 'mnist_mlp':
+      config = paper_config(options.dataset)
+    shape = MODEL_DATA_SHAPES[name]
+    data_dim = int(np.prod(shape))
+    num = 10 * config.batch_size
+    gan = build_gan(config, data_dim=data_dim, num_train=num)
+    mesh = parallel.make_mesh(jax.devices()[:1])
+    images = np.random.default_rng(0).integers(0, 256, (num, data_dim), dtype=np.uint8)
+    state = jax.jit(lambda: create_train_state(gan, 0, None),
+                    out_shardings=parallel.replicated(mesh))()
+    data = parallel.put_replicated(images, mesh)
+    one = parallel.compile_train_steps(gan, mesh, 1).lower(state, data).compile()
+    iter_gflop = measure._flops(one) / 1e9  # one step: no scan trip-count ambiguity
+    fused = parallel.compile_train_steps(gan, mesh, model_steps)
+    state, _ = fused(state, data)  # compile and warm up
+    jax.block_until_ready(state)
+    times = []
+    for _ in range(max(options.repeats // 2, 1)):
+      start = time.perf_counter()
+      state, _ = fused(state, data)
+      jax.block_until_ready(state)
+      times.append(time.perf_counter() - start)
+    rate = model_steps / statistics.median(times)
+    rows.append({'model': name, 'batch': config.batch_size, 'iters_per_s': rate,
+                 'xla_iter_gflop': iter_gflop, 'gflops': rate * iter_gflop,
+                 'share_of_peak': rate * iter_gflop / peak_gflops})
+    del state, data
+  return rows
+
+
 def training_loop(config, options: Options, root: str) -> dict:
   """The full loop (train.train_and_evaluate) against the bare fused step, same compiled code.
 
@@ -372,6 +418,12 @@ def report(results: dict) -> str:
                         cpu_ms(r) if 'cpu_s' in r else '-', r.get('peak_rss_mb', '-'),
                         r.get('skipped', r.get('error', ''))[:60]]
                        for r in results['device_scaling']]))
+  if results.get('models'):
+    parts.append(_table('Models (bare loop, original batch, 1 device)',
+                        ['model', 'batch', 'iters/s', 'GFLOP/iter (XLA)', 'GFLOP/s',
+                         'share of peak'],
+                        [[r['model'], r['batch'], r['iters_per_s'], r['xla_iter_gflop'],
+                          r['gflops'], f'{r["share_of_peak"]:.1%}'] for r in results['models']]))
   ev, mem = results['evaluation'], results['memory']
   parzen = ev['parzen']
   parts.append(_table('Evaluation and memory', ['what', 'figure'], [

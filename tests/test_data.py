@@ -239,12 +239,12 @@ def test_read_idx_any_bytes_gives_array_or_data_error(raw, expected_magic):
 def test_defaults_are_the_papers_splits():
   assert data.DATASETS == ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
   assert builders.NUM_TRAIN == {'mnist': 50_000, 'fashion_mnist': 50_000,
-                                'cifar10': 45_000}
+                                'cifar10': 40_000}
   for builder_cls in (builders.MnistIdx, builders.FashionMnistIdx):
     (config,) = builder_cls.BUILDER_CONFIGS
     assert config.num_train == 50_000 and config.name == 'train50000'
   (config,) = builders.Cifar10Bin.BUILDER_CONFIGS
-  assert config.num_train == 45_000
+  assert config.num_train == 40_000
   assert builders.MNIST_5K_PER_CLASS == {
       'train': (0, 400), 'validation': (400, 450), 'test': (450, 500)}
   assert data.image_shape('mnist') == (28, 28, 1)

@@ -24,8 +24,9 @@ from gan_jax.runtime.errors import DataError
 
 # Training examples kept in 'train'; the rest of the source training set is
 # 'validation'. The original GAN code used MNIST train[0:50000] for training and
-# train[50000:60000] for validation; cifar10 holds out the last 5,000 of 50,000.
-NUM_TRAIN = {'mnist': 50_000, 'fashion_mnist': 50_000, 'cifar10': 45_000}
+# train[50000:60000] for validation; its cifar10 configs train on train[0:40000] and validate
+# on train[40000:50000].
+NUM_TRAIN = {'mnist': 50_000, 'fashion_mnist': 50_000, 'cifar10': 40_000}
 
 MNIST_SHAPE = (28, 28, 1)
 CIFAR10_SHAPE = (32, 32, 3)
@@ -369,7 +370,7 @@ def read_cifar10_bin(path: str):
 class Cifar10Bin(_ArrayBuilder):
   """CIFAR-10 from its binary version (cifar-10-batches-bin).
 
-  train = data_batch_1..5 [0:45000], validation = [45000:50000], test =
+  train = data_batch_1..5 [0:40000], validation = [40000:50000], test =
   test_batch (10,000), each in file order. The python (pickle) version is not
   read: unpickling runs arbitrary code.
   """

@@ -72,9 +72,9 @@ class MLP(nn.Module):
   def __call__(self, x: Array, *, train: bool = False) -> tuple[Array, Array]:
     h = x.reshape(x.shape[0], -1) - 0.5
     for width in self.hidden:
-      h = features = nn.relu(nn.Dense(width)(h))
+      h = features = nn.relu(nn.Dense(width, precision=jax.lax.Precision.HIGHEST)(h))
       h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return nn.Dense(self.num_classes)(h), features
+    return nn.Dense(self.num_classes, precision=jax.lax.Precision.HIGHEST)(h), features
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,16 @@ CHUNK_QUERIES = 1000
 CHUNK_REFERENCES = 2000
 
 
+# On GPUs JAX's default f32 matmul is TF32-like (and bf16 passes on TPUs): every evaluation
+# matmul asks for full f32, so a number measured on an accelerator is the CPU's.
+PRECISION = jax.lax.Precision.HIGHEST
+
+
+def matmul(a: Array, b: Array) -> Array:
+  """a @ b at full float32 precision on every backend."""
+  return jnp.matmul(a, b, precision=PRECISION)
+
+
 def as_flat_float32(x) -> np.ndarray:
   """[N, ...] -> float32 [N, D]."""
   x = np.asarray(x)
@@ -94,7 +104,7 @@ def _nearest(q: Array, r: Array, *, k: int, bq: int, br: int) -> tuple[Array, Ar
       best, best_idx = carry
       rc, hc, offset = chunk
       # Larger q·r − ‖r‖²/2 is nearer: it is −‖q − r‖²/2 up to the constant ‖q‖²/2.
-      g = qc @ rc.T - hc[None, :]
+      g = matmul(qc, rc.T) - hc[None, :]
       if k == 1:
         j = jnp.argmax(g, axis=1)
         gj = jnp.take_along_axis(g, j[:, None], 1)
@@ -149,7 +159,7 @@ def _within_any_ball(q: Array, c: Array, sq_radii: Array, *, bq: int, br: int) -
     def step(inside, chunk):
       cc, hc, rc, vc = chunk
       # ‖q − c‖²/2 = ‖q‖²/2 + ‖c‖²/2 − q·c.
-      half_sq = q_half[:, None] + hc[None, :] - qc @ cc.T
+      half_sq = q_half[:, None] + hc[None, :] - matmul(qc, cc.T)
       slack = 1e-5 * (q_half[:, None] + hc[None, :])
       hit = (half_sq <= 0.5 * rc[None, :] + slack) & vc[None, :]
       return inside | jnp.any(hit, axis=1), None

@@ -75,7 +75,8 @@ def _is_root(root: np.ndarray, m: np.ndarray, tol: float = 1e-6) -> bool:
 
 def polynomial_kernel(x, y):
   """KID's kernel k(x, y) = (x·y / d + 1)³ (numpy or jax arrays)."""
-  k = x @ y.T / x.shape[1] + 1.0
+  both_numpy = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+  k = (x @ y.T if both_numpy else distances.matmul(x, y.T)) / x.shape[1] + 1.0
   return k * k * k
 
 

@@ -108,7 +108,7 @@ def _parzen_terms(x: Array, centres: Array, inv_sq_sigmas: Array, *, bq: int,
       best, best_idx, total = carry
       cc, hc, offset = chunk
       # g_j = x·μ_j − ‖μ_j‖²/2 = (‖x‖² − ‖x − μ_j‖²)/2; padded centres give −inf.
-      g = xc @ cc.T - hc[None, :]
+      g = distances.matmul(xc, cc.T) - hc[None, :]
       g_max = jnp.max(g, axis=1)
       new_best = jnp.maximum(best, g_max)
       # One fused exp-sum per σ (a static loop), rather than an [S, bq, bc] temporary.

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.data import preprocess
 from gan_jax.game import models
 from gan_jax.game import optim
 from gan_jax.runtime.config import Config
@@ -39,8 +40,8 @@ class GAN:
   Bound into the traced functions with functools.partial; never part of the state.
   """
 
-  generator: models.Generator
-  discriminator: models.Discriminator
+  generator: flax.linen.Module  # flat [N, noise_dim] -> [N, data_dim]; has `output_dim`
+  discriminator: flax.linen.Module  # flat [N, data_dim] -> logits [N]
   g_tx: optax.GradientTransformation
   d_tx: optax.GradientTransformation
   noise_dim: int
@@ -50,6 +51,26 @@ class GAN:
   d_steps: int
   batch_size: int
   steps_per_epoch: int
+  # What the nets see of a pixel ('pixels' or 'gcn') and whether G's output is 'sigmoid' or
+  # 'linear'; together they say how samples are shown.
+  preprocessing: str = 'pixels'
+  output: str = 'sigmoid'
+
+  def prepare(self, images: jax.Array) -> jax.Array:
+    """Real data as the nets see it: uint8 examples [..., data_dim] -> float32."""
+    x = images.astype(jnp.float32) / 255.0
+    return preprocess.gcn(x) if self.preprocessing == 'gcn' else x
+
+  def to_display(self, x: jax.Array) -> jax.Array:
+    """Network-space examples [N, data_dim] -> [0, 1] for grids and the evaluation: GCN'd ones
+    contrast-stretched per image (see gan_jax.data.preprocess), a linear output clipped."""
+    if self.preprocessing == 'gcn':
+      return preprocess.stretch(x, xp=jnp)
+    return x if self.output == 'sigmoid' else jnp.clip(x, 0.0, 1.0)
+
+  def generate_display(self, g_params: Params, z: jax.Array) -> jax.Array:
+    """G(z) in [0, 1] for showing and evaluating (see to_display)."""
+    return self.to_display(self.generate(g_params, z))
 
   def sample_noise(self, key: jax.Array, num: int) -> jax.Array:
     return models.sample_noise(key, (num, self.noise_dim), self.noise_prior)
@@ -67,15 +88,17 @@ class GAN:
                                     rngs={'dropout': dropout_key})
 
 
-def build_gan(config: Config, *, data_dim: int, num_train: int) -> GAN:
-  """The static game for `config` on a data set of `num_train` examples of `data_dim` values."""
+def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN:
+  """The static game for `config` on a data set of `num_train` examples of `data_dim` values.
+
+  The networks are the registered model `config.model`; `widths` override its layer widths
+  (tests use small ones).
+  """
   steps_per_epoch = max(num_train // config.batch_size, 1)
+  model = models.get(config.model)
+  generator, discriminator = model.build(config, data_dim, **widths)
   return GAN(
-      generator=models.Generator(hidden=tuple(config.g_hidden), output_dim=data_dim,
-                                 init_scale=config.g_init_scale, activation=config.g_activation),
-      discriminator=models.Discriminator(units=tuple(config.d_units), pieces=config.d_pieces,
-                                         init_scale=config.d_init_scale,
-                                         keep_probs=tuple(config.d_keep_probs)),
+      generator=generator, discriminator=discriminator,
       # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
       # D update), G's in iterations; the two agree for the original code's d_steps = 1.
       g_tx=optim.make_optimizer(config, steps_per_epoch),
@@ -83,7 +106,8 @@ def build_gan(config: Config, *, data_dim: int, num_train: int) -> GAN:
                                 config.d_learning_rate or config.learning_rate),
       noise_dim=config.noise_dim, noise_prior=config.noise_prior, g_loss=config.g_loss,
       update=config.update, d_steps=config.d_steps, batch_size=config.batch_size,
-      steps_per_epoch=steps_per_epoch)
+      steps_per_epoch=steps_per_epoch, preprocessing=config.resolved_preprocessing,
+      output=model.output)
 
 
 def create_train_state(gan: GAN, seed: int | jax.Array, output_bias: np.ndarray | None) -> TrainState:

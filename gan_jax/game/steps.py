@@ -162,7 +162,7 @@ def train_steps(state: TrainState, data: Array, *, gan: GAN, num_steps: int,
           epoch == perm_epoch, lambda: (perm, perm_epoch),
           lambda: (_epoch_permutation(state.rng, epoch, num_examples), epoch))
       idx = constrain(jax.lax.dynamic_slice_in_dim(perm, (b % spe) * batch_size, batch_size))
-      xs.append(data[idx].astype(jnp.float32) / 255.0)
+      xs.append(gan.prepare(data[idx]))
     state, metrics = train_step(state, jnp.stack(xs), gan=gan, constrain=constrain)
     return (state, perm, perm_epoch), metrics
 

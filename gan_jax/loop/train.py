@@ -82,7 +82,7 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
   resources.check_training(config, data_dim, split.num_examples)  # before any allocation
   gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
   bias = None
-  if config.g_output_bias == 'marginals':
+  if config.g_output_bias == 'marginals' and gan.output == 'sigmoid':
     bias = models.marginal_logits(data.pixel_means(split.images))
   return Experiment(config, gan, mesh, split.images, bias)
 
@@ -251,7 +251,7 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None) -> TrainState:
   train_data = parallel.put_replicated(
       exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
   z_grid = grid_noise(gan, config)
-  generate = jax.jit(gan.generate)
+  generate = jax.jit(gan.generate_display)
   compiled: dict[int, Callable] = {}
   pending: list[dict[str, jax.Array]] = []
   stop = StopSignal()

@@ -13,6 +13,15 @@ from typing import Any
 from gan_jax.runtime.errors import ConfigError
 
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
+# The registered models (gan_jax.game.models) and what --preprocessing=default means for each:
+# the cifar10 configs of the original code contrast-normalise (pylearn2 `gcn: 55.`).
+MODELS = ('mnist_mlp', 'cifar10_fc', 'cifar10_conv')
+DEFAULT_PREPROCESSING = {'mnist_mlp': 'pixels', 'cifar10_fc': 'gcn', 'cifar10_conv': 'gcn'}
+# Models whose layers are fixed by their original config take only that config's data set.
+MODEL_DATASETS = {'cifar10_fc': ('cifar10',), 'cifar10_conv': ('cifar10',)}
+# Shape flags of the mnist_mlp nets; the other models' layers are fixed by their modules.
+MLP_SHAPE_FIELDS = ('g_hidden', 'g_activation', 'g_init_scale', 'd_units', 'd_pieces',
+                    'd_init_scale', 'd_keep_probs')
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
 # with smaller ones, and past 2**63 it raises.
 MAX_SEED = 2**32 - 1
@@ -37,7 +46,19 @@ class Config:
                            'mnist/fashion_mnist, or cifar-10-batches-bin). Empty: Debian\'s path '
                            'for fashion_mnist, else <data_dir>/downloads/manual/<dataset>.', group='data')
 
-  # Generator: Dense 1200 ReLU -> Dense 1200 ReLU -> Dense 784 sigmoid.
+  preprocessing: str = _field('default', 'What the networks see of a pixel: pixels (uint8 / 255, '
+                              'in [0, 1]), gcn (global contrast normalisation, per image: '
+                              'subtract its mean, scale to L2 norm 55, as pylearn2 `gcn: 55.`), '
+                              'or default (the model\'s original config: gcn for the cifar10 '
+                              'models, pixels for mnist_mlp).',
+                              choices=('default', 'pixels', 'gcn'), group='data')
+
+  # The networks.
+  model: str = _field('mnist_mlp', 'Generator and discriminator, by name: mnist_mlp (the MNIST '
+                      'MLPs, shaped by the flags below), cifar10_fc or cifar10_conv (the original '
+                      'code\'s CIFAR-10 nets, layers fixed by their configs).', choices=MODELS)
+
+  # Generator (mnist_mlp): Dense 1200 ReLU -> Dense 1200 ReLU -> Dense 784 sigmoid.
   noise_dim: int = _field(100, 'Dimension of the noise z.')
   noise_prior: str = _field('uniform', 'Prior of z: uniform on (-sqrt 3, sqrt 3) (unit variance, the '
                             'MNIST config) or normal N(0, 1) (the other configs).',
@@ -47,9 +68,11 @@ class Config:
                              choices=('relu', 'sigmoid', 'tanh', 'leaky_relu'))
   g_init_scale: float = _field(0.05, 'Generator weights ~ U(-scale, scale).')
   g_output_bias: str = _field('marginals', 'Generator output bias: logit of each pixel\'s training '
-                              'mean (original code) or zeros.', choices=('marginals', 'zeros'))
+                              'mean (original code) or zeros. Sigmoid-output models (mnist_mlp) '
+                              'only: the cifar10 models\' linear output starts at 0, as their '
+                              'configs.', choices=('marginals', 'zeros'))
 
-  # Discriminator: maxout 240x5 -> maxout 240x5 -> Dense 1 sigmoid.
+  # Discriminator (mnist_mlp): maxout 240x5 -> maxout 240x5 -> Dense 1 sigmoid.
   d_units: tuple = _field((240, 240), 'Units of each maxout layer of the discriminator.')
   d_pieces: int = _field(5, 'Pieces per maxout unit.')
   d_init_scale: float = _field(0.005, 'Discriminator weights ~ U(-scale, scale).')
@@ -201,7 +224,27 @@ class Config:
     if self.update == 'simultaneous' and self.d_steps != 1:
       raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating (simultaneous '
                         'updates take one D step per G step)')
+    if self.model != 'mnist_mlp':
+      defaults = Config()
+      changed = self.diff(defaults, MLP_SHAPE_FIELDS)
+      if changed:
+        raise ConfigError(f'--{changed[0]} shapes --model=mnist_mlp only; {self.model}\'s layers '
+                          'are fixed by its original config: drop the flag')
+    allowed = MODEL_DATASETS.get(self.model)
+    if allowed and self.dataset not in allowed:
+      raise ConfigError(f'--model={self.model} takes --dataset={" or ".join(allowed)}, got '
+                        f'--dataset={self.dataset}; pick a matching data set or model')
+    if self.model == 'mnist_mlp' and self.resolved_preprocessing == 'gcn':
+      raise ConfigError('--preprocessing=gcn makes real-valued data that the sigmoid output of '
+                        '--model=mnist_mlp cannot produce; use --preprocessing=pixels')
     return self
+
+  @property
+  def resolved_preprocessing(self) -> str:
+    """'pixels' or 'gcn': --preprocessing, with 'default' resolved by the model."""
+    if self.preprocessing == 'default':
+      return DEFAULT_PREPROCESSING[self.model]
+    return self.preprocessing
 
   def diff(self, other: 'Config', fields: tuple[str, ...]) -> list[str]:
     """Names of `fields` whose values differ between the two configs."""
@@ -211,7 +254,7 @@ class Config:
 # Fields that fix the shapes and meaning of a checkpoint: resuming with any of them changed
 # would silently train a different experiment.
 CHECKPOINT_FIELDS = (
-    'dataset', 'noise_dim', 'noise_prior', 'g_hidden', 'g_activation', 'g_init_scale',
+    'dataset', 'model', 'preprocessing', 'noise_dim', 'noise_prior', 'g_hidden', 'g_activation', 'g_init_scale',
     'g_output_bias', 'd_units', 'd_pieces', 'd_init_scale', 'd_keep_probs', 'g_loss', 'update',
     'd_steps', 'optimizer', 'batch_size', 'learning_rate', 'd_learning_rate', 'lr_decay', 'min_learning_rate',
     'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2', 'seed')

@@ -62,13 +62,24 @@ def dense_params(widths: list[int]) -> int:
 
 
 def model_params(config: Config, data_dim: int) -> int:
-  """Parameters of the generator and the maxout discriminator of `config` (models.py)."""
+  """Parameters of the generator and discriminator of `config` (gan_jax.game.models): closed
+  form for mnist_mlp, counted from abstract shapes (nothing allocated) for the others."""
+  if config.model != 'mnist_mlp':
+    return _abstract_params(config, data_dim)
   generator = dense_params([config.noise_dim, *config.g_hidden, data_dim])
   # Each maxout layer is a Dense of units * pieces over the previous layer's units.
   inputs = [data_dim, *config.d_units[:-1]]
   discriminator = sum(a * u * config.d_pieces + u * config.d_pieces
                       for a, u in zip(inputs, config.d_units))
   return generator + discriminator + config.d_units[-1] + 1
+
+
+def _abstract_params(config: Config, data_dim: int) -> int:
+  import jax
+  from gan_jax.game.state import build_gan, create_train_state, param_count
+  gan = build_gan(config, data_dim=data_dim, num_train=config.batch_size)
+  state = jax.eval_shape(lambda: create_train_state(gan, 0, None))
+  return param_count(state.g_params) + param_count(state.d_params)
 
 
 def training_bytes(config: Config, data_dim: int, num_train: int) -> int:

@@ -27,8 +27,9 @@ class Restored:
     return self.state.g_params
 
   def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
-    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`."""
-    generate = jax.jit(self.gan.generate)
+    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`; a GCN model's
+    contrast-stretched per image (GAN.to_display)."""
+    generate = jax.jit(self.gan.generate_display)
     key = jax.random.PRNGKey(seed)
     out = []
     for start in range(0, num, batch_size):
@@ -52,7 +53,8 @@ def restore(workdir: str, step: int | None = None) -> Restored:
     # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
     gan = games[config] = build_gan(config, data_dim=int(np.prod(shape)),
                                     num_train=config.batch_size)
-    bias = np.zeros(gan.generator.output_dim, np.float32)
+    # A linear-output model has no marginal bias to restore over.
+    bias = np.zeros(gan.generator.output_dim, np.float32) if gan.output == 'sigmoid' else None
     return checkpoint.abstract_like(
         jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
         parallel.replicated(mesh))

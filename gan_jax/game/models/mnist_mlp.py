@@ -1,35 +1,18 @@
-"""The paper's MNIST networks in Flax linen: an MLP generator and a maxout discriminator."""
+"""`mnist_mlp`: the paper's MNIST networks, an MLP generator and a maxout discriminator.
 
-import math
-from typing import Callable, Sequence
+The config's shape flags (--g_hidden, --d_units, ...) shape these nets; the defaults are the
+original mnist.yaml. Data of any shape trains them, flattened.
+"""
+
+from typing import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.game.models.layers import ACTIVATIONS, Maxout, uniform_init
+
 Array = jax.Array
-
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    'relu': nn.relu, 'sigmoid': nn.sigmoid, 'tanh': jnp.tanh, 'leaky_relu': nn.leaky_relu}
-
-
-def uniform_init(scale: float) -> nn.initializers.Initializer:
-  """U(-scale, scale), pylearn2's `irange` initialisation."""
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -scale, scale)
-
-  return init
-
-
-def sample_noise(key: Array, shape: Sequence[int], prior: str) -> Array:
-  """z ~ p_z. 'uniform' is U(-sqrt 3, sqrt 3): unit variance, as the original MNIST config."""
-  if prior == 'uniform':
-    return jax.random.uniform(key, shape, jnp.float32, -math.sqrt(3.0), math.sqrt(3.0))
-  if prior == 'normal':
-    return jax.random.normal(key, shape, jnp.float32)
-  raise ValueError(f'unknown noise prior {prior!r}')
 
 
 class Generator(nn.Module):
@@ -53,19 +36,6 @@ class Generator(nn.Module):
       h = ACTIVATIONS[self.activation](nn.Dense(width, kernel_init=init, name=f'hidden_{i}')(h))
     out = nn.Dense(self.output_dim, kernel_init=init, name='output')(h)
     return nn.sigmoid(out) if self.output_activation == 'sigmoid' else out
-
-
-class Maxout(nn.Module):
-  """A maxout layer: the max over `pieces` consecutive linear pieces of each unit (pylearn2)."""
-
-  units: int
-  pieces: int
-  kernel_init: nn.initializers.Initializer
-
-  @nn.compact
-  def __call__(self, x: Array) -> Array:
-    y = nn.Dense(self.units * self.pieces, kernel_init=self.kernel_init)(x)
-    return y.reshape(*y.shape[:-1], self.units, self.pieces).max(axis=-1)
 
 
 class Discriminator(nn.Module):
@@ -94,3 +64,18 @@ def marginal_logits(pixel_means: np.ndarray, eps: float = 1e-7) -> np.ndarray:
   """Logit of each pixel's training mean, clipped to [eps, 1 - eps]: the original G output bias."""
   p = np.clip(np.asarray(pixel_means, np.float64), eps, 1.0 - eps)
   return (np.log(p) - np.log1p(-p)).astype(np.float32)
+
+
+def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
+  """G and D as the config's shape flags say (defaults: the original mnist.yaml).
+
+  Args:
+    config: the experiment (a gan_jax.runtime.config.Config).
+    data_dim: values per example; G outputs that many, D reads that many.
+    **widths: ignored (the config's flags already set every width).
+  """
+  del widths
+  return (Generator(hidden=tuple(config.g_hidden), output_dim=data_dim,
+                    init_scale=config.g_init_scale, activation=config.g_activation),
+          Discriminator(units=tuple(config.d_units), pieces=config.d_pieces,
+                        init_scale=config.d_init_scale, keep_probs=tuple(config.d_keep_probs)))
