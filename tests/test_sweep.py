@@ -15,8 +15,8 @@ from gan_jax.runtime import sampling
 from gan_jax.sweep import plan as sweep_plan
 from gan_jax.loop import train
 from gan_jax.runtime.errors import ConfigError
-from experiments import sweep_launch
-from experiments import sweep_ranking
+from experiments.sweep import launch as sweep_launch
+from experiments.sweep import ranking as sweep_ranking
 from experiments.flags import config_from_args
 from tests.helpers import make_test_config
 

@@ -2,7 +2,7 @@
 
 `run` is what `python -m experiments.sweep` does: plan, write base.flags, commands.sh (one
 command per group, one per line, for any scheduler) and sweep.json, train every group here one
-after the other (launch='local'), evaluate each member and rank them (experiments.sweep_ranking).
+after the other (launch='local'), evaluate each member and rank them (experiments.sweep.ranking).
 """
 
 import contextlib
@@ -13,7 +13,7 @@ import shlex
 import time
 from typing import Any, Callable, Sequence
 
-from experiments import sweep_ranking as ranking
+from experiments.sweep import ranking
 from experiments.flags import config_from_args
 from gan_jax.runtime import distributed
 from gan_jax.runtime import log
@@ -200,7 +200,7 @@ def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
     group: train only this group (a population line of commands.sh), without the table.
     results_only: only evaluate what is not yet and write the results tables.
     rank_by, rank_mode: the ranking metric and its direction (auto: the metric's own).
-    eval_mode: see sweep_ranking.EVAL_MODES ('auto': what rank_by needs).
+    eval_mode: see ranking.EVAL_MODES ('auto': what rank_by needs).
     sweep_devices: size of the population mesh's sweep axis (0: chosen).
     overwrite: discard previous runs of the members instead of resuming them.
     python: the interpreter named in commands.sh.

@@ -48,8 +48,8 @@ def main(argv):
   cli.no_positional_args(argv)
   base = gan_flags.config_from_flags()
   cli.initialize_distributed()  # before anything touches a device
-  from experiments import sweep_launch  # after the flags are checked: a typo fails fast
-  sweep_launch.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
+  from experiments.sweep import launch  # after the flags are checked: a typo fails fast
+  launch.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
                    results_only=FLAGS.results_only, rank_by=FLAGS.rank_by,
                    rank_mode=FLAGS.rank_mode, eval_mode=FLAGS.eval,
                    sweep_devices=FLAGS.sweep_devices, overwrite=FLAGS.overwrite,
