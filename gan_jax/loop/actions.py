@@ -211,6 +211,8 @@ class NonFinitePolicy:
       NonFiniteError: no member is left.
     """
     members = self.members
+    if not members.live():  # a population resumed with every member failed
+      self._raise_if_none_left(step)
     bad = {}  # member -> (what happened, the net)
     for i in members.live():
       found = first_nonfinite({k: v[i] for k, v in (values or {}).items()})
@@ -253,11 +255,15 @@ class NonFinitePolicy:
 
   def _fail(self, i: int, message: str, step: int) -> None:
     self.members.fail(i, message)
-    if not self.members.live():
-      if self.members.num == 1:
-        raise NonFiniteError(message)
-      raise NonFiniteError(f'every member of the population became non-finite by step {step}; '
-                           'lower the learning rates')
+    self._raise_if_none_left(step, message)
+
+  def _raise_if_none_left(self, step: int, message: str = '') -> None:
+    if self.members.live():
+      return
+    if self.members.num == 1 and message:
+      raise NonFiniteError(message)
+    raise NonFiniteError(f'every member of the population became non-finite by step {step}; '
+                         'lower the learning rates')
 
 
 class Log(Action):

@@ -8,7 +8,9 @@ own members, data-parallel within the group.
 
 Each member keeps the outputs of a normal run in its own workdir (checkpoints with its own
 Config, config.json, metrics.jsonl, samples/), so sampling.restore reads a member alone
-and a population resumes every member.
+and a population resumes every member. It trains in the loop a lone run trains in
+(gan_jax.loop.loop), and a member that goes non-finite meets --on_nonfinite as a lone run does
+(gan_jax.loop.actions.NonFinitePolicy): marked FAILED while the others train on, or rolled back.
 """
 
 import contextlib
