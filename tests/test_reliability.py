@@ -14,12 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import parallel
-from gan_jax.runtime import sampling
-from gan_jax.loop import actions
-from gan_jax.loop import train
-from gan_jax.runtime import writers
+from gan_jax.loop import actions, train
+from gan_jax.runtime import checkpoint, parallel, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.errors import CheckpointError, UserError
 from tests.catalogue import flip_bytes

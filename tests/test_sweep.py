@@ -11,17 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import parallel
-from gan_jax.sweep import population
-from gan_jax.runtime import sampling
-from gan_jax.sweep import plan as sweep_plan
-from gan_jax.loop import train
-from gan_jax.runtime import writers
-from gan_jax.runtime.errors import ConfigError
+from experiments.flags import config_from_args
 from experiments.sweep import launch as sweep_launch
 from experiments.sweep import ranking as sweep_ranking
-from experiments.flags import config_from_args
+from gan_jax.loop import train
+from gan_jax.runtime import checkpoint, parallel, sampling, writers
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.sweep import plan as sweep_plan
+from gan_jax.sweep import population
 from tests.helpers import make_test_config
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
