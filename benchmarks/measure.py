@@ -22,12 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.runtime import parallel
 from gan_jax.game import steps
-from gan_jax.loop import train
-from gan_jax.runtime import writers
-from gan_jax.runtime.config import Config
 from gan_jax.game.state import create_train_state
+from gan_jax.loop import train
+from gan_jax.runtime import parallel, writers
+from gan_jax.runtime.config import Config
 
 BACKEND_COMPILE = '/jax/core/compile/backend_compile_duration'
 
@@ -210,18 +209,18 @@ class CompileLog:
 
 
 class SharedFusedSteps:
-  """Stands in for parallel.compile_train_steps: one compiled fused step per (chunk, mesh) for
-  every run in this process, each call timed to its end.
+  """A compile_steps for train.train_and_evaluate: one compiled fused step per (chunk, mesh) for
+  every run it is passed to, each call timed to its end.
 
   Timing a call means waiting for it (block_until_ready) before the loop goes on; the loop then
   cannot overlap its own work with the device's, so what it does between calls counts in full:
   an upper bound on its cost. A wait per call of ~2 s of work costs microseconds.
   """
 
-  def __init__(self, compile_train_steps):
+  def __init__(self, compile_train_steps=None):
     self.compiled = {}
     self.call_seconds: list[float] = []
-    self._compile = compile_train_steps
+    self._compile = compile_train_steps or parallel.compile_train_steps
 
   def __call__(self, gan, mesh, num_steps):
     key = (num_steps, mesh)
@@ -240,35 +239,34 @@ class SharedFusedSteps:
 
 @contextlib.contextmanager
 def shared_fused_steps():
-  """Runs of one config inside share the fused steps compiled by the first.
+  """Runs of one config given the yielded SharedFusedSteps (time_full_loop's `shared`) share
+  the fused steps compiled by the first.
 
-  train.train_and_evaluate compiles its fused steps afresh in every call; a warm-up run inside
-  this context compiles them, and a timed run after it reuses them, so the timed run holds no
+  train.train_and_evaluate compiles its fused steps afresh in every call; a warm-up run given
+  it compiles them, and a timed run after it reuses them, so the timed run holds no
   compilation of the fused step (a run of a fresh process pays it once, ~10 s on 2 cores).
-  Yields the SharedFusedSteps in use: .compiled[(chunk, mesh)] is the jitted fused step.
+  Yields the SharedFusedSteps: .compiled[(chunk, mesh)] is the jitted fused step.
   """
-  original = parallel.compile_train_steps
-  shared = parallel.compile_train_steps = SharedFusedSteps(original)
-  try:
-    yield shared
-  finally:
-    parallel.compile_train_steps = original
+  yield SharedFusedSteps()
 
 
 def time_full_loop(config: Config, workdir: str,
                    shared: SharedFusedSteps | None = None) -> dict:
-  """train.train_and_evaluate(config) from scratch in `workdir`, timed from call to return.
+  """train.train_and_evaluate(config) from scratch in `workdir` (its log beside it, in
+  <workdir>.log: a run claims only an empty directory), timed from call to return.
 
-  Includes everything a run does besides compiling the fused step (see shared_fused_steps):
+  With `shared`, the run's compiled steps are those of `shared` (the real loop, handed its
+  step; nothing is patched). Includes everything a run does besides compiling the fused step
+  (see shared_fused_steps):
   setup (data already cached in memory), the initial state, every log, sample grid and
   checkpoint at the config's intervals, and the wait for the last checkpoint's write. With
   `shared`, also the time inside the fused calls, and what is left: the loop's own cost.
   """
   first_call = len(shared.call_seconds) if shared else 0
-  with CompileLog() as compiles, open(os.path.join(workdir, 'train.log'), 'w') as log, \
+  with CompileLog() as compiles, open(workdir.rstrip('/') + '.log', 'w') as log, \
       contextlib.redirect_stdout(log):
     start, start_cpu = time.perf_counter(), time.process_time()
-    train.train_and_evaluate(config, workdir)
+    train.train_and_evaluate(config, workdir, compile_steps=shared)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
   # The loop's own clock, per log interval (from the previous log line to this one): what is
   # outside the intervals is the run's start (setup, initial state) and end (the last sample

@@ -14,11 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import parallel
-from gan_jax.runtime import sampling
-from gan_jax.loop import train
-from gan_jax.runtime import writers
+from gan_jax.loop import actions, train
+from gan_jax.runtime import checkpoint, parallel, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.errors import CheckpointError, UserError
 from tests.catalogue import flip_bytes
@@ -319,6 +316,18 @@ def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monk
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(state)))
   lr = float(state.d_opt_state.hyperparams['learning_rate'])
   assert lr == pytest.approx(config.learning_rate * 0.5)
+  assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
+
+
+def test_a_lone_run_that_goes_non_finite_is_marked_failed_until_it_trains_again(tmp_path,
+                                                                              monkeypatch):
+  _poison_after(30, monkeypatch)
+  with pytest.raises(train.NonFiniteError) as error:
+    train.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert (tmp_path / actions.FAILED_FILE).read_text() == str(error.value) + '\n'
+  # The same command (the poison was once) resumes from the kept checkpoint and trains.
+  state = train.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert int(state.step) == 40 and not (tmp_path / actions.FAILED_FILE).exists()
   assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
 
 

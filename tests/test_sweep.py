@@ -1,23 +1,24 @@
 """Sweeps: a vmapped population equals its members trained alone; structure becomes commands."""
 
 import csv
+import functools
 import json
 import os
 import shlex
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.runtime import parallel
-from gan_jax.sweep import population
-from gan_jax.runtime import sampling
-from gan_jax.sweep import plan as sweep_plan
-from gan_jax.loop import train
-from gan_jax.runtime.errors import ConfigError
+from experiments.flags import config_from_args
 from experiments.sweep import launch as sweep_launch
 from experiments.sweep import ranking as sweep_ranking
-from experiments.flags import config_from_args
+from gan_jax.loop import train
+from gan_jax.runtime import checkpoint, parallel, sampling, writers
+from gan_jax.runtime.errors import ConfigError
+from gan_jax.sweep import plan as sweep_plan
+from gan_jax.sweep import population
 from tests.helpers import make_test_config
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
@@ -170,3 +171,86 @@ def test_members_start_where_their_runs_alone_do():
   member = population.take_member(states, 1, mesh)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(member), jax.device_get(alone))
   assert float(member.g_opt_state.hyperparams['b1']) == np.float32(0.9)
+
+
+# ------------------------------------------------------------------------------ non-finite
+# A population of two (seeds 0 and 1) on the (2, 2) mesh, test.flags (log every 10, checkpoint
+# every 20); member 1's discriminator is poisoned with NaN after step 30.
+
+POISON_STEP = 30
+
+
+@functools.cache
+def _compiled(gan, mesh, num_steps):
+  return population.compile_population_steps(gan, mesh, num_steps)
+
+
+def _poisoning(member: int):
+  """A compile_steps for train_population whose steps make `member`'s D NaN once."""
+  poisoned = []
+
+  def compile_steps(gan, mesh, num_steps):
+    fused = _compiled(gan, mesh, num_steps)
+    poison = jax.jit(lambda s: s.replace(d_params=jax.tree.map(
+        lambda x: x.at[member].set(jnp.nan), s.d_params)),
+                     out_shardings=population.members_sharded(mesh))
+
+    def call(states, data):
+      states, metrics = fused(states, data)
+      if int(states.step[0]) == POISON_STEP and not poisoned:
+        poisoned.append(True)
+        states = poison(states)
+      return states, metrics
+    return call
+  return compile_steps, poisoned
+
+
+def _train_pair(root, *flags, compile_steps=_compiled):
+  configs = [make_test_config(f'--seed={seed}', *flags) for seed in (0, 1)]
+  workdirs = [str(root / f'seed_{seed}') for seed in (0, 1)]
+  states = population.train_population(configs, workdirs, sweep_devices=2,
+                                       compile_steps=compile_steps)
+  mesh = states.step.sharding.mesh
+  return configs, workdirs, [jax.device_get(population.take_member(states, i, mesh))
+                             for i in (0, 1)]
+
+
+@pytest.fixture(scope='module')
+def healthy_pair(tmp_path_factory):
+  return _train_pair(tmp_path_factory.mktemp('healthy'))
+
+
+def test_a_non_finite_member_is_marked_failed_and_the_other_trains_on(healthy_pair, tmp_path):
+  _, _, reference = healthy_pair
+  compile_steps, poisoned = _poisoning(1)
+  _, workdirs, finals = _train_pair(tmp_path, compile_steps=compile_steps)
+  assert poisoned
+  assert open(os.path.join(workdirs[1], population.FAILED_FILE)).read() == (
+      "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
+      'kept: resume from it with a lower --learning_rate (now 0.002), or use '
+      '--on_nonfinite=rollback\n')
+  assert not os.path.exists(os.path.join(workdirs[0], population.FAILED_FILE))
+  assert [r['step'] for r in writers.read_metrics(workdirs[1])] == [10, 20]
+  assert checkpoint.Checkpointer(workdirs[1]).all_steps() == [20]
+  assert checkpoint.Checkpointer(workdirs[0]).all_steps() == [20, 40]
+  jax.tree.map(np.testing.assert_array_equal, finals[0], reference[0])
+
+
+def test_rollback_lowers_the_rate_of_the_non_finite_member_only(healthy_pair, tmp_path):
+  """Both members go back to step 20; member 1 continues at half its learning rate, member 0
+  recomputes its own steps: bit-identical to the population that was never poisoned."""
+  _, _, reference = healthy_pair
+  compile_steps, poisoned = _poisoning(1)
+  configs, workdirs, finals = _train_pair(tmp_path, '--on_nonfinite=rollback',
+                                          '--rollback_lr_factor=0.5',
+                                          compile_steps=compile_steps)
+  assert poisoned and int(finals[1].step) == 40
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(finals[1]))
+  for opt_state in (finals[1].g_opt_state, finals[1].d_opt_state):
+    assert float(opt_state.hyperparams['learning_rate']) == pytest.approx(
+        configs[1].learning_rate * 0.5)
+  jax.tree.map(np.testing.assert_array_equal, finals[0], reference[0])
+  for workdir in workdirs:
+    assert not os.path.exists(os.path.join(workdir, population.FAILED_FILE))
+    assert [r['step'] for r in writers.read_metrics(workdir)] == [10, 20, 30, 40]
+    assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]

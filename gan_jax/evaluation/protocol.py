@@ -13,20 +13,16 @@ What the held-out images are is the one choice (`against`):
 """
 
 import dataclasses
-import functools
 import time
 from typing import Callable
 
-import jax
 import numpy as np
 
 from gan_jax import data
-from gan_jax.runtime import writers
-from gan_jax.runtime.config import Config
 from gan_jax.evaluation import classifier as classifier_lib
-from gan_jax.evaluation import metrics
-from gan_jax.evaluation import neighbours
-from gan_jax.evaluation import parzen
+from gan_jax.evaluation import metrics, neighbours, parzen
+from gan_jax.runtime import sampling, writers
+from gan_jax.runtime.config import Config
 
 # (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
 EvalFn = Callable[[object, dict, int], dict[str, float]]
@@ -225,20 +221,12 @@ def scalars(result: dict) -> dict[str, float]:
   return {name: float(flat[name] if name in flat else result[name]) for name in SCALARS}
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _generate(gan, g_params, z):
-  return gan.generate(g_params, z)
-
-
 def generate_samples(gan, g_params, num: int, *, seed: int = EVAL_SEED,
                      batch_size: int = 1000) -> np.ndarray:
-  """`num` samples as float32 [num, D] in [0, 1]; the noise of sampling.Restored.sample(seed),
-  so evaluating a checkpoint and the in-training evaluation see the same samples."""
-  key = jax.random.PRNGKey(seed)
-  out = [np.asarray(_generate(gan, g_params, gan.sample_noise(jax.random.fold_in(key, start),
-                                                               min(batch_size, num - start))))
-         for start in range(0, num, batch_size)]
-  return np.concatenate(out).astype(np.float32, copy=False)
+  """`num` samples as float32 [num, D] in [0, 1]: sampling.draw, the noise of
+  sampling.Restored.sample(seed), so evaluating a checkpoint and the in-training evaluation
+  see the same samples."""
+  return sampling.draw(gan, g_params, num, seed=seed, batch_size=batch_size)
 
 
 def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: int | None = None,

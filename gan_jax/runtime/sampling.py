@@ -1,15 +1,56 @@
-"""Sampling from a checkpoint, without the data or the training loop."""
+"""Drawing samples from G, and from a checkpoint without the data or the training loop."""
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
 
-from gan_jax.runtime import checkpoint
 from gan_jax import data
-from gan_jax.runtime import parallel
-from gan_jax.runtime.config import Config
 from gan_jax.game.state import GAN, Params, TrainState, build_gan, create_train_state
+from gan_jax.runtime import checkpoint, parallel
+from gan_jax.runtime.config import Config
+
+
+@functools.lru_cache(maxsize=16)
+def _generator(gan: GAN, mesh: jax.sharding.Mesh | None, members: bool, display: bool):
+  fn = gan.generate_display if display else gan.generate
+  fn = jax.vmap(fn) if members else fn
+  if mesh is None:
+    return jax.jit(fn)
+  return jax.jit(fn, out_shardings=parallel.replicated(mesh))
+
+
+def generate(gan: GAN, g_params: Params, z: jax.Array, *, mesh: jax.sharding.Mesh | None = None,
+             members: bool = False, display: bool = False) -> np.ndarray:
+  """G(z) on the host, flat [N, data_dim] (compiled once per game).
+
+  Args:
+    gan: the game.
+    g_params: G's parameters; with `members`, stacked [M, ...].
+    z: noise [N, noise_dim]; with `members`, [M, N, noise_dim], each member on its own.
+    mesh: where the parameters live, if across processes: the output is replicated on it, so
+      every process reads it (every process must call).
+    members: map over a leading member axis.
+    display: GAN.generate_display (images to look at) instead of GAN.generate (what D sees).
+  """
+  return np.asarray(_generator(gan, mesh, members, display)(g_params, z))
+
+
+def draw(gan: GAN, g_params: Params, num: int, *, seed: int = 0, batch_size: int = 1000,
+         display: bool = False) -> np.ndarray:
+  """`num` samples of G as float32 [num, data_dim], from fresh noise drawn from `seed`.
+
+  Batch b's noise is drawn from fold_in(PRNGKey(seed), b * batch_size): a sample depends on
+  (seed, batch_size, its index) only, whoever draws it (sampling, evaluation).
+  """
+  key = jax.random.PRNGKey(seed)
+  out = [generate(gan, g_params, gan.sample_noise(jax.random.fold_in(key, start),
+                                                  min(batch_size, num - start)), display=display)
+         for start in range(0, num, batch_size)]
+  if not out:
+    return np.zeros((0, gan.generator.output_dim), np.float32)
+  return np.concatenate(out).astype(np.float32, copy=False)
 
 
 @dataclasses.dataclass
@@ -27,15 +68,9 @@ class Restored:
     return self.state.g_params
 
   def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
-    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed`; a GCN model's
-    contrast-stretched per image (GAN.to_display)."""
-    generate = jax.jit(self.gan.generate_display)
-    key = jax.random.PRNGKey(seed)
-    out = []
-    for start in range(0, num, batch_size):
-      z = self.gan.sample_noise(jax.random.fold_in(key, start), min(batch_size, num - start))
-      out.append(np.asarray(generate(self.g_params, z)))
-    flat = np.concatenate(out) if out else np.zeros((0, np.prod(self.image_shape)), np.float32)
+    """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed` (see draw); a
+    GCN model's contrast-stretched per image (GAN.to_display)."""
+    flat = draw(self.gan, self.g_params, num, seed=seed, batch_size=batch_size, display=True)
     return flat.reshape(-1, *self.image_shape)
 
 

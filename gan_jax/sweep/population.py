@@ -8,35 +8,30 @@ own members, data-parallel within the group.
 
 Each member keeps the outputs of a normal run in its own workdir (checkpoints with its own
 Config, config.json, metrics.jsonl, samples/), so sampling.restore reads a member alone
-and a population resumes every member.
+and a population resumes every member. It trains in the loop a lone run trains in
+(gan_jax.loop.loop), and a member that goes non-finite meets --on_nonfinite as a lone run does
+(gan_jax.loop.actions.NonFinitePolicy): marked FAILED while the others train on, or rolled back.
 """
 
 import contextlib
 import functools
 import math
 import os
-import signal
-import time
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import distributed
-from gan_jax.runtime import images
-from gan_jax.game import optim
-from gan_jax.runtime import parallel
-from gan_jax.game import steps
-from gan_jax.loop import train
-from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime import writers
-from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import CheckpointError, ConfigError, Interrupted
+from gan_jax.game import optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
+from gan_jax.loop import actions, loop, train
+from gan_jax.runtime import checkpoint, distributed, parallel, writers
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
+from gan_jax.runtime.errors import ConfigError
 
 SWEEP_AXIS = 'sweep'
 DATA_AXIS = parallel.DATA_AXIS
@@ -45,9 +40,9 @@ DATA_AXIS = parallel.DATA_AXIS
 # one compiled step. Any other field changes shapes or code and makes a separate run.
 NUMERIC_FIELDS = ('seed', 'learning_rate', 'd_learning_rate', 'lr_decay', 'min_learning_rate',
                   'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2')
-# Written into a member's workdir when its losses or parameters become NaN/inf; the member is
-# then left out of checkpoints, logs and the ranking, and the others train on.
-FAILED_FILE = 'FAILED'
+# Written into a member's workdir when it goes non-finite (see actions.NonFinitePolicy); the
+# member is then left out of checkpoints, logs and the ranking, and the others train on.
+FAILED_FILE = actions.FAILED_FILE
 
 
 def structure(config: Config) -> Config:
@@ -163,12 +158,6 @@ def _compiled_init(gan: GAN, mesh: Mesh):
   return jax.jit(jax.vmap(init, in_axes=(0, 0, 0, None)), out_shardings=members_sharded(mesh))
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_generate(gan: GAN, mesh: Mesh):
-  """G of every member on its own noise, [M, N, data_dim], replicated: every process reads it."""
-  return jax.jit(jax.vmap(gan.generate), out_shardings=parallel.replicated(mesh))
-
-
 @functools.lru_cache(maxsize=64)
 def _compiled_steps(gan: GAN, mesh: Mesh, num_steps: int):
   return compile_population_steps(gan, mesh, num_steps)
@@ -205,16 +194,10 @@ def _taker(mesh: Mesh):
                  out_shardings=parallel.replicated(mesh))
 
 
-def _finite_members(states: TrainState) -> jax.Array:
-  def finite(state):
-    leaves = jax.tree.leaves((state.g_params, state.d_params))
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-  return jax.vmap(finite)(states)
-
-
 def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
                      sweep_devices: int = 0, overwrite: bool = False,
-                     eval_fn: train.EvalFn | None = None, devices=None) -> TrainState:
+                     eval_fn: train.EvalFn | None = None, devices=None,
+                     compile_steps=None) -> TrainState:
   """Trains (or resumes) the members `configs`, member i in `workdirs[i]`, as one population.
 
   Args:
@@ -224,6 +207,8 @@ def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
     overwrite: discard previous runs in the workdirs instead of resuming them.
     eval_fn: as train_and_evaluate's, called for each live member every eval_every steps.
     devices: default every device of every process.
+    compile_steps: (gan, mesh, num_steps) -> the compiled fused step of the population
+      (default: compile_population_steps, cached per program).
 
   Returns:
     The final states, stacked [M, ...] and sharded over the sweep axis.
@@ -250,154 +235,70 @@ def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
         if os.path.exists(os.path.join(workdir, FAILED_FILE)):
           os.remove(os.path.join(workdir, FAILED_FILE))
     distributed.barrier('population_workdirs_ready')
-    return _train(exp, list(configs), list(workdirs), eval_fn)
-
-
-def _resume_step(ckpts, live) -> int:
-  """The newest step every live member has a checkpoint of (0: none has one)."""
-  have = [set(c.all_steps()) for c, ok in zip(ckpts, live) if ok]
-  if not any(have):
-    return 0
-  common = set.intersection(*have)
-  if not common:
-    where = [c.directory for c, ok in zip(ckpts, live) if ok]
-    raise CheckpointError(f'the members\' checkpoints ({", ".join(where)}) share no step, so '
-                          'the population cannot resume as one; use --overwrite or a new workdir')
-  return max(common)
+    return _train(exp, list(configs), list(workdirs), eval_fn, compile_steps)
 
 
 def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
-           eval_fn: train.EvalFn | None) -> TrainState:
+           eval_fn: train.EvalFn | None, compile_steps) -> TrainState:
   template, mesh = configs[0], exp.mesh
   gan = program_game(template, exp.gan.generator.output_dim, exp.train_images.shape[0])
+  compile_steps = compile_steps or _compiled_steps
   primary = distributed.is_primary()
   num = len(configs)
   failed = [os.path.exists(os.path.join(w, FAILED_FILE)) for w in workdirs]
   states = init_population(exp, configs)
   ckpts = [checkpoint.Checkpointer(w, max_to_keep=c.keep_checkpoints)
            for w, c in zip(workdirs, configs)]
-  step = _resume_step(ckpts, [not f for f in failed])
-  if step > template.num_steps:
+  members = actions.Members(configs, workdirs, ckpts, mesh, stacked=True, failed=failed,
+                            primary=primary, take=lambda s, i: take_member(s, i, mesh),
+                            stack=lambda s: _stacker(mesh)(*s))
+  try:
+    step = members.newest_common_step()
+    if step > template.num_steps:
+      raise ConfigError(f'--num_steps={template.num_steps} is below step {step} of the members\' '
+                        'checkpoints; pass a larger --num_steps to continue, or --overwrite')
+  except Exception:
     for ckpt in ckpts:
       ckpt.close()
-    raise ConfigError(f'--num_steps={template.num_steps} is below step {step} of the members\' '
-                      'checkpoints; pass a larger --num_steps to continue, or --overwrite')
+    raise
   if step:
-    abstract = checkpoint.abstract_like(take_member(states, 0, mesh), parallel.replicated(mesh))
-    restored = []
-    for i, ckpt in enumerate(ckpts):
-      if failed[i]:  # never saved again: any state does
-        restored.append(take_member(states, i, mesh))
-        continue
-      member, _, _ = ckpt.restore(abstract, step, expect=configs[i], quarantine=primary)
-      restored.append(member)
-    states = jax.jit(lambda *s: _stack(s), out_shardings=members_sharded(mesh))(*restored)
+    states = members.restore(states, step, quarantine=primary)
     writers.log(f'resumed {num} members from step {step}')
   if primary:
     for workdir, config in zip(workdirs, configs):
       writers.write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
-
-  metric_writers = [writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
-                    for w, f in zip(workdirs, failed)]
+  members.writers = [writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
+                     for w, f in zip(workdirs, failed)]
   train_data = parallel.put_replicated(
       exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
-  z_grid = jnp.stack([train.grid_noise(gan, c) for c in configs])
-  generate = _compiled_generate(gan, mesh)
-  finite_members = jax.jit(_finite_members, out_shardings=parallel.replicated(mesh))
-  pending = []
-  stop = train.StopSignal()
 
-  def fail(i, message):
-    failed[i] = True
-    logging.warning('member %s: %s', workdirs[i], message)
-    writers.log(f'member {workdirs[i]} failed: {message}; the others train on')
-    if primary:
-      with open(os.path.join(workdirs[i], FAILED_FILE), 'w') as f:
-        f.write(message + '\n')
-      metric_writers[i].close()
-      metric_writers[i].enabled = False
+  def line(step, rate, scalars):
+    summary = [f'{os.path.basename(workdirs[i])} D {s["d_loss"]:.3f} G {s["g_loss"]:.3f}'
+               for i, s in scalars.items()]
+    return (f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members | ETA '
+            f'{writers.format_duration((template.num_steps - step) / rate)} | '
+            + ' | '.join(summary))
 
-  def save(step):
-    finite = np.asarray(finite_members(states))
-    for i in range(num):
-      if not failed[i] and not finite[i]:
-        fail(i, f'its parameters became NaN/inf by step {step}')
-    for i in range(num):
-      # A member already holding this step (a resume from an older common step) keeps it:
-      # the population recomputes exactly what it wrote.
-      if not failed[i] and step not in ckpts[i].all_steps():
-        ckpts[i].save(step, take_member(states, i, mesh), configs[i])
-        if jax.process_count() > 1:
-          # Orbax finalises a multi-host save behind barriers named per process, not per
-          # manager: two managers finalising at once collide, so one member at a time.
-          ckpts[i].wait()
-
-  def write_samples(step):
-    samples = np.asarray(generate(states.g_params, z_grid))  # every process: a collective
-    if not primary:
-      return
-    for i in range(num):
-      if failed[i]:
-        continue
-      grid = images.make_grid(samples[i].reshape(-1, *exp.image_shape))
-      images.save_png(os.path.join(workdirs[i], 'samples', f'step_{step:08d}.png'), grid)
-      metric_writers[i].write_image(step, 'samples', grid)
-
+  policy = actions.NonFinitePolicy(members, template)
+  periodic = [actions.Log(members, policy, template.log_every, line),
+              actions.Evaluate(members, gan, template.eval_every, eval_fn),
+              actions.SampleGrid(members, gan, template.sample_every, exp.image_shape),
+              actions.Checkpoint(members, policy, template.checkpoint_every)]
   writers.log(f'training a population of {num} on {template.dataset} '
               f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
               f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
               f'{template.num_steps}')
-  interval_start, interval_step = time.perf_counter(), step
+  stop = loop.StopSignal()
   with stop.installed():
     try:
-      while step < template.num_steps and stop.received is None:
-        chunk = train.next_chunk(template, step)
-        states, metrics = _compiled_steps(gan, mesh, chunk)(states, train_data)
-        pending.append(metrics)
-        step += chunk
-        done = step == template.num_steps
-        if step % template.log_every == 0 or done:
-          stacked = jax.device_get(pending)
-          pending = []
-          values = {k: np.concatenate([m[k] for m in stacked], axis=1) for k in stacked[0]}
-          now = time.perf_counter()
-          rate = (step - interval_step) / (now - interval_start)
-          interval_start, interval_step = now, step
-          summary = []
-          for i in range(num):
-            if failed[i]:
-              continue
-            member = {k: v[i] for k, v in values.items()}
-            bad = [k for k, v in member.items() if not np.all(np.isfinite(v))]
-            if bad:
-              fail(i, f'{bad[0]} became non-finite by step {step}')
-              continue
-            scalars = {k: float(np.mean(v)) for k, v in member.items()}
-            metric_writers[i].write_scalars(step, {**scalars, 'steps_per_s': rate})
-            summary.append(f'{os.path.basename(workdirs[i])} D {scalars["d_loss"]:.3f} '
-                           f'G {scalars["g_loss"]:.3f}')
-          writers.log(f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members '
-                      f'| ETA {writers.format_duration((template.num_steps - step) / rate)} | '
-                      + ' | '.join(summary))
-          if all(failed):
-            raise train.NonFiniteError(f'every member of the population became non-finite by '
-                                       f'step {step}; lower the learning rates')
-        if template.eval_every and step % template.eval_every == 0 and eval_fn is not None:
-          for i in range(num):
-            if not failed[i]:
-              results = eval_fn(gan, take_member(states, i, mesh).g_params, step)
-              metric_writers[i].write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
-        if (template.sample_every and step % template.sample_every == 0) or done:
-          write_samples(step)
-        if step % template.checkpoint_every == 0 or done:
-          save(step)
-      if stop.received is not None:
-        save(step)
-        raise Interrupted(stop.received, signal.Signals[stop.received].value, step)
+      return loop.run(states, step, num_steps=template.num_steps,
+                      steps_per_call=template.steps_per_call,
+                      compile_steps=lambda n: compile_steps(gan, mesh, n),
+                      train_data=train_data, actions=periodic, stop=stop)
     finally:
-      for ckpt in ckpts:
-        ckpt.wait()
-        ckpt.close()
-      for writer in metric_writers:
-        writer.close()
-  return states
+      members.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _stacker(mesh: Mesh):
+  return jax.jit(lambda *s: _stack(s), out_shardings=members_sharded(mesh))
