@@ -22,3 +22,12 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='gan_jax_xla_')
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+
+
+def pytest_configure(config):
+  """Prepares the bundled data set once, before xdist's workers start: two workers preparing it
+  into the shared TFDS_DATA_DIR at once collide on TFDS's final rename."""
+  if hasattr(config, 'workerinput'):  # a worker: the controller has done it
+    return
+  from gan_jax import data
+  data.load_split('mnist_5k', 'train')

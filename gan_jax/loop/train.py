@@ -132,22 +132,47 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None,
       os.remove(os.path.join(workdir, actions.FAILED_FILE))
   train_data = parallel.put_replicated(
       exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
-  policy = actions.NonFinitePolicy(members, config)
   line = lambda step, rate, scalars: writers.progress_line(step, config.num_steps, rate,
                                                            scalars[0])
-  periodic = [actions.Log(members, policy, config.log_every, line),
-              actions.Evaluate(members, gan, config.eval_every, eval_fn),
-              actions.SampleGrid(members, gan, config.sample_every, exp.image_shape),
-              actions.Checkpoint(members, policy, config.checkpoint_every)]
   writers.log(f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '
               f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
               f'{config.num_steps}, workdir {workdir}')
+  return run_members(members, state, step, gan=gan, config=config, image_shape=exp.image_shape,
+                     train_data=train_data, eval_fn=eval_fn, progress_line=line,
+                     compile_steps=lambda n: compile_steps(gan, mesh, n))
+
+
+def run_members(members: actions.Members, state: TrainState, step: int, *, gan: GAN,
+                config: Config, image_shape: tuple[int, int, int], train_data: jax.Array,
+                eval_fn: EvalFn | None, progress_line: Callable, compile_steps: Callable):
+  """The one loop with the four periodic actions (log with the non-finite policy, evaluate,
+  sample grids, checkpoint), for a lone run or a population's members; closes `members`.
+
+  Args:
+    members: the run's members (their configs, workdirs, checkpointers and writers).
+    state: the state at `step`, one member's or the members' stacked.
+    step: the step `state` is at.
+    gan: the game the compiled steps play.
+    config: the schedule (num_steps, steps_per_call and the actions' intervals).
+    image_shape: of one sample, for the grids.
+    train_data: the training images on the devices.
+    eval_fn: the evaluation every config.eval_every steps (None: none).
+    progress_line: (step, steps/s, {member: scalars}) -> the log line.
+    compile_steps: num_steps -> the compiled fused steps.
+
+  Returns:
+    The final state.
+  """
+  policy = actions.NonFinitePolicy(members, config)
+  periodic = [actions.Log(members, policy, config.log_every, progress_line),
+              actions.Evaluate(members, gan, config.eval_every, eval_fn),
+              actions.SampleGrid(members, gan, config.sample_every, image_shape),
+              actions.Checkpoint(members, policy, config.checkpoint_every)]
   stop = loop.StopSignal()
   with stop.installed():
     try:
       return loop.run(state, step, num_steps=config.num_steps,
-                      steps_per_call=config.steps_per_call,
-                      compile_steps=lambda n: compile_steps(gan, mesh, n),
+                      steps_per_call=config.steps_per_call, compile_steps=compile_steps,
                       train_data=train_data, actions=periodic, stop=stop)
     finally:
       members.close()

@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from gan_jax.game import optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
-from gan_jax.loop import actions, loop, train
+from gan_jax.loop import actions, train
 from gan_jax.runtime import checkpoint, distributed, parallel, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
@@ -279,24 +279,14 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
             f'{writers.format_duration((template.num_steps - step) / rate)} | '
             + ' | '.join(summary))
 
-  policy = actions.NonFinitePolicy(members, template)
-  periodic = [actions.Log(members, policy, template.log_every, line),
-              actions.Evaluate(members, gan, template.eval_every, eval_fn),
-              actions.SampleGrid(members, gan, template.sample_every, exp.image_shape),
-              actions.Checkpoint(members, policy, template.checkpoint_every)]
   writers.log(f'training a population of {num} on {template.dataset} '
               f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
               f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
               f'{template.num_steps}')
-  stop = loop.StopSignal()
-  with stop.installed():
-    try:
-      return loop.run(states, step, num_steps=template.num_steps,
-                      steps_per_call=template.steps_per_call,
-                      compile_steps=lambda n: compile_steps(gan, mesh, n),
-                      train_data=train_data, actions=periodic, stop=stop)
-    finally:
-      members.close()
+  return train.run_members(members, states, step, gan=gan, config=template,
+                           image_shape=exp.image_shape, train_data=train_data,
+                           eval_fn=eval_fn, progress_line=line,
+                           compile_steps=lambda n: compile_steps(gan, mesh, n))
 
 
 @functools.lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ G_ACTIVATIONS = ('relu', 'sigmoid')
 G_INIT_SCALES = (0.05, 0.05, 0.5)  # the two hidden layers, then the output layer
 D_INIT_SCALE = 0.005
 D_KEEP_PROBS = (0.8, 0.5, 0.5)
-# The original config's training recipe, as flags (experiments/configs/cifar10_fc.flags).
+# The original config's training recipe; its flagfile (cifar10_fc.flags) sets the same values.
 RECIPE = {'dataset': 'cifar10', 'noise_prior': 'normal', 'noise_dim': 100, 'batch_size': 100,
           'learning_rate': 0.025, 'lr_decay': 1.000004, 'min_learning_rate': 1e-6,
           'momentum': 0.5, 'final_momentum': 0.7, 'momentum_saturate_epoch': 250,
