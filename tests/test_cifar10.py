@@ -578,3 +578,15 @@ def test_resources_count_each_models_parameters():
   assert resources.model_params(Config(), 784) == (
       100 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 784 + 784
       + 784 * 1200 + 1200 + 240 * 1200 + 1200 + 241)
+
+
+@pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
+def test_bench_abstract_inputs_take_models_without_an_output_bias(model):
+  from benchmarks import measure
+  config = _config(model)
+  gan = build_gan(config, data_dim=3072, num_train=40_000)
+  exp = train.Experiment(config, gan, None, np.zeros((0, 32, 32, 3), np.uint8), None)
+  state, images = measure.abstract_inputs(exp)  # shapes only, at the paper's sizes
+  assert param_count(state.g_params) == {'cifar10_fc': 89_395_072,
+                                         'cifar10_conv': 64_825_072}[model]
+  assert images.shape == (0, 3072) and images.dtype == jnp.uint8
