@@ -159,8 +159,10 @@ def _flops(compiled) -> float:
 
 def abstract_inputs(exp: train.Experiment):
   """Shapes of the state and of the on-device training set (nothing allocated)."""
-  state = jax.eval_shape(lambda b: create_train_state(exp.gan, exp.config.seed, b),
-                         jax.ShapeDtypeStruct((exp.gan.generator.output_dim,), jnp.float32))
+  # Only sigmoid-output models get a marginals bias (CIFAR-10's linear/deconv outputs have none).
+  bias = (None if exp.output_bias is None else
+          jax.ShapeDtypeStruct((exp.gan.generator.output_dim,), jnp.float32))
+  state = jax.eval_shape(lambda b: create_train_state(exp.gan, exp.config.seed, b), bias)
   data = jax.ShapeDtypeStruct((exp.train_images.shape[0], math.prod(exp.image_shape)),
                               jnp.uint8)
   return state, data

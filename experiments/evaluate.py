@@ -5,7 +5,9 @@ the same metric on real data, plus Figures 2 and 3. Writes eval.json and eval.md
   python -m experiments.evaluate --samples=samples.npy --dataset=fashion_mnist --out_dir=eval
 
 --samples takes float32 [N, H, W, C] or [N, H*W*C] in [0, 1] from any framework. The first run
-per data set trains its evaluation classifier (seconds to a minute) and caches it.
+per data set trains its evaluation classifier (seconds to a minute for the 28x28 sets; CIFAR-10's
+convnet wants an accelerator) and caches it. A GCN model's samples are measured as shown,
+stretched per image, against real images stretched alike (gan_jax.evaluation.protocol).
 """
 
 import os
@@ -41,6 +43,10 @@ flags.DEFINE_enum('against', 'test', evaluation.protocol.AGAINST, 'Compare with 
                   '(to choose between models without reading the test split).')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).', lower_bound=0,
                      upper_bound=MAX_SEED)
+flags.DEFINE_enum('preprocessing', None, ['pixels', 'gcn'], 'How the samples were made: gcn '
+                  'for a contrast-normalised model\'s samples, each stretched onto [0, 1]; real '
+                  'images are then measured stretched the same way (default: the checkpoint\'s; '
+                  'pixels with --samples).')
 flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
 flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
                     'config).')
@@ -96,11 +102,13 @@ def main(argv):
       return getattr(FLAGS, name)
     return (getattr(config, name) or None) if config is not None else None
 
+  preprocessing = FLAGS.preprocessing or (
+      config.resolved_preprocessing if config is not None else 'pixels')
   recipe = classifier_lib.Recipe.for_dataset(
       dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {}))
   ref = evaluation.prepare(dataset, against=FLAGS.against, data_dir=from_config('data_dir'),
                            manual_dir=from_config('manual_dir'), cache_dir=FLAGS.cache_dir,
-                           recipe=recipe)
+                           recipe=recipe, preprocessing=preprocessing)
   results, arrays = evaluation.evaluate(
       samples, ref, step=step, source=source, with_memorisation=FLAGS.memorisation,
       kid_subsets=FLAGS.kid_subsets, kid_subset_size=FLAGS.kid_subset_size)

@@ -1,7 +1,21 @@
 """The CIFAR-10 models, their data and preprocessing: shapes at the paper's sizes (eval_shape,
-nothing allocated), training, multi-device equality and checkpoints at small widths."""
+nothing allocated), training, multi-device equality and checkpoints at small widths; the
+evaluation of colour images (the convnet classifier, every metric, the reference row, the CLI).
 
+Speed: XLA on CPU takes ~20 s to compile the conv model's training step whatever its widths, so
+the module compiles each program once: `runs` builds, per model, the GAN, initial state and
+one-step train call of the checkpoint runs' config, which the training tests share and
+train.train_and_evaluate then finds in the session's compilation cache; `checkpoints` trains each
+model's checkpoint once for every test that restores one.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import json
 import math
+import os
+import shutil
 
 import flax.linen as nn
 import jax
@@ -115,10 +129,9 @@ def test_cifar10_fc_shapes_and_parameter_count_at_the_papers_sizes():
 
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_init_ranges_dropout_and_linear_output(model):
-  gan = build_gan(_config(model), data_dim=3072, num_train=40_000, **SMALL[model])
-  state = jax.jit(lambda: create_train_state(gan, 0, None))()
-  g, d = state.g_params, state.d_params
+def test_init_ranges_dropout_and_linear_output(model, runs):
+  gan = runs(model).gan
+  g, d = runs(model).state.g_params, runs(model).state.d_params
   g_hidden = np.concatenate([np.ravel(g[f'hidden_{i}']['kernel']) for i in range(2)])
   assert 0.049 < np.abs(g_hidden).max() <= 0.05
   d_kernels = np.concatenate([np.ravel(x) for path, x in
@@ -191,14 +204,85 @@ def _mock_batches(directory, per_file=12, test=8, seed=0):
   return np.concatenate(train_images)
 
 
-@pytest.fixture
-def mock_cifar(tmp_path, monkeypatch):
-  """60 mock CIFAR-10 training images cut 48 / 12 (the original's 40000 / 10000, scaled)."""
-  monkeypatch.setitem(builders.NUM_TRAIN, 'cifar10', 48)
+@pytest.fixture(scope='module')
+def mock_cifar(tmp_path_factory):
+  """60 mock CIFAR-10 training images cut 48 / 12 (the original's 40000 / 10000, scaled), 8 test
+  images; (manual_dir, the 60 training images [60, 32, 32, 3])."""
+  root = tmp_path_factory.mktemp('cifar')
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setitem(builders.NUM_TRAIN, 'cifar10', 48)
+    data.loader.clear_cache()
+    images = _mock_batches(root / 'raw' / 'cifar-10-batches-bin')
+    yield str(root / 'raw'), images
   data.loader.clear_cache()
-  images = _mock_batches(tmp_path / 'raw' / 'cifar-10-batches-bin')
-  yield str(tmp_path / 'raw'), images
-  data.loader.clear_cache()
+
+
+@contextlib.contextmanager
+def _small_widths():
+  """The CIFAR-10 models at SMALL widths (what a config of --model builds, and restores)."""
+  with pytest.MonkeyPatch.context() as patch:
+    for name, widths in SMALL.items():
+      for key, value in widths.items():
+        patch.setitem(MODULES[name].WIDTHS, key, value)
+    yield
+
+
+def _run_config(model, manual_dir):
+  extra = {} if model == 'mnist_mlp' else {**models.get(model).recipe, 'learning_rate': 0.1}
+  return Config(**{**extra, 'model': model, 'dataset': 'cifar10', 'manual_dir': manual_dir,
+                   'num_steps': 2, 'batch_size': 8, 'steps_per_call': 1, 'log_every': 1,
+                   'checkpoint_every': 2, 'sample_every': 2, 'num_grid_samples': 4,
+                   'g_hidden': (16,) if model == 'mnist_mlp' else Config.g_hidden,
+                   'd_units': (8,) if model == 'mnist_mlp' else Config.d_units,
+                   'd_keep_probs': (0.8, 0.5) if model == 'mnist_mlp' else Config.d_keep_probs})
+
+
+@dataclasses.dataclass
+class Run:
+  config: Config
+  gan: object
+  mesh: object
+  state: object  # the initial state, on the host: put it on devices per use (steps donate it)
+  step: object   # parallel.compile_train_steps(gan, mesh, 1)
+
+
+@pytest.fixture(scope='module')
+def runs(mock_cifar):
+  """model -> Run of its checkpoint config on one device, built once (module docstring)."""
+  built = {}
+
+  def get(model):
+    if model not in built:
+      config = _run_config(model, mock_cifar[0])
+      mesh = parallel.make_mesh(jax.devices()[:1])
+      with _small_widths():
+        gan = build_gan(config, data_dim=3072, num_train=48)
+      # As train.Experiment.init_state builds it: the same program.
+      init = jax.jit(functools.partial(create_train_state, gan, config.seed),
+                     out_shardings=parallel.replicated(mesh))
+      built[model] = Run(config, gan, mesh, jax.device_get(init(None)),
+                         parallel.compile_train_steps(gan, mesh, 1))
+    return built[model]
+
+  return get
+
+
+@pytest.fixture(scope='module')
+def checkpoints(mock_cifar, tmp_path_factory):
+  """model -> (config, workdir, final state on the host) of a 2-step run, trained once."""
+  trained = {}
+
+  def get(model):
+    if model not in trained:
+      config = _run_config(model, mock_cifar[0])
+      workdir = str(tmp_path_factory.mktemp('runs') / model)
+      with _small_widths():
+        state = train.train_and_evaluate(config, workdir,
+                                         mesh=parallel.make_mesh(jax.devices()[:1]))
+      trained[model] = (config, workdir, jax.device_get(state))
+    return trained[model]
+
+  return get
 
 
 def test_cifar10_split_is_the_original_configs(mock_cifar):
@@ -211,92 +295,245 @@ def test_cifar10_split_is_the_original_configs(mock_cifar):
   np.testing.assert_array_equal(splits['validation'].images, images[48:])
 
 
-def test_tfds_mock_data_feeds_the_model():
+def test_tfds_mock_data_feeds_the_model(runs):
   """TFDS's prepared `cifar10`, mocked: its examples go through GCN into D and G's shapes."""
   import tensorflow_datasets as tfds
   with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
     source = tfds.data_source('cifar10', split='train')
     images = np.stack([source[i]['image'] for i in range(16)])
   assert images.shape == (16, 32, 32, 3) and images.dtype == np.uint8
-  gan = build_gan(_config('cifar10_conv'), data_dim=3072, num_train=16, **SMALL['cifar10_conv'])
-  state = create_train_state(gan, 0, None)
-  x = gan.prepare(jnp.asarray(images.reshape(16, -1)))
+  run = runs('cifar10_conv')
+  x = run.gan.prepare(jnp.asarray(images.reshape(16, -1)))
   np.testing.assert_allclose(np.linalg.norm(np.asarray(x), axis=1), 55.0, rtol=1e-4)
-  assert gan.discriminate(state.d_params, x).shape == (16,)
+  assert run.gan.discriminate(run.state.d_params, x).shape == (16,)
+
+
+def _on(run, mesh, state=None):
+  return jax.device_put(run.state if state is None else state, parallel.replicated(mesh))
 
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_a_few_steps_lower_d_loss_on_a_fixed_batch(model):
-  rng = np.random.default_rng(0)
-  images = jnp.asarray(rng.integers(0, 256, (32, 3072), dtype=np.uint8))
-  config = _config(model, batch_size=32, learning_rate=0.1)
-  gan = build_gan(config, data_dim=3072, num_train=32, **SMALL[model])
-  state = create_train_state(gan, 0, None)
-  z = gan.sample_noise(jax.random.PRNGKey(7), 32)
+def test_a_few_steps_lower_d_loss_on_a_fixed_batch(model, runs):
+  run = runs(model)
+  gan = run.gan
+  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (48, 3072), dtype=np.uint8))
+  z = gan.sample_noise(jax.random.PRNGKey(7), 48)
 
-  def d_loss(state):
+  @jax.jit
+  def d_loss_jit(g_params, d_params):
     from gan_jax.game import losses
-    real = gan.discriminate(state.d_params, gan.prepare(images))
-    fake = gan.discriminate(state.d_params, gan.generate(state.g_params, z))
-    return float(losses.discriminator_loss(real, fake))
+    real = gan.discriminate(d_params, gan.prepare(images))
+    fake = gan.discriminate(d_params, gan.generate(g_params, z))
+    return losses.discriminator_loss(real, fake)
 
+  d_loss = lambda state: float(d_loss_jit(state.g_params, state.d_params))
+
+  state = run.state
   assert d_loss(state) == pytest.approx(math.log(2), abs=1e-3)  # D(x) ~ 1/2 at U(±.005) init
   # Through three U(±.005) conv layers D's gradients are ~1e-7: a few steps cannot show them.
   # D starts at U(±.1) here, so that 20 steps move it measurably.
   state = state.replace(d_params=jax.tree.map(lambda x: 20 * x, state.d_params))
   before = d_loss(state)
-  state, metrics = jax.jit(lambda s, d: steps.train_steps(s, d, gan=gan, num_steps=20))(
-      state, images)
-  assert np.all(np.isfinite(np.asarray(metrics['d_loss'])))
-  assert d_loss(state) < before - 0.1
+  state = _on(run, run.mesh, state)
+  data_on = parallel.put_replicated(np.asarray(images), run.mesh)
+  losses_seen = []
+  for _ in range(20):
+    state, metrics = run.step(state, data_on)
+    losses_seen.append(np.asarray(metrics['d_loss']))
+  assert np.all(np.isfinite(np.concatenate([np.ravel(x) for x in losses_seen])))
+  assert d_loss(jax.device_get(state)) < before - 0.1
 
 
-def test_two_devices_train_the_conv_model_as_one():
+def test_two_devices_train_the_conv_model_as_one(runs):
   assert jax.device_count() >= 2, 'conftest forces 4 CPU devices'
-  config = _config('cifar10_conv', batch_size=8, learning_rate=0.05)
-  gan = build_gan(config, data_dim=3072, num_train=32, **SMALL['cifar10_conv'])
-  images = np.random.default_rng(1).integers(0, 256, (32, 3072), dtype=np.uint8)
+  run = runs('cifar10_conv')
+  images = np.random.default_rng(1).integers(0, 256, (48, 3072), dtype=np.uint8)
 
-  def run(devices):
-    mesh = parallel.make_mesh(devices)
-    init = jax.jit(lambda: create_train_state(gan, 0, None),
-                   out_shardings=parallel.replicated(mesh))
-    state, _ = parallel.compile_train_steps(gan, mesh, 5)(
-        init(), parallel.put_replicated(images, mesh))
+  def train_on(mesh, step):
+    state, on = _on(run, mesh), parallel.put_replicated(images, mesh)
+    for _ in range(5):
+      state, _ = step(state, on)
     return jax.device_get(state)
 
-  one, two = run(jax.devices()[:1]), run(jax.devices()[:2])
+  two_devices = parallel.make_mesh(jax.devices()[:2])
+  one = train_on(run.mesh, run.step)
+  two = train_on(two_devices, parallel.compile_train_steps(run.gan, two_devices, 1))
   for a, b in ((one.g_params, two.g_params), (one.d_params, two.d_params)):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), a, b)
   assert int(two.step) == 5
 
 
 @pytest.mark.parametrize('model', ['mnist_mlp', 'cifar10_fc', 'cifar10_conv'])
-def test_checkpoint_of_each_model_restores_and_samples(model, mock_cifar, tmp_path, monkeypatch):
-  for name, widths in SMALL.items():
-    for key, value in widths.items():
-      monkeypatch.setitem(MODULES[name].WIDTHS, key, value)
-  manual_dir, _ = mock_cifar
-  extra = {} if model == 'mnist_mlp' else models.get(model).recipe
-  config = Config(**{**extra, 'model': model, 'dataset': 'cifar10', 'manual_dir': manual_dir,
-                     'num_steps': 2, 'batch_size': 8, 'steps_per_call': 1, 'log_every': 1,
-                     'checkpoint_every': 2, 'sample_every': 2, 'num_grid_samples': 4,
-                     'g_hidden': (16,) if model == 'mnist_mlp' else Config.g_hidden,
-                     'd_units': (8,) if model == 'mnist_mlp' else Config.d_units,
-                     'd_keep_probs': (0.8, 0.5) if model == 'mnist_mlp' else Config.d_keep_probs})
-  workdir = str(tmp_path / model)
-  state = train.train_and_evaluate(config, workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
-  restored = sampling.restore(workdir)
+def test_checkpoint_of_each_model_restores_and_samples(model, checkpoints, runs):
+  if model != 'mnist_mlp':
+    runs(model)  # its programs first, so that the run finds them compiled
+  config, workdir, state = checkpoints(model)
+  with _small_widths():
+    restored = sampling.restore(workdir)
+    samples = restored.sample(5, seed=3)
   assert restored.step == 2 and restored.config == config
   assert restored.image_shape == (32, 32, 3)
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored.g_params),
-               jax.device_get(state.g_params))
-  samples = restored.sample(5, seed=3)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored.g_params), state.g_params)
   assert samples.shape == (5, 32, 32, 3) and samples.dtype == np.float32
   assert samples.min() >= 0 and samples.max() <= 1
   if model != 'mnist_mlp':  # GCN: each sample is shown stretched onto exactly [0, 1]
     np.testing.assert_allclose(samples.reshape(5, -1).min(1), 0.0, atol=1e-6)
     np.testing.assert_allclose(samples.reshape(5, -1).max(1), 1.0, atol=1e-6)
+
+
+# --- Evaluation on colour images ----------------------------------------------------------------
+
+# Two convolutions and a pool (a third of the paper-size net's compile time), 4 features.
+TINY_CONVNET = {'channels': (2, 2), 'hidden': (4,)}
+KID = {'kid_subsets': 2, 'kid_subset_size': 4}
+
+
+@pytest.fixture(scope='module')
+def tiny_convnet(mock_cifar, tmp_path_factory):
+  """(classifier, cache_dir): the CIFAR-10 convnet at tiny widths, one epoch on the mock data,
+  trained by load_or_train and cached."""
+  from gan_jax.evaluation import classifier
+  cache = str(tmp_path_factory.mktemp('classifiers') / 'cifar10')
+  recipe = classifier.Recipe.for_dataset('cifar10', epochs=1, **TINY_CONVNET)
+  return classifier.load_or_train('cifar10', cache_dir=cache, manual_dir=mock_cifar[0],
+                                  recipe=recipe), cache
+
+
+def test_convnet_classifier_trains_caches_and_reloads(tiny_convnet, mock_cifar, monkeypatch):
+  from gan_jax.evaluation import classifier
+  trained, cache = tiny_convnet
+  assert isinstance(trained.model, classifier.ConvNet)
+  assert trained.recipe.to_dict()['architecture'] == 'convnet'
+  assert trained.recipe.to_dict()['channels'] == [2, 2]
+  # The MNIST-like sets keep their MLP and its recipe, key for key: their caches stay valid.
+  assert classifier.Recipe.for_dataset('mnist_5k').to_dict() == {
+      'dataset': 'mnist_5k', 'hidden': [512, 128], 'dropout': 0.3, 'learning_rate': 1e-3,
+      'weight_decay': 1e-4, 'batch_size': 128, 'epochs': 40, 'seed': 0, 'version': 1}
+  assert classifier.Recipe.for_dataset('cifar10').to_dict()['channels'] == [32, 32, 64, 64]
+  assert classifier.Recipe.for_dataset('cifar10').hidden == (256,)
+  test = data.load_split('cifar10', 'test', manual_dir=mock_cifar[0])
+  features, probs = trained.features_and_probs(test.images)
+  assert features.shape == (8, 4) and probs.shape == (8, 10)
+  np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+  assert trained.test_accuracy == pytest.approx(np.mean(probs.argmax(axis=1) == test.labels))
+
+  def no_training(*args, **kwargs):
+    raise AssertionError('a cached classifier must not be retrained')
+
+  monkeypatch.setattr(classifier, 'train', no_training)
+  again = classifier.load_or_train('cifar10', cache_dir=cache, manual_dir=mock_cifar[0],
+                                   recipe=trained.recipe)
+  assert again.sha256 == trained.sha256 and again.test_accuracy == trained.test_accuracy
+  for a, b in zip(again.features_and_probs(test.images), (features, probs)):
+    np.testing.assert_array_equal(a, b)
+  # Another recipe is not this cache's.
+  assert classifier.load(cache, dataclasses.replace(trained.recipe, channels=(2, 4))) is None
+  # The input is stretched per image: a GCN'd image shown stretched is its raw image to it.
+  flat = test.images.reshape(8, -1).astype(np.float32)
+  shown = preprocess.stretch(np.asarray(preprocess.gcn(flat, xp=np)))
+  np.testing.assert_allclose(trained.features_and_probs(shown)[0], features, rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_convnet_classifier_asks_for_full_float32_precision():
+  from gan_jax.evaluation import classifier
+  model = classifier.ConvNet(channels=(2, 2, 2, 2), hidden=(4,))
+  q = jnp.ones((3, 3072))
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), q)['params']
+  ops = [line for line in classifier._apply.lower(model, params, q).as_text().splitlines()
+         if 'stablehlo.convolution' in line or 'stablehlo.dot_general' in line]
+  assert len(ops) == 6  # four convolutions, two dense layers
+  assert all(line.count('HIGHEST') == 2 for line in ops)
+
+
+def test_check_samples_takes_colour_images():
+  from gan_jax.evaluation import samples as samples_lib
+  from gan_jax.runtime.errors import UserError
+  x = np.random.default_rng(0).random((12, 32, 32, 3), np.float32)
+  for array in (x, x.reshape(12, -1)):
+    np.testing.assert_array_equal(samples_lib.check_samples(array, (32, 32, 3)),
+                                  x.reshape(12, -1))
+  with pytest.raises(UserError, match=r'expected \[N, 32, 32, 3\] or \[N, 3072\]'):
+    samples_lib.check_samples(x[..., 0], (32, 32, 3))  # grey is not colour
+
+
+def test_protocol_and_reference_row_on_colour_images(tiny_convnet, mock_cifar, checkpoints):
+  from gan_jax import evaluation
+  from gan_jax.evaluation import protocol
+  manual_dir, raw = mock_cifar
+  flat = raw.reshape(60, -1)
+  pixels = evaluation.prepare('cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0],
+                              preprocessing='pixels')
+  np.testing.assert_array_equal(pixels.train, flat[:48] / np.float32(255))
+  ref = evaluation.prepare('cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0],
+                           preprocessing='gcn')
+  assert ref.image_shape == (32, 32, 3) and ref.preprocessing == 'gcn'
+  assert (ref.train.shape, ref.validation.shape, ref.test.shape) == (
+      (48, 3072), (12, 3072), (8, 3072))
+  # Real images are measured as GCN samples are shown: GCN'd, then stretched onto [0, 1].
+  np.testing.assert_allclose(
+      ref.train, preprocess.stretch(np.asarray(preprocess.gcn(flat[:48].astype(np.float32),
+                                                               xp=np))), atol=1e-6)
+  np.testing.assert_allclose(ref.validation.min(1), 0.0, atol=1e-7)
+  np.testing.assert_allclose(ref.validation.max(1), 1.0, atol=1e-6)
+  real = evaluation.real_data_metrics(ref, 12, **KID)
+  assert real['num_images'] == 12 and 'training images' in real['source']
+  real_scalars = protocol.scalars(real)
+  assert all(np.isfinite(v) for v in real_scalars.values()), real_scalars
+  assert np.isfinite(real['parzen']['se']) and real['parzen']['sigma'] > 0
+  # The in-training evaluation of a CIFAR-10 checkpoint, with its reference row.
+  config, workdir, _ = checkpoints('cifar10_conv')
+  with _small_widths():
+    restored = sampling.restore(workdir)
+  eval_fn = evaluation.make_eval_fn(config, reference=ref, num_samples=12, **KID)
+  values = eval_fn(restored.gan, restored.g_params, 2)
+  assert set(values) == {*protocol.SCALARS, *(f'real_data/{k}' for k in protocol.SCALARS)}
+  assert all(np.isfinite(v) for v in values.values()), values
+  assert {k: values[f'real_data/{k}'] for k in protocol.SCALARS} == real_scalars
+  # It measures what the checkpoint's sampler shows.
+  shown = protocol.as_shown(restored.gan, evaluation.generate_samples(restored.gan,
+                                                                      restored.g_params, 12))
+  np.testing.assert_allclose(shown, restored.sample(12, seed=0).reshape(12, -1), atol=1e-6)
+  with pytest.raises(ValueError, match='measures pixels images, the run makes gcn'):
+    evaluation.make_eval_fn(config, reference=pixels)
+
+
+def test_cli_evaluates_a_cifar10_checkpoint(tiny_convnet, checkpoints, tmp_path, monkeypatch):
+  """experiments.evaluate in this process (the mock data and tiny widths are patched here)."""
+  from absl import flags
+  from PIL import Image
+  from experiments import cli
+  from experiments import evaluate
+  from gan_jax.evaluation import classifier, report
+  trained, cache = tiny_convnet
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(checkpoints('cifar10_conv')[1], workdir)
+  monkeypatch.setattr(classifier, 'CONVNET', TINY_CONVNET)  # --classifier_epochs=1 finds it
+  monkeypatch.setattr(classifier, 'train', None)  # cached: never trained here
+  flags.FLAGS.unparse_flags()
+  try:
+    with _small_widths():
+      cli.wrap(evaluate.main)(cli.parse_flags([
+          'experiments.evaluate', f'--workdir={workdir}', '--num_samples=12',
+          '--classifier_epochs=1', f'--cache_dir={cache}', '--kid_subsets=2',
+          '--kid_subset_size=4']))
+  finally:
+    flags.FLAGS.unparse_flags()
+  with open(os.path.join(workdir, report.JSON_FILE)) as f:
+    saved = json.load(f)
+  assert saved['step'] == 2 and saved['num_samples'] == 12 and saved['preprocessing'] == 'gcn'
+  assert saved['classifier']['sha256'] == trained.sha256
+  assert saved['classifier']['features'] == 4
+  for row in (saved, saved['real_data']):
+    assert np.isfinite(row['parzen']['ll']) and np.isfinite(row['frechet_distance'])
+    assert np.isfinite(row['kid']['mean']) and 0 <= row['precision'] <= 1
+  assert set(saved['figures']) == {'figure2', 'figure3', 'nn_histogram'}
+  # Figure 2: 12 samples make 2 rows of 6, and the nearest training image: 32x32 cells, pad 2.
+  assert Image.open(os.path.join(workdir, report.FIGURE2_FILE)).size == (7 * 34 + 2, 2 * 34 + 2)
+  figure3 = Image.open(os.path.join(workdir, report.FIGURE3_FILE))
+  assert figure3.size == (11 * 33 + 1, 10 * 33 + 1) and figure3.mode == 'RGB'
+  with open(os.path.join(workdir, report.MARKDOWN_FILE)) as f:
+    assert 'stretched' in f.read()
 
 
 def test_evaluation_matmuls_ask_for_full_float32_precision():
@@ -341,3 +578,15 @@ def test_resources_count_each_models_parameters():
   assert resources.model_params(Config(), 784) == (
       100 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 784 + 784
       + 784 * 1200 + 1200 + 240 * 1200 + 1200 + 241)
+
+
+@pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
+def test_bench_abstract_inputs_take_models_without_an_output_bias(model):
+  from benchmarks import measure
+  config = _config(model)
+  gan = build_gan(config, data_dim=3072, num_train=40_000)
+  exp = train.Experiment(config, gan, None, np.zeros((0, 32, 32, 3), np.uint8), None)
+  state, images = measure.abstract_inputs(exp)  # shapes only, at the paper's sizes
+  assert param_count(state.g_params) == {'cifar10_fc': 89_395_072,
+                                         'cifar10_conv': 64_825_072}[model]
+  assert images.shape == (0, 3072) and images.dtype == jnp.uint8

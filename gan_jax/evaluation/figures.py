@@ -55,7 +55,8 @@ def figure3_images(gan, g_params, *, pairs: int = 10, steps: int = 11, seed: int
   key_start, key_end = jax.random.split(jax.random.PRNGKey(seed))
   z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs),
                         steps)
-  flat = np.asarray(jax.jit(gan.generate)(g_params, z.reshape(pairs * steps, -1)))
+  # As shown (GAN.generate_display): a GCN model's images stretched, a sigmoid's unchanged.
+  flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1)))
   return flat.reshape(pairs, steps, *image_shape)
 
 

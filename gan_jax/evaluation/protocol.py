@@ -10,15 +10,26 @@ What the held-out images are is the one choice (`against`):
   'validation': for choosing (checkpoints, sweep members, early stopping): σ on the first 1,000
     validation images (half the split if it is smaller), every metric against the rest of the
     validation split. The test split is never read.
+
+Every metric measures images as they are shown, in [0, 1] (`preprocessing`):
+  'pixels': samples are G's pixels (a linear output clipped), real images uint8 / 255.
+  'gcn': a GCN model's samples exist only up to each image's brightness and contrast, so they
+    are shown stretched per image onto [0, 1] (GAN.to_display), and every real image (training,
+    validation, test: the reference row's, Parzen's and the nearest neighbours') goes through the
+    same GCN and stretch, which is its raw pixels stretched (gan_jax.data.preprocess). Samples
+    and real images are then measured in one space, and the reference row is what a perfect GCN
+    generator would reach there. The classifier stretches its input anyway (classifier.py).
 """
 
 import dataclasses
 import time
 from typing import Callable
 
+import jax
 import numpy as np
 
 from gan_jax import data
+from gan_jax.data import preprocess
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics, neighbours, parzen
 from gan_jax.runtime import sampling, writers
@@ -53,6 +64,7 @@ class Reference:
     test_gaussian: mean and covariance of `test_features` (FD).
     test_class_mix: share of `test` predicted as each class (coverage).
     test_radii: squared k-NN radii of `test_features` (precision).
+    preprocessing: 'pixels' or 'gcn': the space images are measured in (module docstring).
   """
 
   dataset: str
@@ -69,15 +81,30 @@ class Reference:
   test_gaussian: metrics.Gaussian
   test_class_mix: np.ndarray
   test_radii: np.ndarray
+  preprocessing: str = 'pixels'
 
   @property
   def num_classes(self) -> int:
     return self.test_probs.shape[1]
 
 
-def _pixels(images_uint8: np.ndarray) -> np.ndarray:
-  return (np.asarray(images_uint8).reshape(len(images_uint8), -1) / np.float32(255.0)).astype(
+def _pixels(images_uint8: np.ndarray, preprocessing: str = 'pixels') -> np.ndarray:
+  """Real images as float32 [N, D] in [0, 1], as `preprocessing`'s samples are shown."""
+  x = (np.asarray(images_uint8).reshape(len(images_uint8), -1) / np.float32(255.0)).astype(
       np.float32)
+  if preprocessing == 'gcn':
+    return preprocess.stretch(x)  # = the stretch of the image's GCN (GCN is a positive affine map)
+  if preprocessing != 'pixels':
+    raise ValueError(f'preprocessing must be pixels or gcn, got {preprocessing!r}')
+  return x
+
+
+def as_shown(gan, samples: np.ndarray) -> np.ndarray:
+  """G's outputs float32 [N, D] as they are shown and measured (GAN.to_display): a sigmoid
+  output's pixels unchanged, a linear output's clipped, a GCN model's stretched per image."""
+  if gan.preprocessing == 'pixels' and gan.output == 'sigmoid':
+    return samples
+  return np.asarray(jax.jit(gan.to_display)(samples), np.float32)
 
 
 def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None = None,
@@ -118,7 +145,8 @@ def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None =
 def prepare(dataset: str, *, against: str = 'test', data_dir: str | None = None,
             manual_dir: str | None = None, cache_dir: str | None = None,
             classifier: classifier_lib.Classifier | None = None,
-            recipe: classifier_lib.Recipe | None = None) -> Reference:
+            recipe: classifier_lib.Recipe | None = None,
+            preprocessing: str = 'pixels') -> Reference:
   """Loads the splits and the classifier (training it if not cached), and computes the test
   statistics. The heavy part of an evaluation: do it once per data set.
 
@@ -129,23 +157,28 @@ def prepare(dataset: str, *, against: str = 'test', data_dir: str | None = None,
     cache_dir: the classifier's cache (default classifier.default_cache_dir(dataset)).
     classifier: use this classifier instead of the cached/trained one.
     recipe: the classifier's training recipe (default: the data set's).
+    preprocessing: the samples' preprocessing, 'pixels' or 'gcn' (Config.resolved_preprocessing):
+      real images are measured as its samples are shown (module docstring).
   """
+  if preprocessing not in ('pixels', 'gcn'):  # before any loading
+    raise ValueError(f'preprocessing must be pixels or gcn, got {preprocessing!r}')
   train = data.load_split(dataset, 'train', data_dir=data_dir, manual_dir=manual_dir)
   validation, validation_note, held_out, test_note = held_out_sets(
       dataset, against, data_dir=data_dir, manual_dir=manual_dir)
   if classifier is None:
     classifier = classifier_lib.load_or_train(dataset, cache_dir=cache_dir, data_dir=data_dir,
                                               manual_dir=manual_dir, recipe=recipe)
-  test = _pixels(held_out)
+  test = _pixels(held_out, preprocessing)
   features, probs = classifier.features_and_probs(test)
   return Reference(
       dataset=dataset, against=against, image_shape=tuple(train.image_shape),
-      classifier=classifier, train=_pixels(train.images), validation=_pixels(validation),
+      classifier=classifier, train=_pixels(train.images, preprocessing),
+      validation=_pixels(validation, preprocessing),
       validation_note=validation_note, test=test, test_note=test_note, test_features=features,
       test_probs=probs,
       test_gaussian=metrics.Gaussian.fit(features),
       test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
-      test_radii=metrics.knn_radii(features))
+      test_radii=metrics.knn_radii(features), preprocessing=preprocessing)
 
 
 def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.KID_SUBSETS,
@@ -154,7 +187,7 @@ def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.K
   """Every metric of a set of images (samples, or real images for the reference row).
 
   Args:
-    images: [N, ...] pixels in [0, 1].
+    images: [N, ...] pixels in [0, 1], as shown (ref.preprocessing; module docstring).
     ref: the data set's Reference.
     kid_subsets, kid_subset_size, seed: KID's subsets.
 
@@ -203,7 +236,7 @@ def real_data_metrics(ref: Reference, num: int, *, seed: int = 0, **kid) -> dict
 
 
 def memorisation(samples, ref: Reference) -> dict:
-  """Nearest training images of the samples and of the test images (pixel space).
+  """Nearest training images of the samples and of the test images (pixel space, as shown).
 
   Returns:
     {'summary': memorisation_summary(...), 'sample_sq', 'sample_index', 'test_sq'} (arrays).
@@ -252,9 +285,14 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
   """
   num = num_samples or config.eval_num_samples
   start = time.perf_counter()
+  preprocessing = config.resolved_preprocessing
+  if reference is not None and reference.preprocessing != preprocessing:
+    raise ValueError(f'the reference measures {reference.preprocessing} images, the run makes '
+                     f'{preprocessing} ones')
   ref = reference or prepare(config.dataset, against=config.eval_against,
                              data_dir=config.data_dir or None,
-                             manual_dir=config.manual_dir or None, cache_dir=cache_dir)
+                             manual_dir=config.manual_dir or None, cache_dir=cache_dir,
+                             preprocessing=preprocessing)
   real = {}
   if with_real_data:
     real = {f'real_data/{k}': v
@@ -267,7 +305,7 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
-    samples = generate_samples(gan, g_params, num, seed=seed)
+    samples = as_shown(gan, generate_samples(gan, g_params, num, seed=seed))
     return {**scalars(metrics_against_test(samples, ref, seed=seed, **kid)), **real}
 
   return eval_fn
@@ -288,15 +326,16 @@ def make_parzen_eval_fn(config: Config, *, num_samples: int | None = None,
   """
   num = num_samples or config.eval_num_samples
   dirs = dict(data_dir=config.data_dir or None, manual_dir=config.manual_dir or None)
+  view = config.resolved_preprocessing
   selection, _, held_out, _ = held_out_sets(config.dataset, config.eval_against, **dirs)
-  selection, held_out = _pixels(selection), _pixels(held_out)
-  train = _pixels(data.load_split(config.dataset, 'train', **dirs).images)
+  selection, held_out = _pixels(selection, view), _pixels(held_out, view)
+  train = _pixels(data.load_split(config.dataset, 'train', **dirs).images, view)
   real = parzen.parzen_estimate(_draw(train, num, seed), selection, held_out)
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
-    p = parzen.parzen_estimate(generate_samples(gan, g_params, num, seed=seed), selection,
-                               held_out)
+    p = parzen.parzen_estimate(as_shown(gan, generate_samples(gan, g_params, num, seed=seed)),
+                               selection, held_out)
     return {'parzen_ll': p.ll, 'parzen_se': p.se, 'real_data/parzen_ll': real.ll,
             'real_data/parzen_se': real.se}
 

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from gan_jax.data import preprocess
 from gan_jax.runtime import files
 from gan_jax.runtime import images as image_io
 from gan_jax.runtime import writers
@@ -45,6 +46,7 @@ def evaluate(samples, ref: protocol.Reference, *, step: int | None = None, sourc
       'classifier': {**ref.classifier.info(), 'features': int(ref.test_features.shape[1])},
       'compared_with': ref.test_note,
       'parzen_validation': ref.validation_note,
+      'preprocessing': ref.preprocessing,
   }
   del results['num_images']
   arrays = {}
@@ -127,6 +129,8 @@ def markdown(results: dict) -> str:
       f"Source: {results.get('source') or 'samples'}; {results['num_samples']} samples. "
       f"Every metric compares with {results['compared_with']}. Real data: {real['source']}.",
       f"Parzen σ chosen on {results['parzen_validation']}, from numpy.logspace(-1, 0, 10).",
+      *([f"Images are measured as shown: {preprocess.display_note('gcn')}."]
+        if results.get('preprocessing') == 'gcn' else []),
       f"Classifier (features of FD, KID, precision/recall): test accuracy "
       f"{clf['test_accuracy']:.4f}, {clf['features']} features, sha256 `{clf['sha256']}`.",
       '',
