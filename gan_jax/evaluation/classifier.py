@@ -33,11 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from absl import logging
 
 from gan_jax import data
 from gan_jax.data import preprocess
 from gan_jax.runtime import files
+from gan_jax.runtime import log
 
 Array = jax.Array
 METADATA_FILE = 'classifier.json'
@@ -287,8 +287,7 @@ def load(directory: str, recipe: Recipe) -> Classifier | None:
   except (OSError, ValueError):
     return None
   if meta.get('recipe') != recipe.to_dict():
-    logging.warning('cached classifier in %s was trained by another recipe; retraining',
-                    directory)
+    log.warn(f'cached classifier in {directory} was trained by another recipe; retraining')
     return None
   model = recipe.build()
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
@@ -297,13 +296,12 @@ def load(directory: str, recipe: Recipe) -> Classifier | None:
     with ocp.StandardCheckpointer() as ckptr:
       params = ckptr.restore(os.path.join(directory, PARAMS_DIR), abstract)
   except Exception as e:  # orbax raises many types for a damaged checkpoint
-    logging.warning('cached classifier in %s is unreadable (%s); retraining', directory,
-                    type(e).__name__)
+    log.warn(f'cached classifier in {directory} is unreadable ({type(e).__name__}); retraining')
     return None
   params = jax.device_get(params)
   digest = param_hash(params)
   if digest != meta.get('sha256'):
-    logging.warning('cached classifier in %s does not match its hash; retraining', directory)
+    log.warn(f'cached classifier in {directory} does not match its hash; retraining')
     return None
   return Classifier(params, recipe, float(meta['test_accuracy']), digest,
                     float(meta.get('train_seconds', 0.0)))
@@ -333,11 +331,11 @@ def load_or_train(dataset: str, *, cache_dir: str | None = None, data_dir: str |
   test_split = data.load_split(dataset, 'test', data_dir=data_dir, manual_dir=manual_dir)
   classifier = train(recipe, train_split.images, train_split.labels, test_split.images,
                      test_split.labels)
-  logging.info('trained the %s evaluation classifier in %.1f s: test accuracy %.4f, sha256 %s',
-               dataset, classifier.train_seconds, classifier.test_accuracy, classifier.sha256)
+  log.detail(f'trained the {dataset} evaluation classifier in {classifier.train_seconds:.1f} s: '
+             f'test accuracy {classifier.test_accuracy:.4f}, sha256 {classifier.sha256}')
   try:
     save(classifier, cache_dir)
   except OSError as e:
-    logging.warning('cannot cache the classifier in %s (%s); it will be retrained next time',
-                    cache_dir, e.strerror)
+    log.warn(f'cannot cache the classifier in {cache_dir} ({e.strerror}); it will be retrained '
+             'next time')
   return classifier
