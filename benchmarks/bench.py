@@ -18,36 +18,43 @@ import os
 import tempfile
 import time
 
-from absl import app
-from absl import flags
-from absl import logging
 import jax
+from absl import app, flags, logging
 
-from benchmarks import measure
-from benchmarks import suite
+from benchmarks import measure, suite
 
 _DEFAULTS = suite.Options()
 flags.DEFINE_string('out', 'bench.json', 'Where to write the results (JSON).')
 flags.DEFINE_bool('quick', False, 'A smoke run of every section with small sizes.')
 flags.DEFINE_bool('profile', False, 'Trace the fused step and print where its time goes.')
-flags.DEFINE_string('dataset', _DEFAULTS.dataset, 'Training data (the bundled mnist_5k works '
-                    'everywhere; fashion_mnist is the paper-size split of 50,000).')
-flags.DEFINE_integer('steps', None, 'Full-loop steps (default 5000: 10 logs, one checkpoint and '
-                     'one sample grid, as in a run at the default intervals; quick: 500; 10x '
-                     'both on an accelerator).')
-flags.DEFINE_integer('bare_steps', None, 'Bare-loop steps (default 3000; quick: 400; 10x both on '
-                     'an accelerator).')
-flags.DEFINE_integer('chunk', _DEFAULTS.chunk, 'Steps fused per compiled call (the config\'s '
-                     'steps_per_call).')
+flags.DEFINE_string(
+  'dataset',
+  _DEFAULTS.dataset,
+  'Training data (the bundled mnist_5k works '
+  'everywhere; fashion_mnist is the paper-size split of 50,000).',
+)
+flags.DEFINE_integer(
+  'steps',
+  None,
+  'Full-loop steps (default 5000: 10 logs, one checkpoint and '
+  'one sample grid, as in a run at the default intervals; quick: 500; 10x '
+  'both on an accelerator).',
+)
+flags.DEFINE_integer(
+  'bare_steps', None, 'Bare-loop steps (default 3000; quick: 400; 10x both on an accelerator).'
+)
+flags.DEFINE_integer(
+  'chunk', _DEFAULTS.chunk, "Steps fused per compiled call (the config's steps_per_call)."
+)
 flags.DEFINE_list('batches', None, 'Batch sizes of the scaling table (default 50,...,800).')
 flags.DEFINE_list('devices', None, 'Device counts of the scaling table (default 1,2,4).')
 # A section that runs in its own process (forced device count, or a clean peak RSS).
 flags.DEFINE_enum('child', None, ['devices', 'memory'], 'Internal: run one child section.')
 flags.DEFINE_integer('child_devices', 1, 'Internal: devices of a --child=devices run.')
-flags.DEFINE_integer('device_steps', _DEFAULTS.device_steps, 'Internal: bare-loop steps of a '
-                     'device-scaling child.')
-flags.DEFINE_integer('memory_steps', _DEFAULTS.memory_steps, 'Internal: steps of the memory '
-                     'child.')
+flags.DEFINE_integer(
+  'device_steps', _DEFAULTS.device_steps, 'Internal: bare-loop steps of a device-scaling child.'
+)
+flags.DEFINE_integer('memory_steps', _DEFAULTS.memory_steps, 'Internal: steps of the memory child.')
 FLAGS = flags.FLAGS
 
 
@@ -64,22 +71,26 @@ def options_from_flags() -> suite.Options:
 
 def run(options: suite.Options) -> dict:
   start = time.perf_counter()
-  config = suite.paper_config(options.dataset, steps_per_call=options.chunk,
-                              num_steps=options.steps)
+  config = suite.paper_config(
+    options.dataset, steps_per_call=options.chunk, num_steps=options.steps
+  )
   results = {'options': dataclasses.asdict(options), 'environment': suite.environment()}
   results['matmul_peak'] = measure.matmul_peak(suite.peak_sizes(options), options.repeats)
   results['cost'] = suite.model_cost(config, options)
   with tempfile.TemporaryDirectory(prefix='gan_jax_bench_') as root:
     results['training_loop'] = suite.training_loop(config, options, root)
-    results['evaluation'] = suite.evaluation_speed(config, options,
-                                                   results['training_loop']['workdir'])
+    results['evaluation'] = suite.evaluation_speed(
+      config, options, results['training_loop']['workdir']
+    )
   results['batch_scaling'] = suite.batch_scaling(config, options)
   results['models'] = suite.model_speed(options, results['matmul_peak']['peak_gflops'])
   results['device_scaling'] = suite.device_scaling(options, results['cost']['iter_gflop'])
-  results['memory'] = suite.run_child('memory', f'--dataset={options.dataset}',
-                                      f'--memory_steps={options.memory_steps}')
-  results['summary'] = suite.summary(results['matmul_peak'], results['cost'],
-                                     results['training_loop'])
+  results['memory'] = suite.run_child(
+    'memory', f'--dataset={options.dataset}', f'--memory_steps={options.memory_steps}'
+  )
+  results['summary'] = suite.summary(
+    results['matmul_peak'], results['cost'], results['training_loop']
+  )
   results['load_average_end'] = [round(x, 2) for x in os.getloadavg()]
   results['bench_seconds'] = time.perf_counter() - start
   return results
@@ -90,8 +101,11 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
   if FLAGS.child == 'devices':
-    print(json.dumps(suite.devices_child(FLAGS.dataset, FLAGS.child_devices, FLAGS.device_steps,
-                                         FLAGS.chunk)))
+    print(
+      json.dumps(
+        suite.devices_child(FLAGS.dataset, FLAGS.child_devices, FLAGS.device_steps, FLAGS.chunk)
+      )
+    )
     return
   if FLAGS.child == 'memory':
     print(json.dumps(suite.memory_child(FLAGS.dataset, FLAGS.memory_steps)))

@@ -32,27 +32,33 @@ def parse_hlo(hlo_text: str) -> dict[str, dict]:
   computations, current = collections.defaultdict(list), None
   instructions = {}
   for line in hlo_text.splitlines():
-    if (m := _INSTRUCTION.match(line)):
+    if m := _INSTRUCTION.match(line):
       name, shape, opcode, rest = m.groups()
       op_name = _OP_NAME.search(rest)
-      instructions[name] = {'opcode': opcode, 'shape': shape,
-                            'op_name': op_name.group(1) if op_name else '',
-                            'calls': _CALLS.findall(rest), 'computation': current}
+      instructions[name] = {
+        'opcode': opcode,
+        'shape': shape,
+        'op_name': op_name.group(1) if op_name else '',
+        'calls': _CALLS.findall(rest),
+        'computation': current,
+      }
       computations[current].append(name)
-    elif (m := _COMPUTATION.match(line)):
+    elif m := _COMPUTATION.match(line):
       current = m.group(1)
 
   def has(computation, predicate, seen=()):
     for child in computations.get(computation, ()):
       info = instructions[child]
-      if predicate(info) or any(c not in seen and has(c, predicate, seen + (c,))
-                                for c in info['calls']):
+      if predicate(info) or any(
+        c not in seen and has(c, predicate, seen + (c,)) for c in info['calls']
+      ):
         return True
     return False
 
   def is_matmul(info):
     return info['opcode'] in ('dot', 'convolution') or (
-        info['opcode'] == 'custom-call' and re.search(r'gemm|matmul|cublas', info['op_name']))
+      info['opcode'] == 'custom-call' and re.search(r'gemm|matmul|cublas', info['op_name'])
+    )
 
   for info in instructions.values():
     if info['opcode'] in _CONTROL:
@@ -108,17 +114,25 @@ def op_breakdown(run: Callable[[], None], hlo_text: str, iterations: int, top: i
   rows = []
   for name, (seconds, count) in sorted(work.items(), key=lambda kv: -kv[1][0])[:top]:
     info = instructions[name]
-    rows.append({'instruction': name, 'category': info['category'],
-                 'shape': info['shape'] if len(info['shape']) < 40 else info['shape'][:36] + '...',
-                 'ms_per_iter': seconds / iterations * 1e3, 'share': seconds / total,
-                 'runs_per_iter': count / iterations,
-                 'op_name': info['op_name'].split('/', 1)[-1][-70:]})
+    rows.append(
+      {
+        'instruction': name,
+        'category': info['category'],
+        'shape': info['shape'] if len(info['shape']) < 40 else info['shape'][:36] + '...',
+        'ms_per_iter': seconds / iterations * 1e3,
+        'share': seconds / total,
+        'runs_per_iter': count / iterations,
+        'op_name': info['op_name'].split('/', 1)[-1][-70:],
+      }
+    )
   return {
-      'iterations': iterations,
-      'wall_ms_per_iter': wall / iterations * 1e3,
-      'op_ms_per_iter': total / iterations * 1e3,
-      'instructions_run_per_iter': sum(c for _, c in work.values()) / iterations,
-      'categories': {k: {'ms_per_iter': v / iterations * 1e3, 'share': v / total}
-                     for k, v in sorted(categories.items(), key=lambda kv: -kv[1])},
-      'top': rows,
+    'iterations': iterations,
+    'wall_ms_per_iter': wall / iterations * 1e3,
+    'op_ms_per_iter': total / iterations * 1e3,
+    'instructions_run_per_iter': sum(c for _, c in work.values()) / iterations,
+    'categories': {
+      k: {'ms_per_iter': v / iterations * 1e3, 'share': v / total}
+      for k, v in sorted(categories.items(), key=lambda kv: -kv[1])
+    },
+    'top': rows,
   }

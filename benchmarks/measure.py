@@ -65,12 +65,16 @@ def matmul_peak(sizes: tuple[int, ...], repeats: int) -> dict:
     a, b = _random((n, n), 1), _random((n, n), 2)
     rates[n] = 2 * n**3 / time_call(matmul, a, b, repeats=repeats, min_seconds=0.3) / 1e9
     del a, b
-  return {'gflops_by_size': rates, 'peak_gflops': max(rates.values()),
-          'peak_size': max(rates, key=rates.get)}
+  return {
+    'gflops_by_size': rates,
+    'peak_gflops': max(rates.values()),
+    'peak_size': max(rates, key=rates.get),
+  }
 
 
 # ------------------------------------------------------------------------------------------
 # The model's FLOPs and matmuls, from XLA's compiled HLO.
+
 
 @dataclasses.dataclass(frozen=True)
 class Dot:
@@ -94,13 +98,16 @@ class Dot:
   @property
   def label(self) -> str:
     def side(shape, contracting):
-      return '[' + ','.join(f'{d}*' if i in contracting else str(d)
-                            for i, d in enumerate(shape)) + ']'
+      return (
+        '[' + ','.join(f'{d}*' if i in contracting else str(d) for i, d in enumerate(shape)) + ']'
+      )
+
     return f'{side(self.lhs, self.lhs_contracting)}x{side(self.rhs, self.rhs_contracting)}'
 
   def run(self, a, b):
-    return jax.lax.dot_general(a, b, ((self.lhs_contracting, self.rhs_contracting),
-                                      (self.lhs_batch, self.rhs_batch)))
+    return jax.lax.dot_general(
+      a, b, ((self.lhs_contracting, self.rhs_contracting), (self.lhs_batch, self.rhs_batch))
+    )
 
 
 _DEF = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = \w+\[([\d,]*)\]')
@@ -117,18 +124,26 @@ def hlo_dots(hlo_text: str) -> list[Dot]:
   """Every dot of an optimised HLO module (inside fusions too), as run once per execution."""
   shapes = {}
   for line in hlo_text.splitlines():
-    if (m := _DEF.match(line)):
+    if m := _DEF.match(line):
       shapes[m.group(1)] = tuple(int(d) for d in m.group(2).split(',') if d)
     elif line.rstrip().endswith('{'):  # a computation's signature: its parameters' shapes
-      shapes.update({name: tuple(int(d) for d in dims.split(',') if d)
-                     for name, dims in _PARAM.findall(line)})
+      shapes.update(
+        {name: tuple(int(d) for d in dims.split(',') if d) for name, dims in _PARAM.findall(line)}
+      )
   dots = []
   for line in hlo_text.splitlines():
-    if (m := _DOT.search(line)):
+    if m := _DOT.search(line):
       lhs, rhs, attrs = m.groups()
-      dots.append(Dot(shapes[lhs], shapes[rhs], _dims(attrs, 'lhs_contracting_dims'),
-                      _dims(attrs, 'rhs_contracting_dims'), _dims(attrs, 'lhs_batch_dims'),
-                      _dims(attrs, 'rhs_batch_dims')))
+      dots.append(
+        Dot(
+          shapes[lhs],
+          shapes[rhs],
+          _dims(attrs, 'lhs_contracting_dims'),
+          _dims(attrs, 'rhs_contracting_dims'),
+          _dims(attrs, 'lhs_batch_dims'),
+          _dims(attrs, 'rhs_batch_dims'),
+        )
+      )
   return dots
 
 
@@ -142,13 +157,24 @@ def time_dots(dots: list[Dot], repeats: int) -> dict:
   for dot, count in collections.Counter(dots).most_common():
     fn = jax.jit(dot.run)
     seconds = time_call(fn, _random(dot.lhs, 1), _random(dot.rhs, 2), repeats=repeats)
-    rows.append({'shape': dot.label, 'count': count, 'gflop': dot.flops / 1e9,
-                 'ms': seconds * 1e3, 'gflops': dot.flops / seconds / 1e9})
+    rows.append(
+      {
+        'shape': dot.label,
+        'count': count,
+        'gflop': dot.flops / 1e9,
+        'ms': seconds * 1e3,
+        'gflops': dot.flops / seconds / 1e9,
+      }
+    )
     total_s += count * seconds
     total_flop += count * dot.flops
   rows.sort(key=lambda r: -r['count'] * r['ms'])
-  return {'rows': rows, 'iteration_matmul_s': total_s, 'iteration_matmul_gflop': total_flop / 1e9,
-          'gflops': total_flop / total_s / 1e9}
+  return {
+    'rows': rows,
+    'iteration_matmul_s': total_s,
+    'iteration_matmul_gflop': total_flop / 1e9,
+    'gflops': total_flop / total_s / 1e9,
+  }
 
 
 def _flops(compiled) -> float:
@@ -160,11 +186,13 @@ def _flops(compiled) -> float:
 def abstract_inputs(exp: train.Experiment):
   """Shapes of the state and of the on-device training set (nothing allocated)."""
   # Only sigmoid-output models get a marginals bias (CIFAR-10's linear/deconv outputs have none).
-  bias = (None if exp.output_bias is None else
-          jax.ShapeDtypeStruct((exp.gan.generator.output_dim,), jnp.float32))
+  bias = (
+    None
+    if exp.output_bias is None
+    else jax.ShapeDtypeStruct((exp.gan.generator.output_dim,), jnp.float32)
+  )
   state = jax.eval_shape(lambda b: create_train_state(exp.gan, exp.config.seed, b), bias)
-  data = jax.ShapeDtypeStruct((exp.train_images.shape[0], math.prod(exp.image_shape)),
-                              jnp.uint8)
+  data = jax.ShapeDtypeStruct((exp.train_images.shape[0], math.prod(exp.image_shape)), jnp.uint8)
   return state, data
 
 
@@ -176,13 +204,18 @@ def step_cost(exp: train.Experiment, fused_steps: int) -> dict:
   one = jax.jit(functools.partial(steps.train_step, gan=exp.gan)).lower(state, batch).compile()
   fused = parallel.compile_train_steps(exp.gan, exp.mesh, fused_steps).lower(state, data).compile()
   dots = hlo_dots(one.as_text())
-  return {'iter_flop': _flops(one), 'dots': dots,
-          'dot_flop': sum(d.flops for d in dots),
-          'fused_steps': fused_steps, 'fused_call_flop': _flops(fused)}
+  return {
+    'iter_flop': _flops(one),
+    'dots': dots,
+    'dot_flop': sum(d.flops for d in dots),
+    'fused_steps': fused_steps,
+    'fused_call_flop': _flops(fused),
+  }
 
 
 # ------------------------------------------------------------------------------------------
 # Compilations and the training loop.
+
 
 class CompileLog:
   """Counts XLA compilations (by function name) and their seconds while installed."""
@@ -205,9 +238,12 @@ class CompileLog:
     seconds = collections.defaultdict(float)
     for name, duration in self.events:
       seconds[name] += duration
-    return {'count': len(self.events), 'seconds': sum(seconds.values()),
-            'by_function': dict(collections.Counter(name for name, _ in self.events)),
-            'seconds_by_function': dict(seconds)}
+    return {
+      'count': len(self.events),
+      'seconds': sum(seconds.values()),
+      'by_function': dict(collections.Counter(name for name, _ in self.events)),
+      'seconds_by_function': dict(seconds),
+    }
 
 
 class SharedFusedSteps:
@@ -236,6 +272,7 @@ class SharedFusedSteps:
       jax.block_until_ready(out[0].step)  # the outputs of one execution are ready together
       self.call_seconds.append(time.perf_counter() - start)
       return out
+
     return timed
 
 
@@ -252,8 +289,7 @@ def shared_fused_steps():
   yield SharedFusedSteps()
 
 
-def time_full_loop(config: Config, workdir: str,
-                   shared: SharedFusedSteps | None = None) -> dict:
+def time_full_loop(config: Config, workdir: str, shared: SharedFusedSteps | None = None) -> dict:
   """train.train_and_evaluate(config) from scratch in `workdir` (its log beside it, in
   <workdir>.log: a run claims only an empty directory), timed from call to return.
 
@@ -265,8 +301,11 @@ def time_full_loop(config: Config, workdir: str,
   `shared`, also the time inside the fused calls, and what is left: the loop's own cost.
   """
   first_call = len(shared.call_seconds) if shared else 0
-  with CompileLog() as compiles, open(workdir.rstrip('/') + '.log', 'w') as log, \
-      contextlib.redirect_stdout(log):
+  with (
+    CompileLog() as compiles,
+    open(workdir.rstrip('/') + '.log', 'w') as log,
+    contextlib.redirect_stdout(log),
+  ):
     start, start_cpu = time.perf_counter(), time.process_time()
     train.train_and_evaluate(config, workdir, compile_steps=shared)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -275,19 +314,29 @@ def time_full_loop(config: Config, workdir: str,
   # grid and checkpoint, and the wait for its write).
   rows = writers.read_metrics(workdir)
   steps_before = [0] + [row['step'] for row in rows[:-1]]
-  inside = sum((row['step'] - before) / row['steps_per_s']
-               for row, before in zip(rows, steps_before))
+  inside = sum(
+    (row['step'] - before) / row['steps_per_s'] for row, before in zip(rows, steps_before)
+  )
   rates = [row['steps_per_s'] for row in rows][1:]  # the first interval holds the start-up
-  out = {'steps': config.num_steps, 'seconds': seconds, 'cpu_s': cpu,
-         'iters_per_s': config.num_steps / seconds,
-         'interval_iters_per_s_median': statistics.median(rates) if rates else None,
-         'start_and_end_s': seconds - inside,
-         'compiles': compiles.summary()}
+  out = {
+    'steps': config.num_steps,
+    'seconds': seconds,
+    'cpu_s': cpu,
+    'iters_per_s': config.num_steps / seconds,
+    'interval_iters_per_s_median': statistics.median(rates) if rates else None,
+    'start_and_end_s': seconds - inside,
+    'compiles': compiles.summary(),
+  }
   if shared:
     calls = shared.call_seconds[first_call:]
-    out.update({'calls': len(calls), 'in_calls_s': sum(calls),
-                'outside_calls_s': seconds - sum(calls),
-                'call_iters_per_s_median': config.num_steps / len(calls) / statistics.median(calls)})
+    out.update(
+      {
+        'calls': len(calls),
+        'in_calls_s': sum(calls),
+        'outside_calls_s': seconds - sum(calls),
+        'call_iters_per_s_median': config.num_steps / len(calls) / statistics.median(calls),
+      }
+    )
   return out
 
 
@@ -307,8 +356,7 @@ def time_bare_loop(fused, state, data, num_calls: int):
 
 
 def device_data(exp: train.Experiment):
-  return parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1),
-                                 exp.mesh)
+  return parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1), exp.mesh)
 
 
 def loop_rate(exp: train.Experiment, chunk: int, num_calls: int) -> dict:
@@ -321,10 +369,16 @@ def loop_rate(exp: train.Experiment, chunk: int, num_calls: int) -> dict:
     state, _ = fused(state, data)
     jax.block_until_ready(state.step)
   _, seconds, cpu, per_call = time_bare_loop(fused, state, data, num_calls)
-  return {'chunk': chunk, 'calls': num_calls, 'seconds': seconds, 'cpu_s': cpu,
-          'iters_per_s': chunk * num_calls / seconds,
-          'iters_per_s_median_call': chunk / statistics.median(per_call),
-          'xla_iter_gflop': _flops(fused) / 1e9, 'compile_s': compiles.summary()['seconds']}
+  return {
+    'chunk': chunk,
+    'calls': num_calls,
+    'seconds': seconds,
+    'cpu_s': cpu,
+    'iters_per_s': chunk * num_calls / seconds,
+    'iters_per_s_median_call': chunk / statistics.median(per_call),
+    'xla_iter_gflop': _flops(fused) / 1e9,
+    'compile_s': compiles.summary()['seconds'],
+  }
 
 
 def peak_memory() -> dict:
@@ -334,6 +388,7 @@ def peak_memory() -> dict:
   fork and exec, so a child reports at least its parent's peak.
   """
   import resource
+
   out = {'ru_maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
   if os.path.exists('/proc/self/status'):
     with open('/proc/self/status') as f:

@@ -29,10 +29,15 @@ def main():
   args = parser.parse_args()
 
   rng = np.random.default_rng(0)
-  centres, validation, test = (rng.random((n, args.dim), dtype=np.float32)
-                               for n in (args.num_samples, args.num_validation, args.num_test))
-  chunks = {k: v for k, v in (('chunk_queries', args.chunk_queries),
-                              ('chunk_centres', args.chunk_centres)) if v}
+  centres, validation, test = (
+    rng.random((n, args.dim), dtype=np.float32)
+    for n in (args.num_samples, args.num_validation, args.num_test)
+  )
+  chunks = {
+    k: v
+    for k, v in (('chunk_queries', args.chunk_queries), ('chunk_centres', args.chunk_centres))
+    if v
+  }
 
   def protocol():
     sigma, _ = parzen.select_sigma(centres, validation, parzen.SIGMAS, **chunks)
@@ -49,13 +54,25 @@ def main():
     cpu.append(time.process_time() - start_cpu)
   median = float(np.median(times))
   flop = 2 * args.dim * args.num_samples * (args.num_test + args.num_validation)
-  print(json.dumps({
-      'num_samples': args.num_samples, 'num_test': args.num_test,
-      'num_validation': args.num_validation, 'dim': args.dim, 'num_sigmas': len(parzen.SIGMAS),
-      'first_run_s': round(first, 3), 'times_s': [round(t, 3) for t in times],
-      'median_s': round(median, 3), 'cpu_s': [round(t, 3) for t in cpu],
-      'load_average': round(os.getloadavg()[0], 2), 'matmul_gflop': round(flop / 1e9, 1),
-      'gflop_per_s': round(flop / median / 1e9, 1)}, indent=2))
+  print(
+    json.dumps(
+      {
+        'num_samples': args.num_samples,
+        'num_test': args.num_test,
+        'num_validation': args.num_validation,
+        'dim': args.dim,
+        'num_sigmas': len(parzen.SIGMAS),
+        'first_run_s': round(first, 3),
+        'times_s': [round(t, 3) for t in times],
+        'median_s': round(median, 3),
+        'cpu_s': [round(t, 3) for t in cpu],
+        'load_average': round(os.getloadavg()[0], 2),
+        'matmul_gflop': round(flop / 1e9, 1),
+        'gflop_per_s': round(flop / median / 1e9, 1),
+      },
+      indent=2,
+    )
+  )
 
 
 if __name__ == '__main__':

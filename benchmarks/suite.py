@@ -12,12 +12,11 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import hlo_profile
-from benchmarks import measure
-from gan_jax.runtime import sampling
-from gan_jax.loop import train
-from gan_jax.evaluation import classifier
+from benchmarks import hlo_profile, measure
 from experiments.flags import config_from_args
+from gan_jax.evaluation import classifier
+from gan_jax.loop import train
+from gan_jax.runtime import sampling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The paper's recipe with its default intervals (log 500, checkpoint and samples 5000).
@@ -31,11 +30,11 @@ class Options:
   """How much to measure; `quick` is a smoke run of every section (~1 min on 2 cores)."""
 
   dataset: str = 'mnist_5k'
-  steps: int = 5000         # full-loop steps (train.train_and_evaluate)
-  bare_steps: int = 3000    # bare-loop steps, half before and half after the full loop
-  chunk: int = 100          # steps per compiled call (the config's steps_per_call)
+  steps: int = 5000  # full-loop steps (train.train_and_evaluate)
+  bare_steps: int = 3000  # bare-loop steps, half before and half after the full loop
+  chunk: int = 100  # steps per compiled call (the config's steps_per_call)
   repeats: int = 5
-  peak_sizes: tuple[int, ...] = (2048, 4096)             # on a CPU
+  peak_sizes: tuple[int, ...] = (2048, 4096)  # on a CPU
   accelerator_peak_sizes: tuple[int, ...] = (4096, 8192, 16384)
   batches: tuple[int, ...] = (50, 100, 200, 400, 800)
   devices: tuple[int, ...] = (1, 2, 4)
@@ -51,17 +50,34 @@ class Options:
     loops run 10x more steps (the per-run costs would otherwise weigh 10x more)."""
     options = cls.quick() if quick else cls()
     if platform != 'cpu':
-      options = dataclasses.replace(options, steps=10 * options.steps,
-                                    bare_steps=10 * options.bare_steps,
-                                    device_steps=10 * options.device_steps)
+      options = dataclasses.replace(
+        options,
+        steps=10 * options.steps,
+        bare_steps=10 * options.bare_steps,
+        device_steps=10 * options.device_steps,
+      )
     return dataclasses.replace(options, **changes)
 
   @classmethod
   def quick(cls, **changes):
-    return cls(**{**dict(steps=500, bare_steps=400, repeats=2, peak_sizes=(2048,),
-                         accelerator_peak_sizes=(8192,), batches=(50, 100), devices=(1, 2), device_steps=200, memory_steps=200,
-                         num_samples=2000, parzen_args=('--repeats=1', '--num_samples=2000',
-                                                        '--num_test=2000')), **changes})
+    return cls(
+      **{
+        **dict(
+          steps=500,
+          bare_steps=400,
+          repeats=2,
+          peak_sizes=(2048,),
+          accelerator_peak_sizes=(8192,),
+          batches=(50, 100),
+          devices=(1, 2),
+          device_steps=200,
+          memory_steps=200,
+          num_samples=2000,
+          parzen_args=('--repeats=1', '--num_samples=2000', '--num_test=2000'),
+        ),
+        **changes,
+      }
+    )
 
 
 def peak_sizes(options: Options) -> tuple[int, ...]:
@@ -76,12 +92,17 @@ def paper_config(dataset: str, **changes):
 
 def environment() -> dict:
   device = jax.devices()[0]
-  return {'platform': device.platform, 'device_kind': device.device_kind,
-          'devices': jax.device_count(), 'cpu_count': os.cpu_count(), 'jax': jax.__version__,
-          # fp32 matmuls at XLA's default precision: full fp32 on CPU, TF32 on recent NVIDIA.
-          'matmul_precision': str(jax.config.jax_default_matmul_precision or 'default'),
-          'xla_flags': os.environ.get('XLA_FLAGS', ''),
-          'load_average': [round(x, 2) for x in os.getloadavg()]}
+  return {
+    'platform': device.platform,
+    'device_kind': device.device_kind,
+    'devices': jax.device_count(),
+    'cpu_count': os.cpu_count(),
+    'jax': jax.__version__,
+    # fp32 matmuls at XLA's default precision: full fp32 on CPU, TF32 on recent NVIDIA.
+    'matmul_precision': str(jax.config.jax_default_matmul_precision or 'default'),
+    'xla_flags': os.environ.get('XLA_FLAGS', ''),
+    'load_average': [round(x, 2) for x in os.getloadavg()],
+  }
 
 
 def model_cost(config, options: Options) -> dict:
@@ -90,30 +111,41 @@ def model_cost(config, options: Options) -> dict:
   cost = measure.step_cost(exp, options.chunk)
   dots = measure.time_dots(cost['dots'], options.repeats)
   return {
-      'iter_gflop': cost['iter_flop'] / 1e9,
-      'iter_dot_gflop': cost['dot_flop'] / 1e9,
-      'fused_call_gflop': cost['fused_call_flop'] / 1e9,
-      'fused_call_steps': cost['fused_steps'],
-      'fused_note': (f'cost_analysis of the fused lax.scan of {cost["fused_steps"]} steps reports '
-                     f'{cost["fused_call_flop"] / 1e9:.3f} GFLOP: the scan body counted once, '
-                     'not times its trip count'),
-      'model_matmuls': dots,
+    'iter_gflop': cost['iter_flop'] / 1e9,
+    'iter_dot_gflop': cost['dot_flop'] / 1e9,
+    'fused_call_gflop': cost['fused_call_flop'] / 1e9,
+    'fused_call_steps': cost['fused_steps'],
+    'fused_note': (
+      f'cost_analysis of the fused lax.scan of {cost["fused_steps"]} steps reports '
+      f'{cost["fused_call_flop"] / 1e9:.3f} GFLOP: the scan body counted once, '
+      'not times its trip count'
+    ),
+    'model_matmuls': dots,
   }
 
 
 # Every registered model at its original config's sizes and batch (random uint8 data: CIFAR-10
 # need not be on the machine), one fused call of `model_steps` iterations.
-MODEL_DATA_SHAPES = {'mnist_mlp': (28, 28, 1), 'cifar10_fc': (32, 32, 3),
-                     'cifar10_conv': (32, 32, 3)}
+MODEL_DATA_SHAPES = {
+  'mnist_mlp': (28, 28, 1),
+  'cifar10_fc': (32, 32, 3),
+  'cifar10_conv': (32, 32, 3),
+}
 
 
-def model_speed(options: Options, peak_gflops: float, *, model_steps: int = 2,
-                names: tuple[str, ...] | None = None) -> list[dict]:
+def model_speed(
+  options: Options,
+  peak_gflops: float,
+  *,
+  model_steps: int = 2,
+  names: tuple[str, ...] | None = None,
+) -> list[dict]:
   """Per model: bare-loop iterations/s, XLA's GFLOP per iteration and the share of the peak."""
   from gan_jax.game import models
   from gan_jax.game.state import build_gan, create_train_state
   from gan_jax.runtime import parallel
   from gan_jax.runtime.config import Config
+
   rows = []
   for name in names or models.names():
     config = Config(model=name, **models.get(name).recipe)
@@ -125,8 +157,9 @@ def model_speed(options: Options, peak_gflops: float, *, model_steps: int = 2,
     gan = build_gan(config, data_dim=data_dim, num_train=num)
     mesh = parallel.make_mesh(jax.devices()[:1])
     images = np.random.default_rng(0).integers(0, 256, (num, data_dim), dtype=np.uint8)
-    state = jax.jit(lambda: create_train_state(gan, 0, None),
-                    out_shardings=parallel.replicated(mesh))()
+    state = jax.jit(
+      lambda: create_train_state(gan, 0, None), out_shardings=parallel.replicated(mesh)
+    )()
     data = parallel.put_replicated(images, mesh)
     one = parallel.compile_train_steps(gan, mesh, 1).lower(state, data).compile()
     iter_gflop = measure._flops(one) / 1e9  # one step: no scan trip-count ambiguity
@@ -140,9 +173,16 @@ def model_speed(options: Options, peak_gflops: float, *, model_steps: int = 2,
       jax.block_until_ready(state)
       times.append(time.perf_counter() - start)
     rate = model_steps / statistics.median(times)
-    rows.append({'model': name, 'batch': config.batch_size, 'iters_per_s': rate,
-                 'xla_iter_gflop': iter_gflop, 'gflops': rate * iter_gflop,
-                 'share_of_peak': rate * iter_gflop / peak_gflops})
+    rows.append(
+      {
+        'model': name,
+        'batch': config.batch_size,
+        'iters_per_s': rate,
+        'xla_iter_gflop': iter_gflop,
+        'gflops': rate * iter_gflop,
+        'share_of_peak': rate * iter_gflop / peak_gflops,
+      }
+    )
     del state, data
   return rows
 
@@ -154,8 +194,9 @@ def training_loop(config, options: Options, root: str) -> dict:
   loop (other half): a load that drifts during the measurement hits both sides alike.
   """
   with measure.shared_fused_steps() as shared:
-    warmup = measure.time_full_loop(config.replace(num_steps=options.chunk),
-                                    measure.temp_workdir(root, 'warmup'), shared)
+    warmup = measure.time_full_loop(
+      config.replace(num_steps=options.chunk), measure.temp_workdir(root, 'warmup'), shared
+    )
     exp = train.setup(config)
     fused = shared.compiled[(options.chunk, exp.mesh)]
     state, data = exp.init_state(), measure.device_data(exp)
@@ -171,24 +212,35 @@ def training_loop(config, options: Options, root: str) -> dict:
       profile_steps = 20 if jax.devices()[0].platform == 'cpu' else 500
       profile = _profile(exp, state, data, profile_steps)
   bare_steps = 2 * calls * options.chunk
-  bare = {'steps': bare_steps, 'seconds': s1 + s2, 'cpu_s': c1 + c2,
-          'iters_per_s': bare_steps / (s1 + s2),
-          'iters_per_s_median_call': options.chunk / statistics.median(per_call1 + per_call2),
-          'halves_iters_per_s': [calls * options.chunk / s1, calls * options.chunk / s2]}
+  bare = {
+    'steps': bare_steps,
+    'seconds': s1 + s2,
+    'cpu_s': c1 + c2,
+    'iters_per_s': bare_steps / (s1 + s2),
+    'iters_per_s_median_call': options.chunk / statistics.median(per_call1 + per_call2),
+    'halves_iters_per_s': [calls * options.chunk / s1, calls * options.chunk / s2],
+  }
   per_step = lambda r, key: r[key] / r['steps']
   return {
-      'warmup': warmup, 'full': full, 'bare': bare, 'workdir': workdir,
-      'overhead': per_step(full, 'seconds') / per_step(bare, 'seconds'),
-      'overhead_cpu': per_step(full, 'cpu_s') / per_step(bare, 'cpu_s'),
-      'overhead_in_run': full['seconds'] / full['in_calls_s'],
-      'overhead_steady': (bare['iters_per_s_median_call'] / full['interval_iters_per_s_median']
-                          if full['interval_iters_per_s_median'] else None),
-      'profile': profile,
+    'warmup': warmup,
+    'full': full,
+    'bare': bare,
+    'workdir': workdir,
+    'overhead': per_step(full, 'seconds') / per_step(bare, 'seconds'),
+    'overhead_cpu': per_step(full, 'cpu_s') / per_step(bare, 'cpu_s'),
+    'overhead_in_run': full['seconds'] / full['in_calls_s'],
+    'overhead_steady': (
+      bare['iters_per_s_median_call'] / full['interval_iters_per_s_median']
+      if full['interval_iters_per_s_median']
+      else None
+    ),
+    'profile': profile,
   }
 
 
 def _profile(exp, state, data, steps: int) -> dict:
   from gan_jax.runtime import parallel
+
   compiled = parallel.compile_train_steps(exp.gan, exp.mesh, steps).lower(state, data).compile()
   box = [compiled(state, data)[0]]
 
@@ -208,8 +260,14 @@ def batch_scaling(config, options: Options) -> list[dict]:
     chunk = max(2, options.chunk * 100 // batch // 2 * 2)
     calls = 3 if options.repeats > 2 else 2
     rate = measure.loop_rate(exp, chunk, calls)
-    rows.append({'batch': batch, **rate, 'gflops': rate['iters_per_s'] * rate['xla_iter_gflop'],
-                 'examples_per_s': rate['iters_per_s'] * batch})
+    rows.append(
+      {
+        'batch': batch,
+        **rate,
+        'gflops': rate['iters_per_s'] * rate['xla_iter_gflop'],
+        'examples_per_s': rate['iters_per_s'] * batch,
+      }
+    )
   return rows
 
 
@@ -217,9 +275,14 @@ def device_scaling(options: Options, iter_gflop: float) -> list[dict]:
   """The bare loop on 1, 2, 4 devices, each in a process with that many forced CPU devices."""
   rows = []
   for n in options.devices:
-    row = run_child('devices', f'--child_devices={n}', f'--dataset={options.dataset}',
-                    f'--device_steps={options.device_steps}', f'--chunk={options.chunk}',
-                    devices=n)
+    row = run_child(
+      'devices',
+      f'--child_devices={n}',
+      f'--dataset={options.dataset}',
+      f'--device_steps={options.device_steps}',
+      f'--chunk={options.chunk}',
+      devices=n,
+    )
     if 'iters_per_s' in row:
       row['gflops'] = row['iters_per_s'] * iter_gflop
     rows.append(row)
@@ -229,13 +292,15 @@ def device_scaling(options: Options, iter_gflop: float) -> list[dict]:
 def devices_child(dataset: str, num_devices: int, steps: int, chunk: int) -> dict:
   devices = jax.devices()
   if len(devices) < num_devices:
-    return {'devices': num_devices, 'skipped': f'only {len(devices)} {devices[0].platform} '
-            'device(s)'}
+    return {
+      'devices': num_devices,
+      'skipped': f'only {len(devices)} {devices[0].platform} device(s)',
+    }
   from gan_jax.runtime import parallel
+
   exp = train.setup(paper_config(dataset), parallel.make_mesh(devices[:num_devices]))
   rate = measure.loop_rate(exp, chunk, max(steps // chunk, 1))
-  return {'devices': num_devices, 'platform': devices[0].platform, **rate,
-          **measure.peak_memory()}
+  return {'devices': num_devices, 'platform': devices[0].platform, **rate, **measure.peak_memory()}
 
 
 def memory_child(dataset: str, steps: int) -> dict:
@@ -253,13 +318,22 @@ def run_child(kind: str, *args: str, devices: int = 1) -> dict:
   devices; returns its last stdout line (JSON) and its peak RSS from the kernel."""
   env = dict(os.environ)
   env['XLA_FLAGS'] = ' '.join(
-      [f for f in env.get('XLA_FLAGS', '').split()
-       if not f.startswith('--xla_force_host_platform_device_count')] +
-      [f'--xla_force_host_platform_device_count={devices}'])
+    [
+      f
+      for f in env.get('XLA_FLAGS', '').split()
+      if not f.startswith('--xla_force_host_platform_device_count')
+    ]
+    + [f'--xla_force_host_platform_device_count={devices}']
+  )
   start = time.perf_counter()
-  process = subprocess.Popen([sys.executable, '-m', 'benchmarks.bench', f'--child={kind}', *args],
-                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+  process = subprocess.Popen(
+    [sys.executable, '-m', 'benchmarks.bench', f'--child={kind}', *args],
+    cwd=ROOT,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
   stdout, stderr = process.communicate()
   if process.returncode:
     return {'error': f'{kind} child failed (exit {process.returncode}): {stderr[-2000:]}'}
@@ -281,9 +355,13 @@ def evaluation_speed(config, options: Options, workdir: str) -> dict:
       start = time.perf_counter()
       restored.sample(options.num_samples, seed=seed)
       times.append(time.perf_counter() - start)
-  out['sampling'] = {'num': options.num_samples, 'checkpoint_step': restored.step,
-                     'first_call_s': first, 'images_per_s': options.num_samples / min(times),
-                     'compiles_in_3_calls': compiles.summary()['count']}
+  out['sampling'] = {
+    'num': options.num_samples,
+    'checkpoint_step': restored.step,
+    'first_call_s': first,
+    'images_per_s': options.num_samples / min(times),
+    'compiles_in_3_calls': compiles.summary()['count'],
+  }
 
   start = time.perf_counter()
   clf = classifier.load_or_train(config.dataset)
@@ -294,11 +372,18 @@ def evaluation_speed(config, options: Options, workdir: str) -> dict:
     start = time.perf_counter()
     clf.features_and_probs(samples)
     times.append(time.perf_counter() - start)
-  out['classifier_features'] = {'num': len(samples), 'load_or_train_s': load_s,
-                                'images_per_s': len(samples) / statistics.median(times)}
+  out['classifier_features'] = {
+    'num': len(samples),
+    'load_or_train_s': load_s,
+    'images_per_s': len(samples) / statistics.median(times),
+  }
 
-  result = subprocess.run([sys.executable, '-m', 'benchmarks.parzen_speed',
-                           *options.parzen_args], cwd=ROOT, capture_output=True, text=True)
+  result = subprocess.run(
+    [sys.executable, '-m', 'benchmarks.parzen_speed', *options.parzen_args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+  )
   if result.returncode:
     out['parzen'] = {'error': result.stderr[-2000:]}
   else:
@@ -312,25 +397,27 @@ def summary(peak: dict, cost: dict, loop: dict) -> dict:
   train_rate, bare_rate = loop['full']['iters_per_s'], loop['bare']['iters_per_s']
   matmul_ceiling = 1 / cost['model_matmuls']['iteration_matmul_s']
   out = {
-      'train_iters_per_s': train_rate,
-      'bare_iters_per_s': bare_rate,
-      'iter_gflop': iter_gflop,
-      'peak_gflops': peak_gflops,
-      'achieved_gflops': train_rate * iter_gflop,
-      'bare_gflops': bare_rate * iter_gflop,
-      'share_of_peak': train_rate * iter_gflop / peak_gflops,
-      'bare_share_of_peak': bare_rate * iter_gflop / peak_gflops,
-      'ceiling_iters_per_s': peak_gflops / iter_gflop,
-      'model_matmul_gflops': cost['model_matmuls']['gflops'],
-      'model_matmul_ceiling_iters_per_s': matmul_ceiling,
-      'share_of_model_matmul_ceiling': train_rate / matmul_ceiling,
-      'overhead': loop['overhead'],
-      'overhead_cpu': loop['overhead_cpu'],
-      'overhead_steady': loop['overhead_steady'],
-      'overhead_in_run': loop['overhead_in_run'],
+    'train_iters_per_s': train_rate,
+    'bare_iters_per_s': bare_rate,
+    'iter_gflop': iter_gflop,
+    'peak_gflops': peak_gflops,
+    'achieved_gflops': train_rate * iter_gflop,
+    'bare_gflops': bare_rate * iter_gflop,
+    'share_of_peak': train_rate * iter_gflop / peak_gflops,
+    'bare_share_of_peak': bare_rate * iter_gflop / peak_gflops,
+    'ceiling_iters_per_s': peak_gflops / iter_gflop,
+    'model_matmul_gflops': cost['model_matmuls']['gflops'],
+    'model_matmul_ceiling_iters_per_s': matmul_ceiling,
+    'share_of_model_matmul_ceiling': train_rate / matmul_ceiling,
+    'overhead': loop['overhead'],
+    'overhead_cpu': loop['overhead_cpu'],
+    'overhead_steady': loop['overhead_steady'],
+    'overhead_in_run': loop['overhead_in_run'],
   }
-  out['targets'] = {f'share_of_peak >= {TARGET_SHARE}': out['share_of_peak'] >= TARGET_SHARE,
-                    f'overhead <= {TARGET_OVERHEAD}': out['overhead'] <= TARGET_OVERHEAD}
+  out['targets'] = {
+    f'share_of_peak >= {TARGET_SHARE}': out['share_of_peak'] >= TARGET_SHARE,
+    f'overhead <= {TARGET_OVERHEAD}': out['overhead'] <= TARGET_OVERHEAD,
+  }
   return out
 
 
@@ -338,8 +425,9 @@ def _table(title: str, header: list[str], rows: list[list]) -> str:
   cells = [[_cell(v) for v in row] for row in rows]
   widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
   line = lambda values: '  '.join(v.rjust(w) for v, w in zip(values, widths))
-  return '\n'.join([f'\n{title}', line(header), line(['-' * w for w in widths]),
-                    *(line(r) for r in cells)])
+  return '\n'.join(
+    [f'\n{title}', line(header), line(['-' * w for w in widths]), *(line(r) for r in cells)]
+  )
 
 
 def _cell(value) -> str:
@@ -352,87 +440,195 @@ def report(results: dict) -> str:
   """The bench's tables as text."""
   env, head, peak, cost = (results[k] for k in ('environment', 'summary', 'matmul_peak', 'cost'))
   loop = results['training_loop']
-  parts = [f'{env["platform"]} ({env["device_kind"]}), {env["devices"]} device(s), '
-           f'{env["cpu_count"]} CPUs, jax {env["jax"]}, load average at start '
-           f'{env["load_average"]} / at end {results["load_average_end"]}']
-  parts.append(_table('XLA fp32 matmul, square (default precision)', ['n', 'GFLOP/s'],
-                      [[n, g] for n, g in peak['gflops_by_size'].items()]))
+  parts = [
+    f'{env["platform"]} ({env["device_kind"]}), {env["devices"]} device(s), '
+    f'{env["cpu_count"]} CPUs, jax {env["jax"]}, load average at start '
+    f'{env["load_average"]} / at end {results["load_average_end"]}'
+  ]
+  parts.append(
+    _table(
+      'XLA fp32 matmul, square (default precision)',
+      ['n', 'GFLOP/s'],
+      [[n, g] for n, g in peak['gflops_by_size'].items()],
+    )
+  )
   mm = cost['model_matmuls']
-  parts.append(_table(
+  parts.append(
+    _table(
       f'The matmuls of one iteration, each run alone ({mm["iteration_matmul_gflop"]:.3f} GFLOP '
       f'in {mm["iteration_matmul_s"] * 1e3:.2f} ms: {mm["gflops"]:.1f} GFLOP/s; * = contracted)',
       ['shape', 'count', 'MFLOP', 'ms', 'GFLOP/s'],
-      [[r['shape'], r['count'], r['gflop'] * 1e3, r['ms'], r['gflops']] for r in mm['rows']]))
-  parts.append(f'\nXLA cost analysis: one train_step = {cost["iter_gflop"]:.4f} GFLOP '
-               f'(dots {cost["iter_dot_gflop"]:.4f}); {cost["fused_note"]}.')
+      [[r['shape'], r['count'], r['gflop'] * 1e3, r['ms'], r['gflops']] for r in mm['rows']],
+    )
+  )
+  parts.append(
+    f'\nXLA cost analysis: one train_step = {cost["iter_gflop"]:.4f} GFLOP '
+    f'(dots {cost["iter_dot_gflop"]:.4f}); {cost["fused_note"]}.'
+  )
   full, bare = loop['full'], loop['bare']
-  parts.append(_table(
+  parts.append(
+    _table(
       'Training loop (paper MNIST model, batch 100, fused calls of '
       f'{results["options"]["chunk"]} steps)',
-      ['loop', 'steps', 'seconds', 'cpu_s', 'iters/s', 'GFLOP/s', 'share of peak',
-       'median interval iters/s'],
-      [['full', full['steps'], full['seconds'], full['cpu_s'], full['iters_per_s'],
-        head['achieved_gflops'], head['share_of_peak'],
-        _cell(full['interval_iters_per_s_median'])],
-       ['bare', bare['steps'], bare['seconds'], bare['cpu_s'], bare['iters_per_s'],
-        head['bare_gflops'], head['bare_share_of_peak'], bare['iters_per_s_median_call']]]))
-  compiled = ', '.join(f'{name} x{n} ({full["compiles"]["seconds_by_function"][name]:.2f} s)'
-                       for name, n in full['compiles']['by_function'].items())
+      [
+        'loop',
+        'steps',
+        'seconds',
+        'cpu_s',
+        'iters/s',
+        'GFLOP/s',
+        'share of peak',
+        'median interval iters/s',
+      ],
+      [
+        [
+          'full',
+          full['steps'],
+          full['seconds'],
+          full['cpu_s'],
+          full['iters_per_s'],
+          head['achieved_gflops'],
+          head['share_of_peak'],
+          _cell(full['interval_iters_per_s_median']),
+        ],
+        [
+          'bare',
+          bare['steps'],
+          bare['seconds'],
+          bare['cpu_s'],
+          bare['iters_per_s'],
+          head['bare_gflops'],
+          head['bare_share_of_peak'],
+          bare['iters_per_s_median_call'],
+        ],
+      ],
+    )
+  )
+  compiled = ', '.join(
+    f'{name} x{n} ({full["compiles"]["seconds_by_function"][name]:.2f} s)'
+    for name, n in full['compiles']['by_function'].items()
+  )
   parts.append(
-      f'full = train.train_and_evaluate from call to return, after a warm-up run that compiled '
-      f'the fused step; inside it: start and end {full["start_and_end_s"]:.2f} s, compiles: '
-      f'{compiled or "none"}\n'
-      f'bare = the same compiled fused step called back to back; median interval = the loop\'s '
-      f'own clock between log lines (bare: per call)\n'
-      f'peak {head["peak_gflops"]:.1f} GFLOP/s -> ceiling {head["ceiling_iters_per_s"]:.1f} '
-      f'iters/s; the model\'s matmuls alone: {head["model_matmul_ceiling_iters_per_s"]:.1f} '
-      f'iters/s (full loop at {head["share_of_model_matmul_ceiling"]:.0%} of it)\n'
-      f'overhead (full / bare time per step): {head["overhead"]:.4f} wall, '
-      f'{head["overhead_cpu"]:.4f} CPU time, {_cell(head["overhead_steady"])} median interval; '
-      f'inside the full run: {full["seconds"]:.1f} s / {full["in_calls_s"]:.1f} s in its '
-      f'{full["calls"]} fused calls = {head["overhead_in_run"]:.4f}')
-  parts.append('targets: ' + ', '.join(f'{k}: {"met" if v else "MISSED"}'
-                                       for k, v in head['targets'].items()))
+    f'full = train.train_and_evaluate from call to return, after a warm-up run that compiled '
+    f'the fused step; inside it: start and end {full["start_and_end_s"]:.2f} s, compiles: '
+    f'{compiled or "none"}\n'
+    f"bare = the same compiled fused step called back to back; median interval = the loop's "
+    f'own clock between log lines (bare: per call)\n'
+    f'peak {head["peak_gflops"]:.1f} GFLOP/s -> ceiling {head["ceiling_iters_per_s"]:.1f} '
+    f"iters/s; the model's matmuls alone: {head['model_matmul_ceiling_iters_per_s']:.1f} "
+    f'iters/s (full loop at {head["share_of_model_matmul_ceiling"]:.0%} of it)\n'
+    f'overhead (full / bare time per step): {head["overhead"]:.4f} wall, '
+    f'{head["overhead_cpu"]:.4f} CPU time, {_cell(head["overhead_steady"])} median interval; '
+    f'inside the full run: {full["seconds"]:.1f} s / {full["in_calls_s"]:.1f} s in its '
+    f'{full["calls"]} fused calls = {head["overhead_in_run"]:.4f}'
+  )
+  parts.append(
+    'targets: ' + ', '.join(f'{k}: {"met" if v else "MISSED"}' for k, v in head['targets'].items())
+  )
   if loop.get('profile'):
     prof = loop['profile']
-    parts.append(_table(
-        f'Where one iteration\'s time goes ({prof["wall_ms_per_iter"]:.2f} ms wall; '
+    parts.append(
+      _table(
+        f"Where one iteration's time goes ({prof['wall_ms_per_iter']:.2f} ms wall; "
         f'{prof["op_ms_per_iter"]:.2f} ms summed over threads, '
         f'{prof["instructions_run_per_iter"]:.0f} instructions run)',
         ['category', 'ms/iter', 'share'],
-        [[k, v['ms_per_iter'], f'{v["share"]:.1%}'] for k, v in prof['categories'].items()]))
-    parts.append(_table('Top HLO instructions', ['instruction', 'category', 'shape', 'ms/iter',
-                                                  'share', 'op'],
-                        [[r['instruction'], r['category'], r['shape'], r['ms_per_iter'],
-                          f'{r["share"]:.1%}', r['op_name']] for r in prof['top']]))
+        [[k, v['ms_per_iter'], f'{v["share"]:.1%}'] for k, v in prof['categories'].items()],
+      )
+    )
+    parts.append(
+      _table(
+        'Top HLO instructions',
+        ['instruction', 'category', 'shape', 'ms/iter', 'share', 'op'],
+        [
+          [
+            r['instruction'],
+            r['category'],
+            r['shape'],
+            r['ms_per_iter'],
+            f'{r["share"]:.1%}',
+            r['op_name'],
+          ]
+          for r in prof['top']
+        ],
+      )
+    )
   cpu_ms = lambda r: r['cpu_s'] / (r['chunk'] * r['calls']) * 1e3
-  parts.append(_table('Batch size (bare loop, 1 process)',
-                      ['batch', 'iters/s', 'examples/s', 'GFLOP/iter', 'GFLOP/s', 'share of peak',
-                       'CPU ms/iter'],
-                      [[r['batch'], r['iters_per_s'], r['examples_per_s'], r['xla_iter_gflop'],
-                        r['gflops'], r['gflops'] / head['peak_gflops'], cpu_ms(r)]
-                       for r in results['batch_scaling']]))
-  parts.append(_table('Devices (bare loop, batch 100, forced host devices on CPU)',
-                      ['devices', 'iters/s', 'GFLOP/s', 'CPU ms/iter', 'peak RSS MB', 'note'],
-                      [[r['devices'], r.get('iters_per_s', '-'), r.get('gflops', '-'),
-                        cpu_ms(r) if 'cpu_s' in r else '-', r.get('peak_rss_mb', '-'),
-                        r.get('skipped', r.get('error', ''))[:60]]
-                       for r in results['device_scaling']]))
+  parts.append(
+    _table(
+      'Batch size (bare loop, 1 process)',
+      ['batch', 'iters/s', 'examples/s', 'GFLOP/iter', 'GFLOP/s', 'share of peak', 'CPU ms/iter'],
+      [
+        [
+          r['batch'],
+          r['iters_per_s'],
+          r['examples_per_s'],
+          r['xla_iter_gflop'],
+          r['gflops'],
+          r['gflops'] / head['peak_gflops'],
+          cpu_ms(r),
+        ]
+        for r in results['batch_scaling']
+      ],
+    )
+  )
+  parts.append(
+    _table(
+      'Devices (bare loop, batch 100, forced host devices on CPU)',
+      ['devices', 'iters/s', 'GFLOP/s', 'CPU ms/iter', 'peak RSS MB', 'note'],
+      [
+        [
+          r['devices'],
+          r.get('iters_per_s', '-'),
+          r.get('gflops', '-'),
+          cpu_ms(r) if 'cpu_s' in r else '-',
+          r.get('peak_rss_mb', '-'),
+          r.get('skipped', r.get('error', ''))[:60],
+        ]
+        for r in results['device_scaling']
+      ],
+    )
+  )
   if results.get('models'):
-    parts.append(_table('Models (bare loop, original batch, 1 device)',
-                        ['model', 'batch', 'iters/s', 'GFLOP/iter (XLA)', 'GFLOP/s',
-                         'share of peak'],
-                        [[r['model'], r['batch'], r['iters_per_s'], r['xla_iter_gflop'],
-                          r['gflops'], f'{r["share_of_peak"]:.1%}'] for r in results['models']]))
+    parts.append(
+      _table(
+        'Models (bare loop, original batch, 1 device)',
+        ['model', 'batch', 'iters/s', 'GFLOP/iter (XLA)', 'GFLOP/s', 'share of peak'],
+        [
+          [
+            r['model'],
+            r['batch'],
+            r['iters_per_s'],
+            r['xla_iter_gflop'],
+            r['gflops'],
+            f'{r["share_of_peak"]:.1%}',
+          ]
+          for r in results['models']
+        ],
+      )
+    )
   ev, mem = results['evaluation'], results['memory']
   parzen = ev['parzen']
-  parts.append(_table('Evaluation and memory', ['what', 'figure'], [
-      ['sampling (restored checkpoint)', f'{ev["sampling"]["images_per_s"]:.0f} images/s'],
-      ['classifier features', f'{ev["classifier_features"]["images_per_s"]:.0f} images/s'],
-      ['Parzen protocol', f'{parzen["median_s"]:.2f} s ({parzen["num_samples"]} samples, '
-       f'{parzen["num_test"]} test, {parzen["num_validation"]} validation)'
-       if 'median_s' in parzen else parzen.get('error', '')[:80]],
-      ['training run peak RSS', f'{mem.get("peak_rss_mb", float("nan")):.0f} MB '
-       f'({mem.get("steps")} steps, with compile, a checkpoint and a sample grid)'],
-  ]))
+  parts.append(
+    _table(
+      'Evaluation and memory',
+      ['what', 'figure'],
+      [
+        ['sampling (restored checkpoint)', f'{ev["sampling"]["images_per_s"]:.0f} images/s'],
+        ['classifier features', f'{ev["classifier_features"]["images_per_s"]:.0f} images/s'],
+        [
+          'Parzen protocol',
+          f'{parzen["median_s"]:.2f} s ({parzen["num_samples"]} samples, '
+          f'{parzen["num_test"]} test, {parzen["num_validation"]} validation)'
+          if 'median_s' in parzen
+          else parzen.get('error', '')[:80],
+        ],
+        [
+          'training run peak RSS',
+          f'{mem.get("peak_rss_mb", float("nan")):.0f} MB '
+          f'({mem.get("steps")} steps, with compile, a checkpoint and a sample grid)',
+        ],
+      ],
+    )
+  )
   return '\n'.join(parts)

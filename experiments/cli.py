@@ -6,12 +6,9 @@ import stat
 import sys
 import traceback
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
-from gan_jax.runtime import distributed
-from gan_jax.runtime import log
+from gan_jax.runtime import distributed, log
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -55,24 +52,29 @@ def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
     except OSError as e:
       raise file_error(e, where) from None
     if stat.S_ISDIR(info.st_mode):
-      raise UserError(f'{where} is a directory; pass a flagfile (e.g. '
-                      'experiments/configs/mnist_5k.flags)')
+      raise UserError(
+        f'{where} is a directory; pass a flagfile (e.g. experiments/configs/mnist_5k.flags)'
+      )
     if not stat.S_ISREG(info.st_mode):
       raise UserError(f'{where} is not a regular file (a device or a pipe); pass a flagfile')
     if info.st_size > MAX_FLAGFILE_BYTES:
-      raise UserError(f'{where} is {info.st_size} bytes, not a flagfile (at most '
-                      f'{MAX_FLAGFILE_BYTES}); check the path')
+      raise UserError(
+        f'{where} is {info.st_size} bytes, not a flagfile (at most '
+        f'{MAX_FLAGFILE_BYTES}); check the path'
+      )
     try:
       with open(path, 'rb') as f:
         text = f.read().decode('utf-8')
     except UnicodeDecodeError as e:
-      raise UserError(f'{where} is not UTF-8 text (byte {e.start}); pass a flagfile, one '
-                      '--flag=value per line') from None
+      raise UserError(
+        f'{where} is not UTF-8 text (byte {e.start}); pass a flagfile, one --flag=value per line'
+      ) from None
     except OSError as e:
       raise file_error(e, where) from None
     if '\0' in text:
-      raise UserError(f'{where} holds NUL bytes, not text; pass a flagfile, one --flag=value '
-                      'per line')
+      raise UserError(
+        f'{where} holds NUL bytes, not text; pass a flagfile, one --flag=value per line'
+      )
     check_flagfiles([line.strip() for line in text.splitlines()], (*stack, path))
 
 
@@ -166,8 +168,11 @@ def wrap(main):
       print(str(e), file=sys.stderr)
       sys.exit(e.exit_code)
     except KeyboardInterrupt:  # Ctrl-C before training installed its own handler
-      fail('stopped by SIGINT before training started; nothing was written, run the same '
-           'command again', 130)
+      fail(
+        'stopped by SIGINT before training started; nothing was written, run the same '
+        'command again',
+        130,
+      )
 
   return wrapped
 
@@ -184,22 +189,35 @@ def define_distributed_flags(flag_values: flags.FlagValues = FLAGS) -> None:
   Idempotent."""
   if 'distributed' in flag_values:
     return
-  flags.DEFINE_enum('distributed', 'auto', distributed.MODES, 'auto: the three flags below '
-                    'when given, else the scheduler\'s environment as JAX detects it (SLURM, '
-                    'Open MPI, Cloud TPU), else one process; off: one process.',
-                    flag_values=flag_values)
-  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, reachable from '
-                      'every process (multi-host training without a detected scheduler).',
-                      flag_values=flag_values)
-  flags.DEFINE_integer('num_processes', None, 'Number of processes (usually one per host).',
-                       flag_values=flag_values)
-  flags.DEFINE_integer('process_id', None, 'This process\'s index in [0, --num_processes).',
-                       flag_values=flag_values)
+  flags.DEFINE_enum(
+    'distributed',
+    'auto',
+    distributed.MODES,
+    'auto: the three flags below '
+    "when given, else the scheduler's environment as JAX detects it (SLURM, "
+    'Open MPI, Cloud TPU), else one process; off: one process.',
+    flag_values=flag_values,
+  )
+  flags.DEFINE_string(
+    'coordinator_address',
+    None,
+    'host:port of process 0, reachable from '
+    'every process (multi-host training without a detected scheduler).',
+    flag_values=flag_values,
+  )
+  flags.DEFINE_integer(
+    'num_processes', None, 'Number of processes (usually one per host).', flag_values=flag_values
+  )
+  flags.DEFINE_integer(
+    'process_id', None, "This process's index in [0, --num_processes).", flag_values=flag_values
+  )
 
 
 def initialize_distributed(flag_values: flags.FlagValues = FLAGS) -> None:
   """Starts the distributed runtime as the flags say; call it before anything touches a device."""
-  distributed.initialize(flag_values.distributed,
-                         coordinator_address=flag_values.coordinator_address,
-                         num_processes=flag_values.num_processes,
-                         process_id=flag_values.process_id)
+  distributed.initialize(
+    flag_values.distributed,
+    coordinator_address=flag_values.coordinator_address,
+    num_processes=flag_values.num_processes,
+    process_id=flag_values.process_id,
+  )

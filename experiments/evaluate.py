@@ -15,50 +15,79 @@ import os
 from absl import flags
 
 from experiments import cli
-from gan_jax.runtime.config import MAX_SEED
-from gan_jax import data
-from gan_jax import evaluation
-from gan_jax.runtime import resources
-from gan_jax.runtime import sampling
-from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.errors import UserError
+from gan_jax import data, evaluation
 from gan_jax.evaluation import classifier as classifier_lib
-from gan_jax.evaluation import metrics
-from gan_jax.evaluation import parzen
-from gan_jax.evaluation import report
+from gan_jax.evaluation import metrics, parzen, report
 from gan_jax.evaluation import samples as samples_lib
+from gan_jax.runtime import resources, sampling
+from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.config import MAX_SEED
+from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_string('workdir', None, 'Training workdir: evaluate its checkpoint (writes there).')
 flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')
-flags.DEFINE_string('samples', None, '.npy of float [N, H, W, C] or [N, H*W*C] in [0, 1], '
-                    'instead of --workdir.')
-flags.DEFINE_string('out_dir', None, 'Where eval.json, eval.md and figures go (default: '
-                    '--workdir; required with --samples).')
-flags.DEFINE_enum('dataset', None, data.DATASETS, 'Data set to compare with (default: the '
-                  'checkpoint\'s; required with --samples).')
-flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Samples drawn from the checkpoint '
-                     '(the paper: 10,000).', lower_bound=samples_lib.MIN_SAMPLES)
-flags.DEFINE_enum('against', 'test', evaluation.protocol.AGAINST, 'Compare with the test split '
-                  '(the paper\'s protocol: report a chosen model once) or with validation images '
-                  '(to choose between models without reading the test split).')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise (and of Figure 3\'s pairs).', lower_bound=0,
-                     upper_bound=MAX_SEED)
-flags.DEFINE_enum('preprocessing', None, ['pixels', 'gcn'], 'How the samples were made: gcn '
-                  'for a contrast-normalised model\'s samples, each stretched onto [0, 1]; real '
-                  'images are then measured stretched the same way (default: the checkpoint\'s; '
-                  'pixels with --samples).')
-flags.DEFINE_string('data_dir', None, 'TFDS data directory (default: the checkpoint\'s config).')
-flags.DEFINE_string('manual_dir', None, 'Raw data files directory (default: the checkpoint\'s '
-                    'config).')
-flags.DEFINE_string('cache_dir', None, 'Evaluation classifier cache (default: '
-                    '~/.cache/gan_jax/classifiers/<dataset>).')
-flags.DEFINE_integer('classifier_epochs', None, 'Epochs of the evaluation classifier (default: '
-                     'per data set); a different value retrains it.', lower_bound=1)
+flags.DEFINE_string(
+  'samples', None, '.npy of float [N, H, W, C] or [N, H*W*C] in [0, 1], instead of --workdir.'
+)
+flags.DEFINE_string(
+  'out_dir',
+  None,
+  'Where eval.json, eval.md and figures go (default: --workdir; required with --samples).',
+)
+flags.DEFINE_enum(
+  'dataset',
+  None,
+  data.DATASETS,
+  "Data set to compare with (default: the checkpoint's; required with --samples).",
+)
+flags.DEFINE_integer(
+  'num_samples',
+  parzen.NUM_SAMPLES,
+  'Samples drawn from the checkpoint (the paper: 10,000).',
+  lower_bound=samples_lib.MIN_SAMPLES,
+)
+flags.DEFINE_enum(
+  'against',
+  'test',
+  evaluation.protocol.AGAINST,
+  'Compare with the test split '
+  "(the paper's protocol: report a chosen model once) or with validation images "
+  '(to choose between models without reading the test split).',
+)
+flags.DEFINE_integer(
+  'seed', 0, "Seed of the noise (and of Figure 3's pairs).", lower_bound=0, upper_bound=MAX_SEED
+)
+flags.DEFINE_enum(
+  'preprocessing',
+  None,
+  ['pixels', 'gcn'],
+  'How the samples were made: gcn '
+  "for a contrast-normalised model's samples, each stretched onto [0, 1]; real "
+  "images are then measured stretched the same way (default: the checkpoint's; "
+  'pixels with --samples).',
+)
+flags.DEFINE_string('data_dir', None, "TFDS data directory (default: the checkpoint's config).")
+flags.DEFINE_string(
+  'manual_dir', None, "Raw data files directory (default: the checkpoint's config)."
+)
+flags.DEFINE_string(
+  'cache_dir',
+  None,
+  'Evaluation classifier cache (default: ~/.cache/gan_jax/classifiers/<dataset>).',
+)
+flags.DEFINE_integer(
+  'classifier_epochs',
+  None,
+  'Epochs of the evaluation classifier (default: per data set); a different value retrains it.',
+  lower_bound=1,
+)
 flags.DEFINE_integer('kid_subsets', metrics.KID_SUBSETS, 'KID subsets.', lower_bound=1)
-flags.DEFINE_integer('kid_subset_size', metrics.KID_SUBSET_SIZE, 'KID subset size.',
-                     lower_bound=2)
-flags.DEFINE_bool('memorisation', True, 'Nearest training images of samples and test images, '
-                  'Figure 2 and the distance histogram.')
+flags.DEFINE_integer('kid_subset_size', metrics.KID_SUBSET_SIZE, 'KID subset size.', lower_bound=2)
+flags.DEFINE_bool(
+  'memorisation',
+  True,
+  'Nearest training images of samples and test images, Figure 2 and the distance histogram.',
+)
 flags.DEFINE_bool('overwrite', False, 'Replace an earlier eval.json and eval.md in --out_dir.')
 flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
 FLAGS = flags.FLAGS
@@ -71,24 +100,31 @@ def main(argv):
   if FLAGS.samples is not None and (FLAGS.dataset is None or FLAGS.out_dir is None):
     raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
   if FLAGS.workdir == '' or FLAGS.samples == '':
-    raise UserError(f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '
-                    'shell variable?); pass a path')
+    raise UserError(
+      f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '
+      'shell variable?); pass a path'
+    )
   out_dir = FLAGS.workdir if FLAGS.out_dir is None else FLAGS.out_dir
   # Only into a new directory, an evaluation's or a run's; an earlier report only on request.
   workdir_lib.check(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
   if os.path.exists(os.path.join(out_dir, report.JSON_FILE)) and not FLAGS.overwrite:
-    raise UserError(f'--out_dir={out_dir} already holds {report.JSON_FILE}; pass --overwrite to '
-                    'replace it, or another --out_dir')
+    raise UserError(
+      f'--out_dir={out_dir} already holds {report.JSON_FILE}; pass --overwrite to '
+      'replace it, or another --out_dir'
+    )
   gan = g_params = step = config = None
   if FLAGS.workdir is not None:
     restored = sampling.restore(FLAGS.workdir, FLAGS.step)
     config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
     dataset = FLAGS.dataset or config.dataset
     if data.image_shape(dataset) != tuple(restored.image_shape):
-      raise UserError(f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
-                      f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set')
-    resources.check_samples(f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples,
-                            restored.image_shape)
+      raise UserError(
+        f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
+        f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set'
+      )
+    resources.check_samples(
+      f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
+    )
     samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)
     source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step}, seed {FLAGS.seed}'
   else:
@@ -103,18 +139,33 @@ def main(argv):
     return (getattr(config, name) or None) if config is not None else None
 
   preprocessing = FLAGS.preprocessing or (
-      config.resolved_preprocessing if config is not None else 'pixels')
+    config.resolved_preprocessing if config is not None else 'pixels'
+  )
   recipe = classifier_lib.Recipe.for_dataset(
-      dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {}))
-  ref = evaluation.prepare(dataset, against=FLAGS.against, data_dir=from_config('data_dir'),
-                           manual_dir=from_config('manual_dir'), cache_dir=FLAGS.cache_dir,
-                           recipe=recipe, preprocessing=preprocessing)
+    dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {})
+  )
+  ref = evaluation.prepare(
+    dataset,
+    against=FLAGS.against,
+    data_dir=from_config('data_dir'),
+    manual_dir=from_config('manual_dir'),
+    cache_dir=FLAGS.cache_dir,
+    recipe=recipe,
+    preprocessing=preprocessing,
+  )
   results, arrays = evaluation.evaluate(
-      samples, ref, step=step, source=source, with_memorisation=FLAGS.memorisation,
-      kid_subsets=FLAGS.kid_subsets, kid_subset_size=FLAGS.kid_subset_size)
+    samples,
+    ref,
+    step=step,
+    source=source,
+    with_memorisation=FLAGS.memorisation,
+    kid_subsets=FLAGS.kid_subsets,
+    kid_subset_size=FLAGS.kid_subset_size,
+  )
   if FLAGS.figures:
-    results['figures'] = evaluation.write_figures(out_dir, samples, ref, arrays, gan=gan,
-                                                  g_params=g_params, seed=FLAGS.seed)
+    results['figures'] = evaluation.write_figures(
+      out_dir, samples, ref, arrays, gan=gan, g_params=g_params, seed=FLAGS.seed
+    )
   evaluation.write(out_dir, results)
   print(report.markdown(results))
   print(f'wrote {os.path.join(out_dir, "eval.json")} and eval.md')

@@ -30,8 +30,9 @@ def define_flags(config_cls: type, flag_values: flags.FlagValues = FLAGS) -> Non
     if f.name in flag_values:
       continue
     if 'help' not in f.metadata or f.default is dataclasses.MISSING:
-      raise TypeError(f'{config_cls.__name__}.{f.name} needs a default and metadata["help"] '
-                      'to be a flag')
+      raise TypeError(
+        f'{config_cls.__name__}.{f.name} needs a default and metadata["help"] to be a flag'
+      )
     help_text, choices = f.metadata['help'], f.metadata.get('choices')
     default = f.default
     kwargs = dict(flag_values=flag_values)
@@ -59,8 +60,10 @@ def from_flags(config_cls: type[ConfigT], flag_values: flags.FlagValues = FLAGS)
       try:
         value = tuple(item_type(v) for v in value)
       except ValueError:
-        raise ConfigError(f'--{f.name} must be a comma-separated list of '
-                          f'{item_type.__name__}s, got {",".join(value)!r}') from None
+        raise ConfigError(
+          f'--{f.name} must be a comma-separated list of '
+          f'{item_type.__name__}s, got {",".join(value)!r}'
+        ) from None
     values[f.name] = value
   config = config_cls(**values)
   config.validate()

@@ -1,7 +1,7 @@
 r"""Samples from a trained checkpoint.
 
-  python -m experiments.sample --workdir=runs/mnist_5k --num=100 --out=grid.png
-  python -m experiments.sample --workdir=runs/mnist_5k --num=10000 --out=samples.npy
+python -m experiments.sample --workdir=runs/mnist_5k --num=100 --out=grid.png
+python -m experiments.sample --workdir=runs/mnist_5k --num=10000 --out=samples.npy
 """
 
 import os
@@ -9,20 +9,18 @@ import os
 from absl import flags
 
 from experiments import cli
-from gan_jax.runtime.config import MAX_SEED
-from gan_jax.runtime import images
-from gan_jax.runtime import resources
-from gan_jax.runtime import sampling
+from gan_jax.runtime import images, resources, sampling
 from gan_jax.runtime import workdir as workdir_lib
+from gan_jax.runtime.config import MAX_SEED
 from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_string('workdir', None, 'Workdir of a training run (holds checkpoints/).')
 flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')
 flags.DEFINE_integer('num', 100, 'Number of samples.')
-flags.DEFINE_string('out', 'samples.png', '.png: a grid image; .npy: float32 [num, H, W, C] in '
-                    '[0, 1].')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0,
-                     upper_bound=MAX_SEED)
+flags.DEFINE_string(
+  'out', 'samples.png', '.png: a grid image; .npy: float32 [num, H, W, C] in [0, 1].'
+)
+flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0, upper_bound=MAX_SEED)
 flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
 flags.mark_flag_as_required('workdir')
 FLAGS = flags.FLAGS

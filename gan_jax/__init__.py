@@ -1,3 +1,3 @@
 """gan_jax: Goodfellow et al. (2014), "Generative Adversarial Nets", in JAX/Flax."""
 
-__version__ = "0.1.0"
+__version__ = '0.1.0'

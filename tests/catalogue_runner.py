@@ -21,6 +21,7 @@ from absl import flags
 
 def run_rows(module_name: str, rows: list[dict]) -> list[dict]:
   from experiments import cli
+
   module = importlib.import_module(module_name)
   if hasattr(module, '__path__'):  # a package: `python -m` runs its __main__
     module = importlib.import_module(f'{module_name}.__main__')
@@ -37,8 +38,14 @@ def run_rows(module_name: str, rows: list[dict]) -> list[dict]:
       except BaseException:  # pylint: disable=broad-except
         traceback.print_exc()
         code = 'uncaught'
-    results.append({'case': row['case'], 'exit': code, 'stderr': stderr.getvalue(),
-                    'seconds': time.perf_counter() - start})
+    results.append(
+      {
+        'case': row['case'],
+        'exit': code,
+        'stderr': stderr.getvalue(),
+        'seconds': time.perf_counter() - start,
+      }
+    )
   return results
 
 

@@ -4,8 +4,9 @@ import os
 
 # Must happen before jax is imported anywhere: tests see 4 CPU devices, so data parallelism is
 # exercised on any machine.
-os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=4').strip()
+os.environ['XLA_FLAGS'] = (
+  os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
+).strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # Prepared data sets go to a per-session directory, never the user's ~/tensorflow_datasets
 # (subprocesses inherit it).
@@ -30,4 +31,5 @@ def pytest_configure(config):
   if hasattr(config, 'workerinput'):  # a worker: the controller has done it
     return
   from gan_jax import data
+
   data.load_split('mnist_5k', 'train')

@@ -19,5 +19,11 @@ def run_module(module: str, *args: str, devices: int = 1, timeout: float = 240):
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   env['JAX_PLATFORMS'] = 'cpu'
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, '-m', module, *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )

@@ -18,8 +18,12 @@ from tests.helpers import ROOT, make_test_config, run_module
 
 
 def _fixtures_of(args) -> set[str]:
-  return {name for arg in args for _, name, _, _ in string.Formatter().parse(arg)
-          if name and name != 'tmp'}
+  return {
+    name
+    for arg in args
+    for _, name, _, _ in string.Formatter().parse(arg)
+    if name and name != 'tmp'
+  }
 
 
 def snapshot(directory: str) -> dict[str, str]:
@@ -44,16 +48,21 @@ def _launch(module: str, devices: int, rows: list[dict], rows_file: str) -> subp
     json.dump(rows, f)
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu')
-  return subprocess.Popen([sys.executable, '-m', 'tests.catalogue_runner', module, rows_file],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return subprocess.Popen(
+    [sys.executable, '-m', 'tests.catalogue_runner', module, rows_file],
+    cwd=ROOT,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 @pytest.fixture(scope='module')
 def outcomes(tmp_path_factory):
   """Runs every row: each in its own sandbox, the rows of one entry point in one process."""
   trained = str(tmp_path_factory.mktemp('trained'))
-  train.train_and_evaluate(make_test_config(), trained)   # 40 steps: checkpoints 20 and 40
+  train.train_and_evaluate(make_test_config(), trained)  # 40 steps: checkpoints 20 and 40
   root = tmp_path_factory.mktemp('catalogue')
   batches = collections.defaultdict(list)
   sandboxes, before, argv = {}, {}, {}
@@ -69,8 +78,10 @@ def outcomes(tmp_path_factory):
     before[case] = snapshot(sandbox)
     argv[case] = [a.format(**paths) for a in args]
     batches[module].append({'case': case, 'args': argv[case]})
-  procs = [(_launch(module, catalogue.DEVICES, rows, str(root / f'{module}.json')), module)
-           for module, rows in batches.items()]
+  procs = [
+    (_launch(module, catalogue.DEVICES, rows, str(root / f'{module}.json')), module)
+    for module, rows in batches.items()
+  ]
   results = {}
   for proc, module in procs:
     out, err = proc.communicate(timeout=600)
@@ -80,31 +91,39 @@ def outcomes(tmp_path_factory):
   return {case: (results[case], sandboxes[case], before[case], argv[case]) for case in results}
 
 
-@pytest.mark.parametrize('case, module, args, exit_code, words, unchanged', catalogue.ROWS,
-                         ids=[row[0] for row in catalogue.ROWS])
+@pytest.mark.parametrize(
+  'case, module, args, exit_code, words, unchanged',
+  catalogue.ROWS,
+  ids=[row[0] for row in catalogue.ROWS],
+)
 def test_bad_input(outcomes, case, module, args, exit_code, words, unchanged):
   del module, args
   result, sandbox, before, _ = outcomes[case]
   assert 'Traceback' not in result['stderr'], result['stderr']
   assert result['exit'] == exit_code, result['stderr']
   # Warnings (e.g. each checkpoint skipped on the way) may precede it; nothing else may.
-  lines = [l for l in result['stderr'].splitlines()
-           if l.strip() and not l.startswith('warning: ')]
+  lines = [l for l in result['stderr'].splitlines() if l.strip() and not l.startswith('warning: ')]
   assert len(lines) == 1 and lines[0].startswith('error: '), result['stderr']
   for word in words:
     assert word in lines[0], lines[0]
   after = snapshot(sandbox)
-  assert after == before                    # nothing written, removed or changed
-  for name in unchanged:                    # the files the row is about are still there
+  assert after == before  # nothing written, removed or changed
+  for name in unchanged:  # the files the row is about are still there
     file_name = catalogue.FIXTURES[name][0]
-    assert any(k == file_name or k.startswith(file_name + os.sep) for k in after) or \
-        os.path.isdir(os.path.join(sandbox, file_name))
+    assert any(k == file_name or k.startswith(file_name + os.sep) for k in after) or os.path.isdir(
+      os.path.join(sandbox, file_name)
+    )
 
 
 def test_the_catalogue_covers_every_entry_point():
   modules = collections.Counter(row[1] for row in catalogue.ROWS)
-  assert set(modules) == {catalogue.TRAIN, catalogue.SAMPLE, catalogue.EVALUATE,
-                          catalogue.SWEEP, catalogue.TOY1D}
+  assert set(modules) == {
+    catalogue.TRAIN,
+    catalogue.SAMPLE,
+    catalogue.EVALUATE,
+    catalogue.SWEEP,
+    catalogue.TOY1D,
+  }
   assert len(catalogue.ROWS) >= 60 and min(modules.values()) >= 8
   assert len({row[0] for row in catalogue.ROWS}) == len(catalogue.ROWS)
 
@@ -117,4 +136,5 @@ def test_a_real_process_says_what_the_in_process_runner_saw(outcomes, case):
   real = run_module(module, *args, devices=catalogue.DEVICES)
   assert real.returncode == result['exit']
   assert [l for l in real.stderr.splitlines() if l.strip()] == [
-      l for l in result['stderr'].splitlines() if l.strip()]
+    l for l in result['stderr'].splitlines() if l.strip()
+  ]

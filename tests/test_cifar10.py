@@ -24,10 +24,8 @@ import numpy as np
 import pytest
 
 from gan_jax import data
-from gan_jax.data import builders
-from gan_jax.data import preprocess
-from gan_jax.game import models
-from gan_jax.game import steps
+from gan_jax.data import builders, preprocess
+from gan_jax.game import models, steps
 from gan_jax.game.models import cifar10_conv, cifar10_fc, layers
 from gan_jax.game.state import build_gan, create_train_state, param_count
 from gan_jax.loop import train
@@ -37,9 +35,8 @@ from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError
 
 SMALL = {
-    'cifar10_fc': {'g_hidden': (16, 16), 'd_units': (8, 8)},
-    'cifar10_conv': {'g_hidden': (16, 200), 'g_channels': 2, 'd_channels': (4, 4, 8),
-                     'd_units': 6},
+  'cifar10_fc': {'g_hidden': (16, 16), 'd_units': (8, 8)},
+  'cifar10_conv': {'g_hidden': (16, 200), 'g_channels': 2, 'd_channels': (4, 4, 8), 'd_units': 6},
 }
 MODULES = {'cifar10_fc': cifar10_fc, 'cifar10_conv': cifar10_conv}
 
@@ -53,7 +50,8 @@ def test_registry_names_defaults_and_config_agree():
   for name in models.names():
     assert models.get(name).preprocessing == config_lib.DEFAULT_PREPROCESSING[name]
     assert Config(model=name, dataset='cifar10').resolved_preprocessing == (
-        'pixels' if name == 'mnist_mlp' else 'gcn')
+      'pixels' if name == 'mnist_mlp' else 'gcn'
+    )
   with pytest.raises(ValueError, match='unknown model .*registered: mnist_mlp'):
     models.get('dcgan')
   # The MNIST nets are still those of the old models module, under their name.
@@ -62,13 +60,18 @@ def test_registry_names_defaults_and_config_agree():
   assert d == models.Discriminator()
 
 
-@pytest.mark.parametrize('changes, message', [
+@pytest.mark.parametrize(
+  'changes, message',
+  [
     ({'model': 'cifar10_fc', 'dataset': 'mnist'}, '--model=cifar10_fc takes --dataset=cifar10'),
-    ({'model': 'cifar10_conv', 'dataset': 'cifar10', 'd_units': (10, 10)},
-     '--d_units shapes --model=mnist_mlp only'),
+    (
+      {'model': 'cifar10_conv', 'dataset': 'cifar10', 'd_units': (10, 10)},
+      '--d_units shapes --model=mnist_mlp only',
+    ),
     ({'dataset': 'cifar10', 'preprocessing': 'gcn'}, 'use --preprocessing=pixels'),
     ({'model': 'vgg'}, '--model=vgg is not one of mnist_mlp, cifar10_fc, cifar10_conv'),
-])
+  ],
+)
 def test_config_refuses_mismatched_models(changes, message):
   with pytest.raises(ConfigError, match=message):
     Config(**changes).validate()
@@ -76,10 +79,12 @@ def test_config_refuses_mismatched_models(changes, message):
 
 def _intermediate_shapes(module, x, **kwargs):
   """{path: shape} of every submodule's output, abstractly."""
+
   def run():
     params = module.init(jax.random.PRNGKey(0), x, **kwargs)
-    _, state = module.apply(params, x, capture_intermediates=True, mutable=['intermediates'],
-                            **kwargs)
+    _, state = module.apply(
+      params, x, capture_intermediates=True, mutable=['intermediates'], **kwargs
+    )
     return params['params'], state['intermediates']
 
   params, inter = jax.eval_shape(run)
@@ -102,15 +107,26 @@ def test_cifar10_conv_shapes_and_parameter_count_at_the_papers_sizes():
   d_params, d = _intermediate_shapes(gan.discriminator, jnp.zeros((2, 3072)), train=False)
   # Before pooling (pad, kernel): 32 + 8 - 8 + 1, 16 + 6 - 8 + 1, 7 + 6 - 5 + 1.
   assert [d[f'maxout_conv_{i}/Conv_0'] for i in range(3)] == [
-      (2, 33, 33, 64), (2, 15, 15, 64), (2, 9, 9, 384)]
+    (2, 33, 33, 64),
+    (2, 15, 15, 64),
+    (2, 9, 9, 384),
+  ]
   assert [d[f'maxout_conv_{i}'] for i in range(3)] == [
-      (2, 16, 16, 32), (2, 7, 7, 32), (2, 5, 5, 192)]
+    (2, 16, 16, 32),
+    (2, 7, 7, 32),
+    (2, 5, 5, 192),
+  ]
   assert d['maxout_3/Dense_0'] == (2, 2500) and d['maxout_3'] == (2, 500)
   assert d[''] == (2,)
   assert d_params['maxout_3']['Dense_0']['kernel'].shape == (4800, 2500)
   g_count = 100 * 8000 + 8000 + 8000 * 8000 + 8000 + 5 * 5 * 80 * 3 + 32 * 32 * 3
-  d_count = ((8 * 8 * 3 * 64 + 64) + (8 * 8 * 32 * 64 + 64) + (5 * 5 * 32 * 384 + 384)
-             + (4800 * 2500 + 2500) + (500 + 1))
+  d_count = (
+    (8 * 8 * 3 * 64 + 64)
+    + (8 * 8 * 32 * 64 + 64)
+    + (5 * 5 * 32 * 384 + 384)
+    + (4800 * 2500 + 2500)
+    + (500 + 1)
+  )
   assert (param_count(g_params), param_count(d_params)) == (g_count, d_count)
   assert (g_count, d_count) == (64_825_072, 12_454_073)
 
@@ -120,8 +136,7 @@ def test_cifar10_fc_shapes_and_parameter_count_at_the_papers_sizes():
   g_params, g = _intermediate_shapes(gan.generator, jnp.zeros((2, 100)))
   assert (g['hidden_0'], g['hidden_1'], g['output']) == ((2, 8000), (2, 8000), (2, 3072))
   d_params, d = _intermediate_shapes(gan.discriminator, jnp.zeros((2, 3072)), train=False)
-  assert (d['maxout_0/Dense_0'], d['maxout_0'], d['maxout_1']) == (
-      (2, 8000), (2, 1600), (2, 1600))
+  assert (d['maxout_0/Dense_0'], d['maxout_0'], d['maxout_1']) == ((2, 8000), (2, 1600), (2, 1600))
   g_count = (100 * 8000 + 8000) + (8000 * 8000 + 8000) + (8000 * 3072 + 3072)
   d_count = (3072 * 8000 + 8000) + (1600 * 8000 + 8000) + (1600 + 1)
   assert (param_count(g_params), param_count(d_params)) == (g_count, d_count)
@@ -134,15 +149,20 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
   g, d = runs(model).state.g_params, runs(model).state.d_params
   g_hidden = np.concatenate([np.ravel(g[f'hidden_{i}']['kernel']) for i in range(2)])
   assert 0.049 < np.abs(g_hidden).max() <= 0.05
-  d_kernels = np.concatenate([np.ravel(x) for path, x in
-                              jax.tree_util.tree_flatten_with_path(d)[0]
-                              if path[-1].key == 'kernel'])
+  d_kernels = np.concatenate(
+    [
+      np.ravel(x)
+      for path, x in jax.tree_util.tree_flatten_with_path(d)[0]
+      if path[-1].key == 'kernel'
+    ]
+  )
   assert 0.0049 < np.abs(d_kernels).max() <= 0.005
   out = g['output']['kernel'] if model == 'cifar10_fc' else g['deconv']['kernel']
   assert np.abs(out).max() <= (0.5 if model == 'cifar10_fc' else 0.05)
   assert np.abs(out).max() > (0.45 if model == 'cifar10_fc' else 0.04)
-  biases = [x for path, x in jax.tree_util.tree_flatten_with_path((g, d))[0]
-            if path[-1].key == 'bias']
+  biases = [
+    x for path, x in jax.tree_util.tree_flatten_with_path((g, d))[0] if path[-1].key == 'bias'
+  ]
   assert biases and not any(np.any(np.asarray(b)) for b in biases)
   assert gan.output == 'linear' and gan.preprocessing == 'gcn'
   assert models.get(model).recipe['noise_prior'] == 'normal'
@@ -153,14 +173,18 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
 
 def test_convnet_pooling_overhangs_as_cuda_convnet():
   assert [layers.pooled_size(n, p, s) for n, p, s in ((33, 4, 2), (15, 4, 2), (9, 2, 2))] == [
-      16, 7, 5]
+    16,
+    7,
+    5,
+  ]
   x = jnp.arange(5.0).reshape(1, 5, 1, 1) * jnp.ones((1, 1, 5, 1))
   # Windows of 2 at stride 2 over 5 rows: [0, 1], [2, 3] and the overhanging [4].
   out = layers.max_pool_convnet(x, 2, 2)
   assert out.shape == (1, 3, 3, 1)
   np.testing.assert_array_equal(np.asarray(out[0, :, 0, 0]), [1.0, 3.0, 4.0])
-  np.testing.assert_array_equal(np.asarray(layers.max_pool_convnet(-x - 1, 2, 2)[0, :, 0, 0]),
-                                [-1.0, -3.0, -5.0])
+  np.testing.assert_array_equal(
+    np.asarray(layers.max_pool_convnet(-x - 1, 2, 2)[0, :, 0, 0]), [-1.0, -3.0, -5.0]
+  )
 
 
 def test_gcn_closed_form_and_display():
@@ -171,8 +195,9 @@ def test_gcn_closed_form_and_display():
   np.testing.assert_array_equal(out[1], 0.0)  # a constant image is only centred
   assert np.linalg.norm(out[0]) == pytest.approx(55.0, rel=1e-6)
   # Scale invariant: [0, 255] and [0, 1] pixels give the same.
-  np.testing.assert_allclose(np.asarray(preprocess.gcn(jnp.asarray(x / 255))), out, rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(
+    np.asarray(preprocess.gcn(jnp.asarray(x / 255))), out, rtol=1e-5, atol=1e-5
+  )
   np.testing.assert_allclose(preprocess.gcn(x, xp=np), out, rtol=1e-6)
   shown = preprocess.stretch(out)
   np.testing.assert_allclose(shown[0], [0, 1 / 3, 2 / 3, 1], rtol=1e-6)
@@ -180,12 +205,17 @@ def test_gcn_closed_form_and_display():
   # Showing a GCN'd real image is stretching its raw pixels.
   np.testing.assert_allclose(shown, preprocess.stretch(x), rtol=1e-6)
   gan = build_gan(_config('cifar10_fc'), data_dim=4, num_train=10, **SMALL['cifar10_fc'])
-  np.testing.assert_allclose(np.asarray(gan.prepare(jnp.asarray(x * 40, jnp.uint8))), out,
-                             rtol=1e-5)
-  pixels = build_gan(_config('cifar10_fc', preprocessing='pixels'), data_dim=4, num_train=10,
-                     **SMALL['cifar10_fc'])
-  np.testing.assert_allclose(np.asarray(pixels.prepare(jnp.asarray(x * 40, jnp.uint8))),
-                             (x * 40).astype(np.uint8) / np.float32(255), rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(gan.prepare(jnp.asarray(x * 40, jnp.uint8))), out, rtol=1e-5
+  )
+  pixels = build_gan(
+    _config('cifar10_fc', preprocessing='pixels'), data_dim=4, num_train=10, **SMALL['cifar10_fc']
+  )
+  np.testing.assert_allclose(
+    np.asarray(pixels.prepare(jnp.asarray(x * 40, jnp.uint8))),
+    (x * 40).astype(np.uint8) / np.float32(255),
+    rtol=1e-6,
+  )
   assert 'stretched' in preprocess.display_note('gcn')
 
 
@@ -229,12 +259,24 @@ def _small_widths():
 
 def _run_config(model, manual_dir):
   extra = {} if model == 'mnist_mlp' else {**models.get(model).recipe, 'learning_rate': 0.1}
-  return Config(**{**extra, 'model': model, 'dataset': 'cifar10', 'manual_dir': manual_dir,
-                   'num_steps': 2, 'batch_size': 8, 'steps_per_call': 1, 'log_every': 1,
-                   'checkpoint_every': 2, 'sample_every': 2, 'num_grid_samples': 4,
-                   'g_hidden': (16,) if model == 'mnist_mlp' else Config.g_hidden,
-                   'd_units': (8,) if model == 'mnist_mlp' else Config.d_units,
-                   'd_keep_probs': (0.8, 0.5) if model == 'mnist_mlp' else Config.d_keep_probs})
+  return Config(
+    **{
+      **extra,
+      'model': model,
+      'dataset': 'cifar10',
+      'manual_dir': manual_dir,
+      'num_steps': 2,
+      'batch_size': 8,
+      'steps_per_call': 1,
+      'log_every': 1,
+      'checkpoint_every': 2,
+      'sample_every': 2,
+      'num_grid_samples': 4,
+      'g_hidden': (16,) if model == 'mnist_mlp' else Config.g_hidden,
+      'd_units': (8,) if model == 'mnist_mlp' else Config.d_units,
+      'd_keep_probs': (0.8, 0.5) if model == 'mnist_mlp' else Config.d_keep_probs,
+    }
+  )
 
 
 @dataclasses.dataclass
@@ -243,7 +285,7 @@ class Run:
   gan: object
   mesh: object
   state: object  # the initial state, on the host: put it on devices per use (steps donate it)
-  step: object   # parallel.compile_train_steps(gan, mesh, 1)
+  step: object  # parallel.compile_train_steps(gan, mesh, 1)
 
 
 @pytest.fixture(scope='module')
@@ -258,10 +300,13 @@ def runs(mock_cifar):
       with _small_widths():
         gan = build_gan(config, data_dim=3072, num_train=48)
       # As train.Experiment.init_state builds it: the same program.
-      init = jax.jit(functools.partial(create_train_state, gan, config.seed),
-                     out_shardings=parallel.replicated(mesh))
-      built[model] = Run(config, gan, mesh, jax.device_get(init(None)),
-                         parallel.compile_train_steps(gan, mesh, 1))
+      init = jax.jit(
+        functools.partial(create_train_state, gan, config.seed),
+        out_shardings=parallel.replicated(mesh),
+      )
+      built[model] = Run(
+        config, gan, mesh, jax.device_get(init(None)), parallel.compile_train_steps(gan, mesh, 1)
+      )
     return built[model]
 
   return get
@@ -277,8 +322,9 @@ def checkpoints(mock_cifar, tmp_path_factory):
       config = _run_config(model, mock_cifar[0])
       workdir = str(tmp_path_factory.mktemp('runs') / model)
       with _small_widths():
-        state = train.train_and_evaluate(config, workdir,
-                                         mesh=parallel.make_mesh(jax.devices()[:1]))
+        state = train.train_and_evaluate(
+          config, workdir, mesh=parallel.make_mesh(jax.devices()[:1])
+        )
       trained[model] = (config, workdir, jax.device_get(state))
     return trained[model]
 
@@ -290,7 +336,10 @@ def test_cifar10_split_is_the_original_configs(mock_cifar):
   manual_dir, images = mock_cifar
   splits = {s: data.load_split('cifar10', s, manual_dir=manual_dir) for s in data.SPLITS}
   assert {s: x.num_examples for s, x in splits.items()} == {
-      'train': 48, 'validation': 12, 'test': 8}
+    'train': 48,
+    'validation': 12,
+    'test': 8,
+  }
   np.testing.assert_array_equal(splits['train'].images, images[:48])
   np.testing.assert_array_equal(splits['validation'].images, images[48:])
 
@@ -298,6 +347,7 @@ def test_cifar10_split_is_the_original_configs(mock_cifar):
 def test_tfds_mock_data_feeds_the_model(runs):
   """TFDS's prepared `cifar10`, mocked: its examples go through GCN into D and G's shapes."""
   import tensorflow_datasets as tfds
+
   with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
     source = tfds.data_source('cifar10', split='train')
     images = np.stack([source[i]['image'] for i in range(16)])
@@ -322,6 +372,7 @@ def test_a_few_steps_lower_d_loss_on_a_fixed_batch(model, runs):
   @jax.jit
   def d_loss_jit(g_params, d_params):
     from gan_jax.game import losses
+
     real = gan.discriminate(d_params, gan.prepare(images))
     fake = gan.discriminate(d_params, gan.generate(g_params, z))
     return losses.discriminator_loss(real, fake)
@@ -393,22 +444,33 @@ def tiny_convnet(mock_cifar, tmp_path_factory):
   """(classifier, cache_dir): the CIFAR-10 convnet at tiny widths, one epoch on the mock data,
   trained by load_or_train and cached."""
   from gan_jax.evaluation import classifier
+
   cache = str(tmp_path_factory.mktemp('classifiers') / 'cifar10')
   recipe = classifier.Recipe.for_dataset('cifar10', epochs=1, **TINY_CONVNET)
-  return classifier.load_or_train('cifar10', cache_dir=cache, manual_dir=mock_cifar[0],
-                                  recipe=recipe), cache
+  return classifier.load_or_train(
+    'cifar10', cache_dir=cache, manual_dir=mock_cifar[0], recipe=recipe
+  ), cache
 
 
 def test_convnet_classifier_trains_caches_and_reloads(tiny_convnet, mock_cifar, monkeypatch):
   from gan_jax.evaluation import classifier
+
   trained, cache = tiny_convnet
   assert isinstance(trained.model, classifier.ConvNet)
   assert trained.recipe.to_dict()['architecture'] == 'convnet'
   assert trained.recipe.to_dict()['channels'] == [2, 2]
   # The MNIST-like sets keep their MLP and its recipe, key for key: their caches stay valid.
   assert classifier.Recipe.for_dataset('mnist_5k').to_dict() == {
-      'dataset': 'mnist_5k', 'hidden': [512, 128], 'dropout': 0.3, 'learning_rate': 1e-3,
-      'weight_decay': 1e-4, 'batch_size': 128, 'epochs': 40, 'seed': 0, 'version': 1}
+    'dataset': 'mnist_5k',
+    'hidden': [512, 128],
+    'dropout': 0.3,
+    'learning_rate': 1e-3,
+    'weight_decay': 1e-4,
+    'batch_size': 128,
+    'epochs': 40,
+    'seed': 0,
+    'version': 1,
+  }
   assert classifier.Recipe.for_dataset('cifar10').to_dict()['channels'] == [32, 32, 64, 64]
   assert classifier.Recipe.for_dataset('cifar10').hidden == (256,)
   test = data.load_split('cifar10', 'test', manual_dir=mock_cifar[0])
@@ -421,8 +483,9 @@ def test_convnet_classifier_trains_caches_and_reloads(tiny_convnet, mock_cifar, 
     raise AssertionError('a cached classifier must not be retrained')
 
   monkeypatch.setattr(classifier, 'train', no_training)
-  again = classifier.load_or_train('cifar10', cache_dir=cache, manual_dir=mock_cifar[0],
-                                   recipe=trained.recipe)
+  again = classifier.load_or_train(
+    'cifar10', cache_dir=cache, manual_dir=mock_cifar[0], recipe=trained.recipe
+  )
   assert again.sha256 == trained.sha256 and again.test_accuracy == trained.test_accuracy
   for a, b in zip(again.features_and_probs(test.images), (features, probs)):
     np.testing.assert_array_equal(a, b)
@@ -431,17 +494,20 @@ def test_convnet_classifier_trains_caches_and_reloads(tiny_convnet, mock_cifar, 
   # The input is stretched per image: a GCN'd image shown stretched is its raw image to it.
   flat = test.images.reshape(8, -1).astype(np.float32)
   shown = preprocess.stretch(np.asarray(preprocess.gcn(flat, xp=np)))
-  np.testing.assert_allclose(trained.features_and_probs(shown)[0], features, rtol=1e-4,
-                             atol=1e-5)
+  np.testing.assert_allclose(trained.features_and_probs(shown)[0], features, rtol=1e-4, atol=1e-5)
 
 
 def test_convnet_classifier_asks_for_full_float32_precision():
   from gan_jax.evaluation import classifier
+
   model = classifier.ConvNet(channels=(2, 2, 2, 2), hidden=(4,))
   q = jnp.ones((3, 3072))
   params = jax.eval_shape(model.init, jax.random.PRNGKey(0), q)['params']
-  ops = [line for line in classifier._apply.lower(model, params, q).as_text().splitlines()
-         if 'stablehlo.convolution' in line or 'stablehlo.dot_general' in line]
+  ops = [
+    line
+    for line in classifier._apply.lower(model, params, q).as_text().splitlines()
+    if 'stablehlo.convolution' in line or 'stablehlo.dot_general' in line
+  ]
   assert len(ops) == 6  # four convolutions, two dense layers
   assert all(line.count('HIGHEST') == 2 for line in ops)
 
@@ -449,10 +515,10 @@ def test_convnet_classifier_asks_for_full_float32_precision():
 def test_check_samples_takes_colour_images():
   from gan_jax.evaluation import samples as samples_lib
   from gan_jax.runtime.errors import UserError
+
   x = np.random.default_rng(0).random((12, 32, 32, 3), np.float32)
   for array in (x, x.reshape(12, -1)):
-    np.testing.assert_array_equal(samples_lib.check_samples(array, (32, 32, 3)),
-                                  x.reshape(12, -1))
+    np.testing.assert_array_equal(samples_lib.check_samples(array, (32, 32, 3)), x.reshape(12, -1))
   with pytest.raises(UserError, match=r'expected \[N, 32, 32, 3\] or \[N, 3072\]'):
     samples_lib.check_samples(x[..., 0], (32, 32, 3))  # grey is not colour
 
@@ -460,20 +526,28 @@ def test_check_samples_takes_colour_images():
 def test_protocol_and_reference_row_on_colour_images(tiny_convnet, mock_cifar, checkpoints):
   from gan_jax import evaluation
   from gan_jax.evaluation import protocol
+
   manual_dir, raw = mock_cifar
   flat = raw.reshape(60, -1)
-  pixels = evaluation.prepare('cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0],
-                              preprocessing='pixels')
+  pixels = evaluation.prepare(
+    'cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0], preprocessing='pixels'
+  )
   np.testing.assert_array_equal(pixels.train, flat[:48] / np.float32(255))
-  ref = evaluation.prepare('cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0],
-                           preprocessing='gcn')
+  ref = evaluation.prepare(
+    'cifar10', manual_dir=manual_dir, classifier=tiny_convnet[0], preprocessing='gcn'
+  )
   assert ref.image_shape == (32, 32, 3) and ref.preprocessing == 'gcn'
   assert (ref.train.shape, ref.validation.shape, ref.test.shape) == (
-      (48, 3072), (12, 3072), (8, 3072))
+    (48, 3072),
+    (12, 3072),
+    (8, 3072),
+  )
   # Real images are measured as GCN samples are shown: GCN'd, then stretched onto [0, 1].
   np.testing.assert_allclose(
-      ref.train, preprocess.stretch(np.asarray(preprocess.gcn(flat[:48].astype(np.float32),
-                                                               xp=np))), atol=1e-6)
+    ref.train,
+    preprocess.stretch(np.asarray(preprocess.gcn(flat[:48].astype(np.float32), xp=np))),
+    atol=1e-6,
+  )
   np.testing.assert_allclose(ref.validation.min(1), 0.0, atol=1e-7)
   np.testing.assert_allclose(ref.validation.max(1), 1.0, atol=1e-6)
   real = evaluation.real_data_metrics(ref, 12, **KID)
@@ -491,8 +565,9 @@ def test_protocol_and_reference_row_on_colour_images(tiny_convnet, mock_cifar, c
   assert all(np.isfinite(v) for v in values.values()), values
   assert {k: values[f'real_data/{k}'] for k in protocol.SCALARS} == real_scalars
   # It measures what the checkpoint's sampler shows.
-  shown = protocol.as_shown(restored.gan, evaluation.generate_samples(restored.gan,
-                                                                      restored.g_params, 12))
+  shown = protocol.as_shown(
+    restored.gan, evaluation.generate_samples(restored.gan, restored.g_params, 12)
+  )
   np.testing.assert_allclose(shown, restored.sample(12, seed=0).reshape(12, -1), atol=1e-6)
   with pytest.raises(ValueError, match='measures pixels images, the run makes gcn'):
     evaluation.make_eval_fn(config, reference=pixels)
@@ -502,9 +577,10 @@ def test_cli_evaluates_a_cifar10_checkpoint(tiny_convnet, checkpoints, tmp_path,
   """experiments.evaluate in this process (the mock data and tiny widths are patched here)."""
   from absl import flags
   from PIL import Image
-  from experiments import cli
-  from experiments import evaluate
+
+  from experiments import cli, evaluate
   from gan_jax.evaluation import classifier, report
+
   trained, cache = tiny_convnet
   workdir = str(tmp_path / 'run')
   shutil.copytree(checkpoints('cifar10_conv')[1], workdir)
@@ -513,10 +589,19 @@ def test_cli_evaluates_a_cifar10_checkpoint(tiny_convnet, checkpoints, tmp_path,
   flags.FLAGS.unparse_flags()
   try:
     with _small_widths():
-      cli.wrap(evaluate.main)(cli.parse_flags([
-          'experiments.evaluate', f'--workdir={workdir}', '--num_samples=12',
-          '--classifier_epochs=1', f'--cache_dir={cache}', '--kid_subsets=2',
-          '--kid_subset_size=4']))
+      cli.wrap(evaluate.main)(
+        cli.parse_flags(
+          [
+            'experiments.evaluate',
+            f'--workdir={workdir}',
+            '--num_samples=12',
+            '--classifier_epochs=1',
+            f'--cache_dir={cache}',
+            '--kid_subsets=2',
+            '--kid_subset_size=4',
+          ]
+        )
+      )
   finally:
     flags.FLAGS.unparse_flags()
   with open(os.path.join(workdir, report.JSON_FILE)) as f:
@@ -539,16 +624,18 @@ def test_cli_evaluates_a_cifar10_checkpoint(tiny_convnet, checkpoints, tmp_path,
 def test_evaluation_matmuls_ask_for_full_float32_precision():
   """TF32/bf16 defaults on accelerators would change the numbers; CPU shows the request in HLO."""
   from gan_jax.evaluation import classifier, distances, metrics, parzen
+
   q, r = jnp.ones((8, 3072)), jnp.ones((16, 3072))
   lowered = {
-      'nearest': distances._nearest.lower(q, r, k=1, bq=8, br=16),
-      'within_any_ball': distances._within_any_ball.lower(q, r, jnp.ones(16), bq=8, br=16),
-      'parzen': parzen._parzen_terms.lower(q, r, jnp.ones(2), bq=8, bc=16),
-      'kid': metrics._kid_row_sums.lower(q, r, jnp.zeros((2, 4), jnp.int32),
-                                         jnp.zeros((2, 4), jnp.int32)),
-      'classifier': classifier._apply.lower(
-          classifier.MLP(), jax.eval_shape(classifier.MLP().init, jax.random.PRNGKey(0), q)[
-              'params'], q),
+    'nearest': distances._nearest.lower(q, r, k=1, bq=8, br=16),
+    'within_any_ball': distances._within_any_ball.lower(q, r, jnp.ones(16), bq=8, br=16),
+    'parzen': parzen._parzen_terms.lower(q, r, jnp.ones(2), bq=8, bc=16),
+    'kid': metrics._kid_row_sums.lower(
+      q, r, jnp.zeros((2, 4), jnp.int32), jnp.zeros((2, 4), jnp.int32)
+    ),
+    'classifier': classifier._apply.lower(
+      classifier.MLP(), jax.eval_shape(classifier.MLP().init, jax.random.PRNGKey(0), q)['params'], q
+    ),
   }
   for name, low in lowered.items():
     text = low.as_text()
@@ -560,8 +647,9 @@ def test_evaluation_matmuls_ask_for_full_float32_precision():
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
 def test_flagfile_is_the_models_original_recipe(model):
-  from tests.helpers import ROOT
   from experiments.flags import config_from_args
+  from tests.helpers import ROOT
+
   path = f'{ROOT}/experiments/configs/{model}.flags'
   config = config_from_args([f'--flagfile={path}'])
   assert config.model == model and config.resolved_preprocessing == 'gcn'
@@ -573,20 +661,33 @@ def test_flagfile_is_the_models_original_recipe(model):
 
 def test_resources_count_each_models_parameters():
   from gan_jax.runtime import resources
+
   assert resources.model_params(_config('cifar10_conv'), 3072) == 64_825_072 + 12_454_073
   assert resources.model_params(_config('cifar10_fc'), 3072) == 89_395_072 + 37_393_601
   assert resources.model_params(Config(), 784) == (
-      100 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 784 + 784
-      + 784 * 1200 + 1200 + 240 * 1200 + 1200 + 241)
+    100 * 1200
+    + 1200
+    + 1200 * 1200
+    + 1200
+    + 1200 * 784
+    + 784
+    + 784 * 1200
+    + 1200
+    + 240 * 1200
+    + 1200
+    + 241
+  )
 
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
 def test_bench_abstract_inputs_take_models_without_an_output_bias(model):
   from benchmarks import measure
+
   config = _config(model)
   gan = build_gan(config, data_dim=3072, num_train=40_000)
   exp = train.Experiment(config, gan, None, np.zeros((0, 32, 32, 3), np.uint8), None)
   state, images = measure.abstract_inputs(exp)  # shapes only, at the paper's sizes
-  assert param_count(state.g_params) == {'cifar10_fc': 89_395_072,
-                                         'cifar10_conv': 64_825_072}[model]
+  assert (
+    param_count(state.g_params) == {'cifar10_fc': 89_395_072, 'cifar10_conv': 64_825_072}[model]
+  )
   assert images.shape == (0, 3072) and images.dtype == jnp.uint8

@@ -4,14 +4,14 @@ import dataclasses
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import ConfigError
 from absl import flags as absl_flags
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from experiments import flags as gan_flags
 from experiments.flags import config_from_args
+from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
+from gan_jax.runtime.errors import ConfigError
 from tests.helpers import make_test_config, run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -20,13 +20,26 @@ FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 def test_defaults_are_the_original_mnist_recipe():
   c = Config()
   assert (c.noise_dim, c.noise_prior, c.g_hidden, c.d_units, c.d_pieces) == (
-      100, 'uniform', (1200, 1200), (240, 240), 5)
+    100,
+    'uniform',
+    (1200, 1200),
+    (240, 240),
+    5,
+  )
   assert (c.g_init_scale, c.d_init_scale, c.d_keep_probs) == (0.05, 0.005, (0.8, 0.5, 0.5))
   assert (c.batch_size, c.learning_rate, c.lr_decay, c.min_learning_rate) == (
-      100, 0.1, 1.000004, 1e-6)
+    100,
+    0.1,
+    1.000004,
+    1e-6,
+  )
   assert (c.momentum, c.final_momentum, c.momentum_saturate_epoch) == (0.5, 0.7, 250)
   assert (c.update, c.d_steps, c.g_loss, c.optimizer) == (
-      'simultaneous', 1, 'non_saturating', 'sgd_momentum')
+    'simultaneous',
+    1,
+    'non_saturating',
+    'sgd_momentum',
+  )
 
 
 def test_json_round_trip_is_exact():
@@ -45,7 +58,9 @@ def test_unknown_or_mistyped_json_fields_are_errors():
     Config.from_json('{')
 
 
-@pytest.mark.parametrize('args, message', [
+@pytest.mark.parametrize(
+  'args, message',
+  [
     (['--batch_size=0'], '--batch_size must be positive, got 0'),
     (['--learning_rate=nan'], '--learning_rate=nan is not a finite number'),
     (['--d_keep_probs=0.5,0.5'], '--d_keep_probs needs 3 values'),
@@ -55,7 +70,8 @@ def test_unknown_or_mistyped_json_fields_are_errors():
     (['--d_steps=5'], '--d_steps=5 needs --update=alternating'),
     (['--g_hidden=a,b'], '--g_hidden must be a comma-separated list of ints'),
     (['--eval_every=-1'], '--eval_every must be >= 0'),
-])
+  ],
+)
 def test_validation_names_the_flag_and_the_value(args, message):
   with pytest.raises(ConfigError) as e:
     config_from_args(args)
@@ -67,8 +83,16 @@ def test_every_field_is_a_flag_listed_by_helpfull():
   for name, f in FIELDS.items():
     assert f'--{name}' in result.stdout, name
   assert "(default: '100')" in result.stdout or "(default: '100'" in result.stdout
-  for common in ('dataset', 'data_dir', 'workdir', 'num_steps', 'batch_size', 'learning_rate',
-                 'noise_dim', 'seed'):
+  for common in (
+    'dataset',
+    'data_dir',
+    'workdir',
+    'num_steps',
+    'batch_size',
+    'learning_rate',
+    'noise_dim',
+    'seed',
+  ):
     assert f'--{common}' in result.stdout
 
 
@@ -79,11 +103,11 @@ def test_checkpoint_fields_exist():
 # Property: any value for any flag gives a valid Config or a one-line ConfigError, never
 # another exception (and validation is a pure function: it cannot hang).
 _values = st.one_of(
-    st.text(max_size=12),
-    st.integers(-10**12, 10**12).map(str),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
-    st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
+  st.text(max_size=12),
+  st.integers(-(10**12), 10**12).map(str),
+  st.floats(allow_nan=True, allow_infinity=True).map(repr),
+  st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
+  st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
 )
 
 
@@ -127,21 +151,29 @@ def test_flags_are_generated_from_any_config_dataclass():
   values = absl_flags.FlagValues()
   gan_flags.define_flags(_Small, values)
   assert [values[n].flag_type() for n in ('name', 'count', 'rate', 'on', 'widths', 'path')] == [
-      'string enum', 'int', 'float', 'bool', 'comma separated list of strings', 'string']
+    'string enum',
+    'int',
+    'float',
+    'bool',
+    'comma separated list of strings',
+    'string',
+  ]
   assert values['rate'].help == 'A float.'
   gan_flags.define_flags(_Small, values)  # idempotent
   assert gan_flags.from_args(_Small, []) == _Small()
-  assert gan_flags.from_args(_Small, ['--name=b', '--count=7', '--rate=2', '--noon',
-                                      '--widths=4,5,6', '--path=x']) == _Small(
-                                          name='b', count=7, rate=2.0, on=False,
-                                          widths=(4, 5, 6), path='x')
+  assert gan_flags.from_args(
+    _Small, ['--name=b', '--count=7', '--rate=2', '--noon', '--widths=4,5,6', '--path=x']
+  ) == _Small(name='b', count=7, rate=2.0, on=False, widths=(4, 5, 6), path='x')
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--count=-1'], '--count must be >= 0, got -1'),                  # the class's validate()
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (['--count=-1'], '--count must be >= 0, got -1'),  # the class's validate()
     (['--widths=1,x'], '--widths must be a comma-separated list of ints'),
-    (['--name=c'], 'flag --name=c'),                                    # absl's enum check
-])
+    (['--name=c'], 'flag --name=c'),  # absl's enum check
+  ],
+)
 def test_generated_flags_report_a_bad_value_in_one_line(args, message):
   with pytest.raises(ConfigError) as e:
     gan_flags.from_args(_Small, args)
@@ -160,5 +192,4 @@ def test_a_field_without_help_is_not_made_a_flag():
 def test_the_config_api_is_the_generic_one_on_config():
   args = ['--seed=3', '--g_hidden=8,4', '--update=alternating', '--d_steps=2']
   assert config_from_args(args) == gan_flags.from_args(Config, args)
-  assert config_from_args(args) == Config(seed=3, g_hidden=(8, 4), update='alternating',
-                                          d_steps=2)
+  assert config_from_args(args) == Config(seed=3, g_hidden=(8, 4), update='alternating', d_steps=2)

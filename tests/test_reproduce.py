@@ -17,9 +17,17 @@ from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
 from gan_jax.runtime.errors import UserError
 
-TINY = plan_lib.Budget('quick', mnist_steps=4, fashion_steps=2, ablation_steps=2,
-                       sweep_steps=2, quickstart_steps=2, eval_every=2, seeds=(0, 1, 2),
-                       ablation_seeds=(0, 1))
+TINY = plan_lib.Budget(
+  'quick',
+  mnist_steps=4,
+  fashion_steps=2,
+  ablation_steps=2,
+  sweep_steps=2,
+  quickstart_steps=2,
+  eval_every=2,
+  seeds=(0, 1, 2),
+  ablation_seeds=(0, 1),
+)
 
 
 def test_budgets_are_consistent_and_table1_gets_the_largest_share():
@@ -31,11 +39,25 @@ def test_budgets_are_consistent_and_table1_gets_the_largest_share():
     assert max(steps, key=steps.get) == 'table1'
     assert len({r.name for r in runs}) == len(runs)
   with pytest.raises(ValueError, match='eval_every=3 must divide mnist_steps'):
-    plan_lib.Budget('x', mnist_steps=10, fashion_steps=3, ablation_steps=3, sweep_steps=3,
-                    quickstart_steps=3, eval_every=3)
+    plan_lib.Budget(
+      'x',
+      mnist_steps=10,
+      fashion_steps=3,
+      ablation_steps=3,
+      sweep_steps=3,
+      quickstart_steps=3,
+      eval_every=3,
+    )
   with pytest.raises(ValueError, match='ablation_steps must be <= mnist_steps'):
-    plan_lib.Budget('x', mnist_steps=2, fashion_steps=2, ablation_steps=4, sweep_steps=2,
-                    quickstart_steps=2, eval_every=2)
+    plan_lib.Budget(
+      'x',
+      mnist_steps=2,
+      fashion_steps=2,
+      ablation_steps=4,
+      sweep_steps=2,
+      quickstart_steps=2,
+      eval_every=2,
+    )
 
 
 def test_runs_evaluate_on_validation_and_keep_every_evaluated_checkpoint():
@@ -51,8 +73,11 @@ def test_runs_evaluate_on_validation_and_keep_every_evaluated_checkpoint():
 
 
 def _command(path: str, exit_code: int = 0) -> list[str]:
-  return [sys.executable, '-c',
-          f'import sys; open({path!r}, "a").write("x"); sys.exit({exit_code})']
+  return [
+    sys.executable,
+    '-c',
+    f'import sys; open({path!r}, "a").write("x"); sys.exit({exit_code})',
+  ]
 
 
 def test_driver_runs_each_step_once_and_resumes(tmp_path):
@@ -78,8 +103,9 @@ def test_driver_failure_is_one_line_and_recorded(tmp_path):
   driver = driver_lib.Driver(TINY, str(tmp_path))
   with pytest.raises(UserError) as e:
     driver.run('b', _command(str(tmp_path / 'o'), exit_code=3))
-  assert str(e.value) == ('reproduce step b failed with exit code 3; fix the cause and run the '
-                          'same command to resume')
+  assert str(e.value) == (
+    'reproduce step b failed with exit code 3; fix the cause and run the same command to resume'
+  )
   record = json.load(open(tmp_path / driver_lib.STATE_FILE))['steps']['b']
   assert record['status'] == 'failed (exit 3)'
   driver.run('b', _command(str(tmp_path / 'o')))  # fixed: the same command resumes
@@ -88,11 +114,13 @@ def test_driver_failure_is_one_line_and_recorded(tmp_path):
 
 def test_a_signal_reaches_the_running_step_which_stops_cleanly_and_is_recorded(tmp_path):
   ready, stopped = tmp_path / 'ready', tmp_path / 'stopped'
-  child = (f'import signal, sys, time\n'
-           f'signal.signal(signal.SIGTERM, lambda *a: (open({str(stopped)!r}, "w").write("ok"), '
-           f'sys.exit(143)))\n'
-           f'open({str(ready)!r}, "w").close()\n'
-           f'time.sleep(60)\n')
+  child = (
+    f'import signal, sys, time\n'
+    f'signal.signal(signal.SIGTERM, lambda *a: (open({str(stopped)!r}, "w").write("ok"), '
+    f'sys.exit(143)))\n'
+    f'open({str(ready)!r}, "w").close()\n'
+    f'time.sleep(60)\n'
+  )
 
   def send_when_ready():
     deadline = time.monotonic() + 60
@@ -115,8 +143,10 @@ def test_a_signal_reaches_the_running_step_which_stops_cleanly_and_is_recorded(t
 
 def test_driver_refuses_another_budget_in_the_same_directory(tmp_path):
   driver_lib.Driver(TINY, str(tmp_path)).run('a', _command(str(tmp_path / 'o')))
-  with pytest.raises(UserError, match="holds a reproduction with budget 'quick', not "
-                     "'standard'; pass another --runs_dir"):
+  with pytest.raises(
+    UserError,
+    match="holds a reproduction with budget 'quick', not 'standard'; pass another --runs_dir",
+  ):
     driver_lib.Driver(plan_lib.BUDGETS['standard'], str(tmp_path))
 
 
@@ -127,13 +157,25 @@ def _fake_run(workdir, curve: dict[int, float], saved=(), fd: float = 10.0):
   with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
     last = 0
     for step, ll in curve.items():
-      f.write(json.dumps({'step': step, 'd_loss': 0.5, 'steps_per_s': (step - last) / 10.0})
-              + '\n')
-      f.write(json.dumps({'step': step, 'eval/parzen_ll': ll, 'eval/frechet_distance': fd,
-                          'eval/kid': 0.5, 'eval/classifier_score': 5.0, 'eval/precision': 0.5,
-                          'eval/recall': 0.25, 'eval/coverage': 1.0, 'eval/class_kl': 0.1,
-                          'eval/real_data/parzen_ll': 240.0,
-                          'eval/real_data/frechet_distance': 0.3}) + '\n')
+      f.write(json.dumps({'step': step, 'd_loss': 0.5, 'steps_per_s': (step - last) / 10.0}) + '\n')
+      f.write(
+        json.dumps(
+          {
+            'step': step,
+            'eval/parzen_ll': ll,
+            'eval/frechet_distance': fd,
+            'eval/kid': 0.5,
+            'eval/classifier_score': 5.0,
+            'eval/precision': 0.5,
+            'eval/recall': 0.25,
+            'eval/coverage': 1.0,
+            'eval/class_kl': 0.1,
+            'eval/real_data/parzen_ll': 240.0,
+            'eval/real_data/frechet_distance': 0.3,
+          }
+        )
+        + '\n'
+      )
       last = step
 
 
@@ -147,13 +189,25 @@ def test_select_step_is_the_best_validation_value_with_a_checkpoint(tmp_path):
 
 
 def _eval_json(ll: float) -> dict:
-  metrics = {'frechet_distance': 2.0, 'kid': {'mean': 0.1, 'std': 0.01},
-             'classifier_score': 9.0, 'coverage': 1.0, 'class_kl': 0.01, 'precision': 0.7,
-             'recall': 0.6}
-  return {'parzen': {'ll': ll, 'se': 2.0, 'sigma': 0.17}, **metrics,
-          'real_data': {'parzen': {'ll': 241.5, 'se': 2.1, 'sigma': 0.17}, **metrics,
-                        'source': '10000 training images'},
-          'memorisation': {'samples_median_l2': 6.0, 'test_median_l2': 5.5}}
+  metrics = {
+    'frechet_distance': 2.0,
+    'kid': {'mean': 0.1, 'std': 0.01},
+    'classifier_score': 9.0,
+    'coverage': 1.0,
+    'class_kl': 0.01,
+    'precision': 0.7,
+    'recall': 0.6,
+  }
+  return {
+    'parzen': {'ll': ll, 'se': 2.0, 'sigma': 0.17},
+    **metrics,
+    'real_data': {
+      'parzen': {'ll': 241.5, 'se': 2.1, 'sigma': 0.17},
+      **metrics,
+      'source': '10000 training images',
+    },
+    'memorisation': {'samples_median_l2': 6.0, 'test_median_l2': 5.5},
+  }
 
 
 def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path):
@@ -166,8 +220,11 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
     os.makedirs(os.path.join(workdir, 'test_eval'))
     json.dump(_eval_json(ll), open(os.path.join(workdir, 'test_eval', 'eval.json'), 'w'))
     driver.state['steps'][f'train/{name}'] = {'status': 'done', 'wall_s': 65.0, 'seed': seed}
-    driver.state['steps'][f'test/{name}'] = {'status': 'done', 'chosen_step': 4,
-                                             'validation_parzen_ll': ll - 5}
+    driver.state['steps'][f'test/{name}'] = {
+      'status': 'done',
+      'chosen_step': 4,
+      'validation_parzen_ll': ll - 5,
+    }
   for name, _, _ in plan_lib.ABLATIONS[:1]:
     for seed in TINY.ablation_seeds:
       _fake_run(os.path.join(runs_dir, f'ablations/{name}/seed_{seed}'), {2: 80.0}, fd=20.0)
@@ -177,15 +234,19 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
 
   assert open(results).read() == text
   assert '| Adversarial nets (paper) | 225 ± 2 |' in text
-  assert ('| **Adversarial nets, this reproduction** (4 steps; mean ± sd over 3 seeds) | '
-          '**110.0 ± 10.0** |') in text
+  assert (
+    '| **Adversarial nets, this reproduction** (4 steps; mean ± sd over 3 seeds) | '
+    '**110.0 ± 10.0** |'
+  ) in text
   assert '| real data: 10000 training images, same code | 241.5 ± 2.1 |' in text
   assert '| 1 | 4 | 105.0 | 110.0 ± 2.0 | 0.170 | 2.00 | 0.700 / 0.600 | 0m20s |' in text
-  assert 'The mean over seeds, 110.0, does not reach the paper\'s 225 at 4 steps.' in text
+  assert "The mean over seeds, 110.0, does not reach the paper's 225 at 4 steps." in text
   assert 'Not reached within 4 steps: the best validation value was 115.0 (step 4).' in text
   # Ablation at step 2 against the Table 1 runs at step 2 (50, 60): 80 vs 55.
-  assert ('**Algorithm 1, k = 1 (alternating D then G)** against the original recipe: Parzen LL '
-          '80.00 vs 55.00 (better); FD 20.00 vs 10.00 (worse).') in text
+  assert (
+    '**Algorithm 1, k = 1 (alternating D then G)** against the original recipe: Parzen LL '
+    '80.00 vs 55.00 (better); FD 20.00 vs 10.00 (worse).'
+  ) in text
   assert os.path.exists(tmp_path / 'results' / 'mnist_curves.png')
   assert '![MNIST learning curves](results/mnist_curves.png)' in text
   missing = text.split('**Missing (not run yet):** ')[1].split('\n')[0]
@@ -202,8 +263,7 @@ def test_loop_seconds_integrates_the_logged_rates(tmp_path):
   np.testing.assert_allclose(seconds, [0, 10, 20, 30])
 
 
-def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp_path,
-                                                                             monkeypatch):
+def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp_path, monkeypatch):
   budget = plan_lib.BUDGETS['full']
   assert budget.populations and not plan_lib.BUDGETS['standard'].populations
   driver = driver_lib.Driver(budget, str(tmp_path))
@@ -214,9 +274,12 @@ def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp
   command = commands['train/table1']
   assert command[1:3] == ['-m', 'experiments.sweep']
   assert f'--workdir={tmp_path}/table1' in command and not any(
-      c.startswith('--seed=') for c in command)
+    c.startswith('--seed=') for c in command
+  )
   assert '--eval_against=validation' in command and '--eval=none' in command
   members_file = next(c.split('=', 1)[1] for c in command if c.startswith('--sweep='))
   assert runpy.run_path(members_file)['sweep']() == [
-      {'name': 'seed_0', 'seed': 0}, {'name': 'seed_1', 'seed': 1},
-      {'name': 'seed_2', 'seed': 2}]
+    {'name': 'seed_0', 'seed': 0},
+    {'name': 'seed_1', 'seed': 1},
+    {'name': 'seed_2', 'seed': 2},
+  ]

@@ -8,11 +8,10 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.game import losses
-from gan_jax.runtime import parallel
-from gan_jax.game import steps
-from gan_jax.runtime.config import Config
+from gan_jax.game import losses, steps
 from gan_jax.game.state import build_gan, create_train_state
+from gan_jax.runtime import parallel
+from gan_jax.runtime.config import Config
 
 TINY = dict(g_hidden=(16,), d_units=(8, 8), d_pieces=2, noise_dim=4, batch_size=8)
 
@@ -42,8 +41,10 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
   real_key, fake_key = jax.random.split(dropout_key)
 
   def logits(g_params, d_params):
-    return (gan.discriminate(d_params, x[0], dropout_key=real_key),
-            gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key))
+    return (
+      gan.discriminate(d_params, x[0], dropout_key=real_key),
+      gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key),
+    )
 
   d_loss_fn = lambda d: losses.discriminator_loss(*logits(state.g_params, d))
   g_loss_fn = lambda g: losses.GENERATOR_LOSSES[g_loss](logits(g, state.d_params)[1])
@@ -51,10 +52,16 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters(g_loss):
   g_grads = jax.jit(jax.grad(g_loss_fn))(state.g_params)
   d_upd, _ = gan.d_tx.update(d_grads, state.d_opt_state)
   g_upd, _ = gan.g_tx.update(g_grads, state.g_opt_state)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               new_state.d_params, optax.apply_updates(state.d_params, d_upd))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               new_state.g_params, optax.apply_updates(state.g_params, g_upd))
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+    new_state.d_params,
+    optax.apply_updates(state.d_params, d_upd),
+  )
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+    new_state.g_params,
+    optax.apply_updates(state.g_params, g_upd),
+  )
   assert float(metrics['d_loss']) == pytest.approx(float(d_loss_fn(state.d_params)), rel=1e-6)
   assert float(metrics['g_loss']) == pytest.approx(float(g_loss_fn(state.g_params)), rel=1e-6)
   assert int(new_state.step) == 1
@@ -75,20 +82,29 @@ def test_alternating_step_takes_k_d_steps_then_g_against_the_updated_d():
     real_key, fake_key = jax.random.split(dropout_key)
 
     def d_loss_fn(d):
-      return losses.discriminator_loss(gan.discriminate(d, xs[i], dropout_key=real_key),
-                                       gan.discriminate(d, fake, dropout_key=fake_key))
+      return losses.discriminator_loss(
+        gan.discriminate(d, xs[i], dropout_key=real_key),
+        gan.discriminate(d, fake, dropout_key=fake_key),
+      )
 
     upd, d_opt = gan.d_tx.update(jax.jit(jax.grad(d_loss_fn))(d_params), d_opt)
     d_params = optax.apply_updates(d_params, upd)
   z_key, dropout_key = jax.random.split(keys[3])
   z = gan.sample_noise(z_key, config.batch_size)
   g_loss_fn = lambda g: losses.generator_loss_non_saturating(
-      gan.discriminate(d_params, gan.generate(g, z), dropout_key=dropout_key))
+    gan.discriminate(d_params, gan.generate(g, z), dropout_key=dropout_key)
+  )
   upd, _ = gan.g_tx.update(jax.jit(jax.grad(g_loss_fn))(state.g_params), state.g_opt_state)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               new_state.d_params, d_params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               new_state.g_params, optax.apply_updates(state.g_params, upd))
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+    new_state.d_params,
+    d_params,
+  )
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+    new_state.g_params,
+    optax.apply_updates(state.g_params, upd),
+  )
   assert int(new_state.d_opt_state.count) == 3 and int(new_state.g_opt_state.count) == 1
   assert float(metrics['g_loss']) == pytest.approx(float(g_loss_fn(state.g_params)), rel=1e-6)
 
@@ -120,10 +136,10 @@ def test_each_epoch_visits_every_example_once():
     _, metrics = jax.jit(functools.partial(steps.train_steps, gan=gan, num_steps=10))(state, data)
   finally:
     steps.train_step = orig
-  ids = np.asarray(metrics['ids']).astype(int)      # [10 steps, 8]
+  ids = np.asarray(metrics['ids']).astype(int)  # [10 steps, 8]
   for epoch in range(2):
-    assert sorted(ids[epoch * 5:(epoch + 1) * 5].ravel()) == list(range(40))
-  assert not np.array_equal(ids[:5], ids[5:])          # a fresh order each epoch
+    assert sorted(ids[epoch * 5 : (epoch + 1) * 5].ravel()) == list(range(40))
+  assert not np.array_equal(ids[:5], ids[5:])  # a fresh order each epoch
 
 
 def test_one_and_four_devices_give_the_same_parameters():
@@ -132,22 +148,27 @@ def test_one_and_four_devices_give_the_same_parameters():
 
   def run(devices):
     mesh = parallel.make_mesh(devices)
-    init = jax.jit(lambda: create_train_state(gan, 0, None), out_shardings=parallel.replicated(mesh))
+    init = jax.jit(
+      lambda: create_train_state(gan, 0, None), out_shardings=parallel.replicated(mesh)
+    )
     f = parallel.compile_train_steps(gan, mesh, 20)
     state, _ = f(init(), parallel.put_replicated(np.asarray(data), mesh))
     return state
 
   one, four = run(jax.devices()[:1]), run(jax.devices()[:4])
   assert len(four.g_params['output']['kernel'].sharding.device_set) == 4
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
-               one.g_params, four.g_params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
-               one.d_params, four.d_params)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), one.g_params, four.g_params
+  )
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), one.d_params, four.d_params
+  )
   assert int(one.step) == int(four.step) == 20
 
 
 def test_batch_size_must_divide_over_devices():
   from gan_jax.runtime.errors import ConfigError
+
   mesh = parallel.make_mesh(jax.devices()[:4])
   with pytest.raises(ConfigError, match='divisible by the number of devices'):
     parallel.check_batch_size(10, mesh)

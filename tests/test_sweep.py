@@ -24,12 +24,18 @@ from tests.helpers import make_test_config
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
 # batched and an unbatched program stays float noise; Adam divides by sqrt(v) and turns the
 # noise on near-zero gradients into O(learning rate) steps.
-BASE = ('--optimizer=sgd_momentum', '--checkpoint_every=10', '--sample_every=10',
-        '--eval_num_samples=100')
-MEMBERS = [dict(seed=0, learning_rate=0.5),
-           dict(seed=1, learning_rate=0.2, momentum=0.6),
-           dict(seed=2, learning_rate=1e30),  # diverges: marked failed, the others train on
-           dict(seed=3, learning_rate=0.3, d_learning_rate=0.1)]
+BASE = (
+  '--optimizer=sgd_momentum',
+  '--checkpoint_every=10',
+  '--sample_every=10',
+  '--eval_num_samples=100',
+)
+MEMBERS = [
+  dict(seed=0, learning_rate=0.5),
+  dict(seed=1, learning_rate=0.2, momentum=0.6),
+  dict(seed=2, learning_rate=1e30),  # diverges: marked failed, the others train on
+  dict(seed=3, learning_rate=0.3, d_learning_rate=0.1),
+]
 COMPARED = (0, 1, 3)
 
 
@@ -90,12 +96,16 @@ def test_population_members_equal_their_runs_alone(population_sweep, tmp_path):
     solo_10 = sampling.restore(solo_dir, step=10).state
     _assert_same_training(at_10.d_params, solo_10.d_params, init.d_params, f'{member.name}@10')
     # Its own hyperparameters live in its optimiser state.
-    np.testing.assert_array_equal(restored.state.g_opt_state.hparams['learning_rate'],
-                                  np.float32(config.learning_rate))
-    np.testing.assert_array_equal(restored.state.d_opt_state.hparams['learning_rate'],
-                                  np.float32(config.d_learning_rate or config.learning_rate))
-    np.testing.assert_array_equal(restored.state.d_opt_state.hparams['momentum'],
-                                  np.float32(config.momentum))
+    np.testing.assert_array_equal(
+      restored.state.g_opt_state.hparams['learning_rate'], np.float32(config.learning_rate)
+    )
+    np.testing.assert_array_equal(
+      restored.state.d_opt_state.hparams['learning_rate'],
+      np.float32(config.d_learning_rate or config.learning_rate),
+    )
+    np.testing.assert_array_equal(
+      restored.state.d_opt_state.hparams['momentum'], np.float32(config.momentum)
+    )
 
 
 def test_member_outputs_and_results_table(population_sweep):
@@ -106,7 +116,9 @@ def test_member_outputs_and_results_table(population_sweep):
     member_dir = os.path.join(workdir, plan.members[i].name)
     assert sorted(os.listdir(os.path.join(member_dir, 'checkpoints'))) == ['10', '20']
     assert sorted(os.listdir(os.path.join(member_dir, 'samples'))) == [
-        'step_00000010.png', 'step_00000020.png']
+      'step_00000010.png',
+      'step_00000020.png',
+    ]
     with open(os.path.join(member_dir, 'config.json')) as f:
       assert json.load(f) == plan.members[i].config.to_dict()
   with open(os.path.join(workdir, sweep_plan.RESULTS_CSV)) as f:
@@ -122,23 +134,30 @@ def test_member_outputs_and_results_table(population_sweep):
 
 
 def test_structural_sweep_lists_one_command_per_group(tmp_path):
-  members = [dict(seed=0), dict(seed=1, learning_rate=0.05),         # one population
-             dict(update='alternating', d_steps=2),                   # a run of its own
-             dict(g_hidden=[16, 16], seed=3), dict(g_hidden=[16, 16], seed=4)]  # a population
+  members = [
+    dict(seed=0),
+    dict(seed=1, learning_rate=0.05),  # one population
+    dict(update='alternating', d_steps=2),  # a run of its own
+    dict(g_hidden=[16, 16], seed=3),
+    dict(g_hidden=[16, 16], seed=4),
+  ]  # a population
   spec = _write_spec(tmp_path / 'spec.py', members)
   workdir = str(tmp_path / 'sweep')
   plan = sweep_launch.run(make_test_config(), spec, workdir, launch='none')
   assert [[m.name for m in g.members] for g in plan.groups] == [
-      ['seed_0', 'seed_1-learning_rate_0.05'], ['update_alternating-d_steps_2'],
-      ['g_hidden_16,16-seed_3', 'g_hidden_16,16-seed_4']]
+    ['seed_0', 'seed_1-learning_rate_0.05'],
+    ['update_alternating-d_steps_2'],
+    ['g_hidden_16,16-seed_3', 'g_hidden_16,16-seed_4'],
+  ]
   base_flags = os.path.join(workdir, sweep_plan.BASE_FLAGS_FILE)
   expected = [
-      f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
-      '--group=base --eval=parzen',
-      f'python -m experiments.mnist --flagfile={base_flags} --update=alternating --d_steps=2 '
-      f'--workdir={workdir}/update_alternating-d_steps_2',
-      f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
-      '--group=g_hidden_16,16 --eval=parzen']
+    f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
+    '--group=base --eval=parzen',
+    f'python -m experiments.mnist --flagfile={base_flags} --update=alternating --d_steps=2 '
+    f'--workdir={workdir}/update_alternating-d_steps_2',
+    f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
+    '--group=g_hidden_16,16 --eval=parzen',
+  ]
   lines = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
   assert [shlex.split(line) for line in lines] == [shlex.split(line) for line in expected]
   # base.flags reproduces the base config exactly; nothing was trained.
@@ -163,8 +182,10 @@ def test_population_rules_fail_with_one_line():
 def test_members_start_where_their_runs_alone_do():
   """Same initial draws (a vmap of threefry is each key's own draw) and each member's own
   hyperparameters, here Adam's (inject_hyperparams) learning rate and b1."""
-  configs = [make_test_config('--seed=0'),
-             make_test_config('--seed=1', '--learning_rate=0.01', '--adam_b1=0.9')]
+  configs = [
+    make_test_config('--seed=0'),
+    make_test_config('--seed=1', '--learning_rate=0.01', '--adam_b1=0.9'),
+  ]
   mesh = population.make_mesh(2)
   states = population.init_population(train.setup(configs[0], mesh), configs)
   alone = train.setup(configs[1]).init_state()
@@ -191,9 +212,10 @@ def _poisoning(member: int):
 
   def compile_steps(gan, mesh, num_steps):
     fused = _compiled(gan, mesh, num_steps)
-    poison = jax.jit(lambda s: s.replace(d_params=jax.tree.map(
-        lambda x: x.at[member].set(jnp.nan), s.d_params)),
-                     out_shardings=population.members_sharded(mesh))
+    poison = jax.jit(
+      lambda s: s.replace(d_params=jax.tree.map(lambda x: x.at[member].set(jnp.nan), s.d_params)),
+      out_shardings=population.members_sharded(mesh),
+    )
 
     def call(states, data):
       states, metrics = fused(states, data)
@@ -201,18 +223,24 @@ def _poisoning(member: int):
         poisoned.append(True)
         states = poison(states)
       return states, metrics
+
     return call
+
   return compile_steps, poisoned
 
 
 def _train_pair(root, *flags, compile_steps=_compiled):
   configs = [make_test_config(f'--seed={seed}', *flags) for seed in (0, 1)]
   workdirs = [str(root / f'seed_{seed}') for seed in (0, 1)]
-  states = population.train_population(configs, workdirs, sweep_devices=2,
-                                       compile_steps=compile_steps)
+  states = population.train_population(
+    configs, workdirs, sweep_devices=2, compile_steps=compile_steps
+  )
   mesh = states.step.sharding.mesh
-  return configs, workdirs, [jax.device_get(population.take_member(states, i, mesh))
-                             for i in (0, 1)]
+  return (
+    configs,
+    workdirs,
+    [jax.device_get(population.take_member(states, i, mesh)) for i in (0, 1)],
+  )
 
 
 @pytest.fixture(scope='module')
@@ -226,9 +254,10 @@ def test_a_non_finite_member_is_marked_failed_and_the_other_trains_on(healthy_pa
   _, workdirs, finals = _train_pair(tmp_path, compile_steps=compile_steps)
   assert poisoned
   assert open(os.path.join(workdirs[1], population.FAILED_FILE)).read() == (
-      "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
-      'kept: resume from it with a lower --learning_rate (now 0.002), or use '
-      '--on_nonfinite=rollback\n')
+    "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
+    'kept: resume from it with a lower --learning_rate (now 0.002), or use '
+    '--on_nonfinite=rollback\n'
+  )
   assert not os.path.exists(os.path.join(workdirs[0], population.FAILED_FILE))
   assert [r['step'] for r in writers.read_metrics(workdirs[1])] == [10, 20]
   assert checkpoint.Checkpointer(workdirs[1]).all_steps() == [20]
@@ -241,14 +270,15 @@ def test_rollback_lowers_the_rate_of_the_non_finite_member_only(healthy_pair, tm
   recomputes its own steps: bit-identical to the population that was never poisoned."""
   _, _, reference = healthy_pair
   compile_steps, poisoned = _poisoning(1)
-  configs, workdirs, finals = _train_pair(tmp_path, '--on_nonfinite=rollback',
-                                          '--rollback_lr_factor=0.5',
-                                          compile_steps=compile_steps)
+  configs, workdirs, finals = _train_pair(
+    tmp_path, '--on_nonfinite=rollback', '--rollback_lr_factor=0.5', compile_steps=compile_steps
+  )
   assert poisoned and int(finals[1].step) == 40
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(finals[1]))
   for opt_state in (finals[1].g_opt_state, finals[1].d_opt_state):
     assert float(opt_state.hyperparams['learning_rate']) == pytest.approx(
-        configs[1].learning_rate * 0.5)
+      configs[1].learning_rate * 0.5
+    )
   jax.tree.map(np.testing.assert_array_equal, finals[0], reference[0])
   for workdir in workdirs:
     assert not os.path.exists(os.path.join(workdir, population.FAILED_FILE))

@@ -95,8 +95,9 @@ def test_pushforward_adds_the_branches_of_a_fold_and_keeps_point_masses():
   z, x = _uniform_z(), _grid(-5, 5, 1000)
   # |z| folds the uniform on (-sqrt 3, sqrt 3) onto a uniform on (0, sqrt 3) of twice the height.
   p_g = theory.pushforward_density(np.abs(z), x)
-  np.testing.assert_allclose(p_g[(x > 0.02) & (x < math.sqrt(3.0) - 0.02)],
-                             1 / math.sqrt(3.0), rtol=1e-9)
+  np.testing.assert_allclose(
+    p_g[(x > 0.02) & (x < math.sqrt(3.0) - 0.02)], 1 / math.sqrt(3.0), rtol=1e-9
+  )
   # A constant G puts all its mass in one cell.
   p_g = theory.pushforward_density(np.full_like(z, 0.123), x)
   assert theory.mass(p_g, x) == pytest.approx(1.0) and np.count_nonzero(p_g) == 1
@@ -152,12 +153,14 @@ def test_non_saturating_gradient_is_larger_by_one_minus_d_over_d():
   np.testing.assert_allclose(batch['d_fake'], 1e-3, rtol=1e-3)
   assert batch['non_saturating'] / batch['minimax'] == pytest.approx(999.0, rel=1e-3)
   assert theory.batch_saturation_ratio(batch['d_fake'], batch['logit_grad']) == pytest.approx(
-      999.0, rel=1e-3)
+    999.0, rel=1e-3
+  )
 
   # G's own spread samples against a sharper D: the closed form holds per sample.
   d_params = rejecting(state.d_params, gan.generate(state.g_params, z[:1]), 30.0)
   _, single = measure(state.g_params, d_params)
   d = single['d_fake'][:, 0]
   assert float(d.max() / d.min()) > 5  # the samples do differ
-  np.testing.assert_allclose(single['non_saturating'] / single['minimax'],
-                             theory.saturation_ratio(d), rtol=1e-4)
+  np.testing.assert_allclose(
+    single['non_saturating'] / single['minimax'], theory.saturation_ratio(d), rtol=1e-4
+  )

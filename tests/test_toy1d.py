@@ -35,8 +35,9 @@ def test_a_frozen_net_does_not_move_and_its_optimiser_state_is_kept():
   config, gan = _tiny_gan()
   state = create_train_state(gan, 0, None)
   frozen_g = game.freeze(gan, 'generator')
-  new, metrics = jax.jit(lambda s: game.train(s, gan=frozen_g, data=config.data_distribution,
-                                              num_steps=3))(state)
+  new, metrics = jax.jit(
+    lambda s: game.train(s, gan=frozen_g, data=config.data_distribution, num_steps=3)
+  )(state)
   assert int(new.step) == 3 and metrics['d_loss'].shape == (3,)
   chex_equal = lambda a, b: jax.tree.all(jax.tree.map(lambda u, v: bool(jnp.all(u == v)), a, b))
   assert chex_equal(new.g_params, state.g_params)
@@ -56,34 +57,44 @@ def test_config_errors_name_the_flag():
 
 def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
   result = subprocess.run(
-      [sys.executable, '-m', 'experiments.toy1d', f'--workdir={tmp_path}', '--num_steps=70'],
-      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
-      timeout=60)
+    [sys.executable, '-m', 'experiments.toy1d', f'--workdir={tmp_path}', '--num_steps=70'],
+    capture_output=True,
+    text=True,
+    cwd=os.path.dirname(os.path.dirname(__file__)),
+    timeout=60,
+  )
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
-      'error: --num_steps=70 must be a multiple of 50 (steps per compiled call)')
+    'error: --num_steps=70 must be a multiple of 50 (steps per compiled call)'
+  )
 
 
 def test_every_config_field_is_a_flag_with_its_default():
   assert gan_flags.from_args(ToyConfig, []) == ToyConfig()
-  config = gan_flags.from_args(ToyConfig, ['--batch_size=16', '--g_hidden=8,4',
-                                           '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'])
-  assert config == ToyConfig(batch_size=16, g_hidden=(8, 4), x_range=(-3.0, 3.0),
-                             data='mixture', g_loss='minimax')
+  config = gan_flags.from_args(
+    ToyConfig,
+    ['--batch_size=16', '--g_hidden=8,4', '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'],
+  )
+  assert config == ToyConfig(
+    batch_size=16, g_hidden=(8, 4), x_range=(-3.0, 3.0), data='mixture', g_loss='minimax'
+  )
   # --help lists the entry point's own flags (absl exits 1 after it).
   result = run_module('experiments.toy1d', '--help')
   for name in [*FIELDS, 'workdir', 'experiment']:
     assert f'--{name}:' in result.stdout, name
 
 
-@pytest.mark.parametrize('args, message', [
+@pytest.mark.parametrize(
+  'args, message',
+  [
     (['--seed=-1'], '--seed=-1 must be in [0, 4294967295]'),
     (['--g_hidden='], '--g_hidden must hold positive widths, got []'),
     (['--x_range=1,-1'], '--x_range must be two numbers lo,hi with lo < hi'),
     (['--x_range=-inf,1'], '--x_range=-inf,1.0 holds a number that is not finite'),
     (['--num_x=1'], '--num_x must be at least 2, got 1'),
     (['--final_lr_fraction=2'], '--final_lr_fraction must be in [0, 1], got 2.0'),
-])
+  ],
+)
 def test_bad_flag_values_are_one_line_config_errors(args, message):
   with pytest.raises(ConfigError) as e:
     gan_flags.from_args(ToyConfig, args)
@@ -92,11 +103,11 @@ def test_bad_flag_values_are_one_line_config_errors(args, message):
 
 # Property: any value for any flag gives a valid ToyConfig or a one-line ConfigError.
 _values = st.one_of(
-    st.text(max_size=12),
-    st.integers(-10**12, 10**12).map(str),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
-    st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
+  st.text(max_size=12),
+  st.integers(-(10**12), 10**12).map(str),
+  st.floats(allow_nan=True, allow_infinity=True).map(repr),
+  st.lists(st.integers(-5, 5000), max_size=4).map(lambda v: ','.join(map(str, v))),
+  st.lists(st.floats(-2, 2), max_size=4).map(lambda v: ','.join(map(repr, v))),
 )
 
 
@@ -114,8 +125,15 @@ def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
 # ------------------------------------------------------------------ the experiments, tiny
 
 # The experiments' own nets and fitting recipe; only the game is short and the grids coarse.
-SMALL = ToyConfig(num_steps=100, num_x=1000, num_z=501, g_fit_steps=2,
-                  saturation_steps=300, mode_steps=100, mode_seeds=1)
+SMALL = ToyConfig(
+  num_steps=100,
+  num_x=1000,
+  num_z=501,
+  g_fit_steps=2,
+  saturation_steps=300,
+  mode_steps=100,
+  mode_seeds=1,
+)
 
 
 @pytest.fixture(scope='module')
@@ -131,8 +149,7 @@ def _load(workdir, name):
 
 
 def test_run_writes_the_figures_and_their_numbers(workdir):
-  assert {'figure1.png', 'figure1.json', 'theory.json', 'theorem1.png'} <= set(
-      os.listdir(workdir))
+  assert {'figure1.png', 'figure1.json', 'theory.json', 'theorem1.png'} <= set(os.listdir(workdir))
   figure = _load(workdir, 'figure1.json')
   assert [p['name'][:3] for p in figure['panels']] == ['(a)', '(b)', '(c)', '(d)']
   steps = [p['step'] for p in figure['panels']]
@@ -154,8 +171,7 @@ def test_proposition1_trained_d_matches_d_star_for_a_known_p_g(workdir):
 def test_theorem1_along_training(workdir):
   result = _load(workdir, 'theory.json')
   assert result['steps'] == [0, 50, 100]
-  for c, two_jsd, trained in zip(result['c_of_g'], result['two_jsd'],
-                                 result['c_of_g_trained_d']):
+  for c, two_jsd, trained in zip(result['c_of_g'], result['two_jsd'], result['c_of_g_trained_d']):
     assert c + theory.LOG4 == pytest.approx(two_jsd, abs=1e-9)
     assert c >= -theory.LOG4
     # No D beats D*: the trained D's value is a lower bound (to the x cells' resolution).

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax.runtime import checkpoint
-from gan_jax.runtime import sampling
 from gan_jax.loop import train
-from gan_jax.runtime import writers
+from gan_jax.runtime import checkpoint, sampling, writers
 from gan_jax.runtime.errors import CheckpointError
 from tests.helpers import make_test_config, run_module
 
@@ -33,23 +31,26 @@ def test_outputs_of_a_run(straight):
     assert {'d_loss', 'g_loss', 'd_real', 'd_fake', 'steps_per_s'} <= set(row)
     assert 0 < row['d_real'] < 1 and 0 < row['d_fake'] < 1
   assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == [
-      'step_00000020.png', 'step_00000040.png']
+    'step_00000020.png',
+    'step_00000040.png',
+  ]
   grid = np.asarray(Image.open(os.path.join(workdir, 'samples', 'step_00000040.png')))
-  assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)          # 16 samples of 28x28, 1-pixel gaps
+  assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # 16 samples of 28x28, 1-pixel gaps
   assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]
   with open(os.path.join(workdir, 'config.json')) as f:
     assert json.load(f) == config.to_dict()
-  assert any(name.startswith('events.out.tfevents')
-             for name in os.listdir(os.path.join(workdir, 'tensorboard')))
+  assert any(
+    name.startswith('events.out.tfevents')
+    for name in os.listdir(os.path.join(workdir, 'tensorboard'))
+  )
 
 
 def test_stop_and_resume_is_bit_identical(straight, tmp_path):
   config, _, reference = straight
   workdir = str(tmp_path)
-  train.train_and_evaluate(config.replace(num_steps=20), workdir)   # "stopped" at 20
-  resumed = train.train_and_evaluate(config, workdir)                # resumes 20 -> 40
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference),
-               jax.device_get(resumed))
+  train.train_and_evaluate(config.replace(num_steps=20), workdir)  # "stopped" at 20
+  resumed = train.train_and_evaluate(config, workdir)  # resumes 20 -> 40
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference), jax.device_get(resumed))
   # Metrics rows of the resumed part are those of the straight run.
   assert [r['step'] for r in writers.read_metrics(workdir)] == [10, 20, 30, 40]
 
@@ -70,8 +71,9 @@ def test_restore_for_sampling_needs_no_data_and_matches_the_state(straight):
   _, workdir, state = straight
   restored = sampling.restore(workdir)
   assert restored.step == 40 and restored.image_shape == (28, 28, 1)
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state.g_params),
-               jax.device_get(restored.g_params))
+  jax.tree.map(
+    np.testing.assert_array_equal, jax.device_get(state.g_params), jax.device_get(restored.g_params)
+  )
   samples = restored.sample(7, seed=1)
   assert samples.shape == (7, 28, 28, 1) and 0 <= samples.min() and samples.max() <= 1
   np.testing.assert_array_equal(samples, restored.sample(7, seed=1))
@@ -79,16 +81,19 @@ def test_restore_for_sampling_needs_no_data_and_matches_the_state(straight):
 
 def test_sample_cli_restores_a_four_device_checkpoint_on_one_device(straight, tmp_path):
   _, workdir, state = straight
-  assert jax.device_count() == 4            # the run above trained on 4 devices
+  assert jax.device_count() == 4  # the run above trained on 4 devices
   out = str(tmp_path / 'samples.npy')
-  result = run_module('experiments.sample', f'--workdir={workdir}', '--num=9', f'--out={out}',
-                      '--step=20', devices=1)
+  result = run_module(
+    'experiments.sample', f'--workdir={workdir}', '--num=9', f'--out={out}', '--step=20', devices=1
+  )
   assert result.returncode == 0, result.stderr
   samples = np.load(out, allow_pickle=False)
   assert samples.shape == (9, 28, 28, 1) and samples.dtype == np.float32
   png = str(tmp_path / 'grid.png')
-  assert run_module('experiments.sample', f'--workdir={workdir}', '--num=9',
-                    f'--out={png}').returncode == 0
+  assert (
+    run_module('experiments.sample', f'--workdir={workdir}', '--num=9', f'--out={png}').returncode
+    == 0
+  )
   assert np.asarray(Image.open(png)).shape == (3 * 29 + 1, 3 * 29 + 1)
 
 

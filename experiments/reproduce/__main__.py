@@ -17,13 +17,24 @@ from absl import flags
 from experiments import cli
 from experiments.reproduce import plan as plan_lib
 
-flags.DEFINE_enum('budget', 'standard', list(plan_lib.BUDGETS), 'How long each part trains '
-                  '(experiments/reproduce/plan.py).')
-flags.DEFINE_string('runs_dir', None, 'Where the runs go (default: runs/reproduce for standard, '
-                    'runs/reproduce_<budget> otherwise).')
-flags.DEFINE_string('results', None, 'The results page (default: RESULTS.md for standard, '
-                    '<runs_dir>/RESULTS.md otherwise, so a quick or full run never overwrites '
-                    'the published page).')
+flags.DEFINE_enum(
+  'budget',
+  'standard',
+  list(plan_lib.BUDGETS),
+  'How long each part trains (experiments/reproduce/plan.py).',
+)
+flags.DEFINE_string(
+  'runs_dir',
+  None,
+  'Where the runs go (default: runs/reproduce for standard, runs/reproduce_<budget> otherwise).',
+)
+flags.DEFINE_string(
+  'results',
+  None,
+  'The results page (default: RESULTS.md for standard, '
+  '<runs_dir>/RESULTS.md otherwise, so a quick or full run never overwrites '
+  'the published page).',
+)
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
 FLAGS = flags.FLAGS
 
@@ -33,11 +44,12 @@ def main(argv):
   budget = plan_lib.BUDGETS[FLAGS.budget]
   standard = budget.name == 'standard'
   runs_dir = FLAGS.runs_dir or os.path.join(
-      'runs', 'reproduce' if standard else f'reproduce_{budget.name}')
+    'runs', 'reproduce' if standard else f'reproduce_{budget.name}'
+  )
   results = FLAGS.results or ('RESULTS.md' if standard else os.path.join(runs_dir, 'RESULTS.md'))
   figures_dir = os.path.join(os.path.dirname(results) or '.', 'results')
-  from experiments.reproduce import driver
-  from experiments.reproduce import report
+  from experiments.reproduce import driver, report
+
   if not FLAGS.report_only:
     driver.reproduce(budget, runs_dir)
   page = report.Report(runs_dir, budget, results, figures_dir)

@@ -24,13 +24,16 @@ from experiments.reproduce import plan as plan_lib
 from gan_jax.runtime import writers
 from gan_jax.runtime.errors import Interrupted, UserError
 
+
 class StepInterrupted(Interrupted):
   """SIGTERM/SIGINT while a step ran: the step stopped cleanly; the same command resumes."""
 
   def __init__(self, key: str, signal_number: int):
     super().__init__(signal.Signals(signal_number).name, signal_number, 0)
-    self.args = (f'stopped by {signal.Signals(signal_number).name} during {key}; run the same '
-                 'command to resume',)
+    self.args = (
+      f'stopped by {signal.Signals(signal_number).name} during {key}; run the same '
+      'command to resume',
+    )
 
 
 STATE_FILE = 'reproduce.json'
@@ -44,18 +47,25 @@ def machine() -> dict:
   model = platform.processor() or platform.machine()
   try:
     with open('/proc/cpuinfo') as f:
-      model = next((line.split(':', 1)[1].strip() for line in f
-                    if line.startswith('model name')), model)
+      model = next(
+        (line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), model
+      )
   except OSError:
     pass
-  return {'cpu': model, 'cores': os.cpu_count(), 'platform': platform.platform(),
-          'python': platform.python_version()}
+  return {
+    'cpu': model,
+    'cores': os.cpu_count(),
+    'platform': platform.platform(),
+    'python': platform.python_version(),
+  }
 
 
 def git_commit() -> str:
   """HEAD, with '+dirty' if tracked files differ from it."""
+
   def git(*args):
     return subprocess.run(['git', *args], capture_output=True, text=True).stdout.strip()
+
   commit = git('rev-parse', 'HEAD') or 'unknown'
   dirty = git('status', '--porcelain', '--untracked-files=no')
   return commit + ('+dirty' if dirty else '')
@@ -77,12 +87,16 @@ class Driver:
         with open(self.path) as f:
           state = json.load(f)
       except (OSError, ValueError) as e:
-        raise UserError(f'{self.path} is unreadable ({e}); delete it to start the record anew '
-                        '(finished runs then resume from their checkpoints)') from None
+        raise UserError(
+          f'{self.path} is unreadable ({e}); delete it to start the record anew '
+          '(finished runs then resume from their checkpoints)'
+        ) from None
       if state.get('budget') != self.budget.name:
-        raise UserError(f'{self.runs_dir} holds a reproduction with budget '
-                        f'{state.get("budget")!r}, not {self.budget.name!r}; pass another '
-                        '--runs_dir or the same budget')
+        raise UserError(
+          f'{self.runs_dir} holds a reproduction with budget '
+          f'{state.get("budget")!r}, not {self.budget.name!r}; pass another '
+          '--runs_dir or the same budget'
+        )
       return state
     return {'budget': self.budget.name, 'started': _now(), 'machine': machine(), 'steps': {}}
 
@@ -101,8 +115,13 @@ class Driver:
     if self.done(key, signature):
       return
     entry = self.state['steps'].setdefault(key, {'wall_s': 0.0, 'attempts': 0})
-    entry.update(command=shlex.join(['python', *command[1:]]), signature=signature,
-                 status='running', commit=git_commit(), **extra)
+    entry.update(
+      command=shlex.join(['python', *command[1:]]),
+      signature=signature,
+      status='running',
+      commit=git_commit(),
+      **extra,
+    )
     entry['attempts'] += 1
     entry['load_before'] = os.getloadavg()[0]
     self._save()
@@ -136,8 +155,10 @@ class Driver:
     if code != 0:
       entry['status'] = f'failed (exit {code})'
       self._save()
-      raise UserError(f'reproduce step {key} failed with exit code {code}; fix the cause and '
-                      'run the same command to resume')
+      raise UserError(
+        f'reproduce step {key} failed with exit code {code}; fix the cause and '
+        'run the same command to resume'
+      )
     entry['status'] = 'done'
     self._save()
 
@@ -145,9 +166,11 @@ class Driver:
 def select_step(workdir: str) -> tuple[int, float] | None:
   """The evaluated step with the best validation Parzen LL whose checkpoint exists, or None."""
   from gan_jax.runtime import checkpoint
+
   directory = checkpoint.checkpoint_dir(workdir)
-  saved = {int(n) for n in os.listdir(directory) if n.isdigit()} if os.path.isdir(
-      directory) else set()
+  saved = (
+    {int(n) for n in os.listdir(directory) if n.isdigit()} if os.path.isdir(directory) else set()
+  )
   best = None
   for row in writers.read_metrics(workdir):
     if SELECT_BY in row and row['step'] in saved:
@@ -167,8 +190,14 @@ def module(name: str, *flags: str) -> list[str]:
 def train(driver: Driver, run: plan_lib.Run) -> None:
   workdir = os.path.join(driver.runs_dir, run.name)
   flags = run.flags(driver.budget)
-  driver.run(f'train/{run.name}', module('experiments.train', *flags, f'--workdir={workdir}'),
-             signature=' '.join(flags), part=run.part, seed=run.seed, num_steps=run.num_steps)
+  driver.run(
+    f'train/{run.name}',
+    module('experiments.train', *flags, f'--workdir={workdir}'),
+    signature=' '.join(flags),
+    part=run.part,
+    seed=run.seed,
+    num_steps=run.num_steps,
+  )
 
 
 def population_members_file(driver: Driver, runs: list[plan_lib.Run]) -> str:
@@ -177,8 +206,11 @@ def population_members_file(driver: Driver, runs: list[plan_lib.Run]) -> str:
   group = os.path.dirname(runs[0].name)
   path = os.path.join(driver.runs_dir, f'{group.replace("/", "_")}_population.py')
   members = [{'name': os.path.basename(r.name), 'seed': r.seed} for r in runs]
-  writers.write_text(path, f'# Generated by experiments.reproduce: the seeds of {group}.\n\n\n'
-                     f'def sweep():\n  return {members!r}\n')
+  writers.write_text(
+    path,
+    f'# Generated by experiments.reproduce: the seeds of {group}.\n\n\n'
+    f'def sweep():\n  return {members!r}\n',
+  )
   return path
 
 
@@ -188,11 +220,22 @@ def train_population(driver: Driver, runs: list[plan_lib.Run]) -> None:
   group = os.path.dirname(runs[0].name)
   flags = [f for f in runs[0].flags(driver.budget) if not f.startswith('--seed=')]
   members = population_members_file(driver, runs)
-  driver.run(f'train/{group}', module(
-      'experiments.sweep', *flags, f'--sweep={members}',
-      f'--workdir={os.path.join(driver.runs_dir, group)}', '--eval=none', '--rank_by=d_loss',
-      '--rank_mode=min'), signature=' '.join(flags + [str(r.seed) for r in runs]),
-      part=runs[0].part, seed=','.join(str(r.seed) for r in runs), num_steps=runs[0].num_steps)
+  driver.run(
+    f'train/{group}',
+    module(
+      'experiments.sweep',
+      *flags,
+      f'--sweep={members}',
+      f'--workdir={os.path.join(driver.runs_dir, group)}',
+      '--eval=none',
+      '--rank_by=d_loss',
+      '--rank_mode=min',
+    ),
+    signature=' '.join(flags + [str(r.seed) for r in runs]),
+    part=runs[0].part,
+    seed=','.join(str(r.seed) for r in runs),
+    num_steps=runs[0].num_steps,
+  )
 
 
 def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
@@ -203,23 +246,43 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
   if run.part == 'quickstart':
     # The same validation images and classifier as the Table 1 runs' curves, so the two
     # recipes compare at equal steps in one feature space.
-    driver.run(f'validation/{run.name}', module(
-        'experiments.evaluate', '--overwrite', f'--workdir={workdir}', '--dataset=mnist',
-        '--against=validation', f'--num_samples={driver.budget.eval_num_samples}',
-        f'--out_dir={os.path.join(workdir, VALIDATION_EVAL_DIR)}', '--nomemorisation'),
-        signature=f'step {run.num_steps}')
+    driver.run(
+      f'validation/{run.name}',
+      module(
+        'experiments.evaluate',
+        '--overwrite',
+        f'--workdir={workdir}',
+        '--dataset=mnist',
+        '--against=validation',
+        f'--num_samples={driver.budget.eval_num_samples}',
+        f'--out_dir={os.path.join(workdir, VALIDATION_EVAL_DIR)}',
+        '--nomemorisation',
+      ),
+      signature=f'step {run.num_steps}',
+    )
     return
   chosen = select_step(workdir)
   if chosen is None:
-    raise UserError(f'{workdir} has no evaluated checkpoint to choose from; delete it and run '
-                    'the same command to train it again')
+    raise UserError(
+      f'{workdir} has no evaluated checkpoint to choose from; delete it and run '
+      'the same command to train it again'
+    )
   step, validation_ll = chosen
-  driver.run(f'test/{run.name}', module(
-      'experiments.evaluate', '--overwrite', f'--workdir={workdir}', f'--step={step}',
+  driver.run(
+    f'test/{run.name}',
+    module(
+      'experiments.evaluate',
+      '--overwrite',
+      f'--workdir={workdir}',
+      f'--step={step}',
       '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
-      f'--out_dir={os.path.join(workdir, TEST_EVAL_DIR)}'),
-      signature=f'step {step}', chosen_step=step, validation_parzen_ll=validation_ll)
+      f'--out_dir={os.path.join(workdir, TEST_EVAL_DIR)}',
+    ),
+    signature=f'step {step}',
+    chosen_step=step,
+    validation_parzen_ll=validation_ll,
+  )
 
 
 def train_part(driver: Driver, runs: list[plan_lib.Run]) -> None:
@@ -238,8 +301,9 @@ def sweep(driver: Driver) -> None:
   """The recipe sweep; its best member (on validation) is scored on test once."""
   workdir = os.path.join(driver.runs_dir, 'sweep')
   flags = plan_lib.sweep_flags(driver.budget)
-  driver.run('sweep', module('experiments.sweep', *flags, f'--workdir={workdir}'),
-             signature=' '.join(flags))
+  driver.run(
+    'sweep', module('experiments.sweep', *flags, f'--workdir={workdir}'), signature=' '.join(flags)
+  )
   best = None
   for member in sorted(os.listdir(workdir)):
     chosen = select_step(os.path.join(workdir, member))
@@ -249,13 +313,24 @@ def sweep(driver: Driver) -> None:
     raise UserError(f'{workdir}: no member has an evaluated checkpoint; delete it and rerun')
   member, step, validation_ll = best
   member_dir = os.path.join(workdir, member)
-  driver.run('test/sweep_best', module(
-      'experiments.evaluate', '--overwrite', f'--workdir={member_dir}', f'--step={step}',
+  driver.run(
+    'test/sweep_best',
+    module(
+      'experiments.evaluate',
+      '--overwrite',
+      f'--workdir={member_dir}',
+      f'--step={step}',
       '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
-      f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}', '--nomemorisation', '--nofigures'),
-      signature=f'{member} step {step}', member=member, chosen_step=step,
-      validation_parzen_ll=validation_ll)
+      f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}',
+      '--nomemorisation',
+      '--nofigures',
+    ),
+    signature=f'{member} step {step}',
+    member=member,
+    chosen_step=step,
+    validation_parzen_ll=validation_ll,
+  )
 
 
 def toy1d(driver: Driver) -> None:
@@ -263,8 +338,11 @@ def toy1d(driver: Driver) -> None:
   workdir = os.path.join(driver.runs_dir, 'toy1d')
   for experiment, args in driver.budget.toy1d:
     flags = [f'--experiment={experiment}', *args]
-    driver.run(f'toy1d/{experiment}', module('experiments.toy1d', *flags,
-                                              f'--workdir={workdir}'), signature=' '.join(flags))
+    driver.run(
+      f'toy1d/{experiment}',
+      module('experiments.toy1d', *flags, f'--workdir={workdir}'),
+      signature=' '.join(flags),
+    )
 
 
 def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:

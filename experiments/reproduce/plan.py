@@ -19,18 +19,25 @@ QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
 
 # Table 1 (MNIST column) of the paper: log-likelihood in nats, ± standard error.
-PAPER_TABLE1 = (('DBN', 138, 2), ('Stacked CAE', 121, 1.6), ('Deep GSN', 214, 1.1),
-                ('Adversarial nets', 225, 2))
+PAPER_TABLE1 = (
+  ('DBN', 138, 2),
+  ('Stacked CAE', 121, 1.6),
+  ('Deep GSN', 214, 1.1),
+  ('Adversarial nets', 225, 2),
+)
 PAPER_GAN_LL = 225
 
 # The ablations of the original recipe, each one change (flags) at equal steps. The baseline,
 # the recipe itself, is the Table 1 runs at the same step.
 ABLATIONS = (
-    ('alternating_k1', 'Algorithm 1, k = 1 (alternating D then G)',
-     {'update': 'alternating', 'd_steps': 1}),
-    ('alternating_k2', 'Algorithm 1, k = 2', {'update': 'alternating', 'd_steps': 2}),
-    ('minimax', 'minimax G loss, log(1 - D(G(z)))', {'g_loss': 'minimax'}),
-    ('normal_noise', 'z ~ N(0, 1) instead of uniform', {'noise_prior': 'normal'}),
+  (
+    'alternating_k1',
+    'Algorithm 1, k = 1 (alternating D then G)',
+    {'update': 'alternating', 'd_steps': 1},
+  ),
+  ('alternating_k2', 'Algorithm 1, k = 2', {'update': 'alternating', 'd_steps': 2}),
+  ('minimax', 'minimax G loss, log(1 - D(G(z)))', {'g_loss': 'minimax'}),
+  ('normal_noise', 'z ~ N(0, 1) instead of uniform', {'noise_prior': 'normal'}),
 )
 
 
@@ -71,34 +78,66 @@ class Budget:
   populations: bool = False
 
   def __post_init__(self):
-    for name in ('mnist_steps', 'fashion_steps', 'ablation_steps', 'sweep_steps',
-                 'quickstart_steps'):
+    for name in (
+      'mnist_steps',
+      'fashion_steps',
+      'ablation_steps',
+      'sweep_steps',
+      'quickstart_steps',
+    ):
       if getattr(self, name) % self.eval_every:
         raise ValueError(f'{self.name}: eval_every={self.eval_every} must divide {name}')
     if self.ablation_steps > self.mnist_steps:
-      raise ValueError(f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
-                       'ablation_steps must be <= mnist_steps')
-    if (max(self.sweep_steps, self.quickstart_steps) > self.mnist_steps
-        or not set(self.ablation_seeds) <= set(self.seeds)):
-      raise ValueError(f'{self.name}: the sweep and ablation baselines come from the Table 1 '
-                       'runs: sweep_steps, quickstart_steps <= mnist_steps and '
-                       'ablation_seeds within seeds')
+      raise ValueError(
+        f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
+        'ablation_steps must be <= mnist_steps'
+      )
+    if max(self.sweep_steps, self.quickstart_steps) > self.mnist_steps or not set(
+      self.ablation_seeds
+    ) <= set(self.seeds):
+      raise ValueError(
+        f'{self.name}: the sweep and ablation baselines come from the Table 1 '
+        'runs: sweep_steps, quickstart_steps <= mnist_steps and '
+        'ablation_seeds within seeds'
+      )
 
 
 BUDGETS = {
-    # The same pipeline in minutes, to check it end to end; its numbers mean little.
-    'quick': Budget('quick', mnist_steps=600, fashion_steps=200, ablation_steps=200,
-                    sweep_steps=200, quickstart_steps=200, eval_every=200, eval_num_samples=2000,
-                    toy1d=tuple((e, ('--num_steps=1500', '--d_fit_steps=300'))
-                                for e in ('figure1', 'theory'))),
-    # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
-    'standard': Budget('standard', mnist_steps=10_500, fashion_steps=3_000,
-                       ablation_steps=3_000, sweep_steps=3_000, quickstart_steps=4_500,
-                       eval_every=1_500),
-    # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
-    'full': Budget('full', mnist_steps=150_000, fashion_steps=50_000, ablation_steps=25_000,
-                   sweep_steps=25_000, quickstart_steps=10_000, eval_every=5_000, seeds=(0, 1, 2),
-                   ablation_seeds=(0, 1, 2), populations=True),
+  # The same pipeline in minutes, to check it end to end; its numbers mean little.
+  'quick': Budget(
+    'quick',
+    mnist_steps=600,
+    fashion_steps=200,
+    ablation_steps=200,
+    sweep_steps=200,
+    quickstart_steps=200,
+    eval_every=200,
+    eval_num_samples=2000,
+    toy1d=tuple((e, ('--num_steps=1500', '--d_fit_steps=300')) for e in ('figure1', 'theory')),
+  ),
+  # What RESULTS.md was made with, on this 2-core machine, in under 2 hours.
+  'standard': Budget(
+    'standard',
+    mnist_steps=10_500,
+    fashion_steps=3_000,
+    ablation_steps=3_000,
+    sweep_steps=3_000,
+    quickstart_steps=4_500,
+    eval_every=1_500,
+  ),
+  # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
+  'full': Budget(
+    'full',
+    mnist_steps=150_000,
+    fashion_steps=50_000,
+    ablation_steps=25_000,
+    sweep_steps=25_000,
+    quickstart_steps=10_000,
+    eval_every=5_000,
+    seeds=(0, 1, 2),
+    ablation_seeds=(0, 1, 2),
+    populations=True,
+  ),
 }
 
 
@@ -124,40 +163,68 @@ class Run:
 
   def flags(self, budget: Budget) -> list[str]:
     if self.part == 'quickstart':  # evaluated once, at the end, against full MNIST
-      return [f'--flagfile={self.flagfile}', f'--seed={self.seed}',
-              f'--num_steps={self.num_steps}', f'--checkpoint_every={self.num_steps}',
-              f'--sample_every={self.num_steps}']
+      return [
+        f'--flagfile={self.flagfile}',
+        f'--seed={self.seed}',
+        f'--num_steps={self.num_steps}',
+        f'--checkpoint_every={self.num_steps}',
+        f'--sample_every={self.num_steps}',
+      ]
     keep = self.num_steps // budget.eval_every + 1
-    return [f'--flagfile={self.flagfile}', f'--seed={self.seed}',
-            f'--num_steps={self.num_steps}', f'--eval_every={budget.eval_every}',
-            '--eval_against=validation', f'--eval_num_samples={budget.eval_num_samples}',
-            # Every evaluated step keeps its checkpoint, so the one chosen on validation can be
-            # restored and scored once on test.
-            f'--checkpoint_every={budget.eval_every}', f'--keep_checkpoints={keep}',
-            f'--sample_every={budget.eval_every}',
-            f'--log_every={min(500, budget.eval_every)}',
-            *(f'--{k}={v}' for k, v in self.overrides)]
+    return [
+      f'--flagfile={self.flagfile}',
+      f'--seed={self.seed}',
+      f'--num_steps={self.num_steps}',
+      f'--eval_every={budget.eval_every}',
+      '--eval_against=validation',
+      f'--eval_num_samples={budget.eval_num_samples}',
+      # Every evaluated step keeps its checkpoint, so the one chosen on validation can be
+      # restored and scored once on test.
+      f'--checkpoint_every={budget.eval_every}',
+      f'--keep_checkpoints={keep}',
+      f'--sample_every={budget.eval_every}',
+      f'--log_every={min(500, budget.eval_every)}',
+      *(f'--{k}={v}' for k, v in self.overrides),
+    ]
 
 
 def runs(budget: Budget) -> list[Run]:
   """Every training run of the budget, in the order the driver trains them."""
-  out = [Run(f'table1/seed_{s}', 'table1', MNIST_FLAGS, s, budget.mnist_steps)
-         for s in budget.seeds]
-  out += [Run(f'fashion/seed_{s}', 'fashion', FASHION_FLAGS, s, budget.fashion_steps)
-          for s in budget.seeds]
+  out = [
+    Run(f'table1/seed_{s}', 'table1', MNIST_FLAGS, s, budget.mnist_steps) for s in budget.seeds
+  ]
+  out += [
+    Run(f'fashion/seed_{s}', 'fashion', FASHION_FLAGS, s, budget.fashion_steps)
+    for s in budget.seeds
+  ]
   for name, _, overrides in ABLATIONS:
-    out += [Run(f'ablations/{name}/seed_{s}', f'ablation/{name}', MNIST_FLAGS, s,
-                budget.ablation_steps, tuple(overrides.items())) for s in budget.ablation_seeds]
-  out.append(Run('quickstart/mnist_5k', 'quickstart', QUICKSTART_FLAGS, 0,
-                 budget.quickstart_steps))
+    out += [
+      Run(
+        f'ablations/{name}/seed_{s}',
+        f'ablation/{name}',
+        MNIST_FLAGS,
+        s,
+        budget.ablation_steps,
+        tuple(overrides.items()),
+      )
+      for s in budget.ablation_seeds
+    ]
+  out.append(Run('quickstart/mnist_5k', 'quickstart', QUICKSTART_FLAGS, 0, budget.quickstart_steps))
   return out
 
 
 def sweep_flags(budget: Budget) -> list[str]:
   """Flags of the recipe sweep (experiments.sweep): the paper recipe, shortened, evaluated on
   validation as the runs are."""
-  return [f'--flagfile={MNIST_FLAGS}', f'--sweep={SWEEP_FILE}',
-          f'--num_steps={budget.sweep_steps}', f'--eval_every={budget.eval_every}',
-          '--eval_against=validation', f'--eval_num_samples={budget.eval_num_samples}',
-          f'--checkpoint_every={budget.eval_every}', f'--sample_every={budget.sweep_steps}',
-          f'--log_every={min(500, budget.eval_every)}', '--rank_by=parzen_ll']
+  return [
+    f'--flagfile={MNIST_FLAGS}',
+    f'--sweep={SWEEP_FILE}',
+    f'--num_steps={budget.sweep_steps}',
+    f'--eval_every={budget.eval_every}',
+    '--eval_against=validation',
+    f'--eval_num_samples={budget.eval_num_samples}',
+    f'--checkpoint_every={budget.eval_every}',
+    f'--sample_every={budget.sweep_steps}',
+    f'--log_every={min(500, budget.eval_every)}',
+    '--rank_by=parzen_ll',
+  ]

@@ -18,27 +18,58 @@ from experiments import flags as gan_flags
 cli.define_distributed_flags()
 gan_flags.define_config_flags()
 gan_flags.define_workdir_flag()
-flags.DEFINE_string('sweep', None, 'Python file defining sweep(): a list of dicts of flag '
-                    'overrides, one per member (see experiments/sweeps/).')
-flags.DEFINE_enum('launch', 'local', ['local', 'none'], 'local: train every group here, in '
-                  'sequence, then rank; none: only write <workdir>/commands.sh for a scheduler.')
-flags.DEFINE_bool('results_only', False, 'Only evaluate members not yet evaluated and write '
-                  'results.csv / results.md (after a scheduler ran commands.sh).')
+flags.DEFINE_string(
+  'sweep',
+  None,
+  'Python file defining sweep(): a list of dicts of flag '
+  'overrides, one per member (see experiments/sweeps/).',
+)
+flags.DEFINE_enum(
+  'launch',
+  'local',
+  ['local', 'none'],
+  'local: train every group here, in '
+  'sequence, then rank; none: only write <workdir>/commands.sh for a scheduler.',
+)
+flags.DEFINE_bool(
+  'results_only',
+  False,
+  'Only evaluate members not yet evaluated and write '
+  'results.csv / results.md (after a scheduler ran commands.sh).',
+)
 flags.DEFINE_string('group', None, 'Train only this group (what a line of commands.sh runs).')
-flags.DEFINE_string('rank_by', 'parzen_ll', 'Metric that ranks the members: parzen_ll, '
-                    'frechet_distance, kid, classifier_score, precision, recall, coverage, '
-                    'class_kl, or a training metric (d_loss, g_loss, d_real, d_fake).')
-flags.DEFINE_enum('rank_mode', 'auto', ['auto', 'max', 'min'], 'Whether higher or lower is '
-                  'better (auto: the metric\'s own direction).')
-flags.DEFINE_enum('eval', 'auto', ['auto', 'parzen', 'full', 'none'], 'Evaluation of each '
-                  'member at the end: parzen (the paper\'s Parzen LL), full (every metric of '
-                  'gan_jax.evaluation; trains its classifier on first use), none; auto: what '
-                  '--rank_by needs.')
-flags.DEFINE_integer('sweep_devices', 0, 'Device groups of a population (size of the mesh\'s '
-                     'sweep axis; each group trains members / groups members, data-parallel '
-                     'within it); 0: gcd(members, devices).')
-flags.DEFINE_bool('overwrite', False, 'Discard previous runs of the members instead of '
-                  'resuming them.')
+flags.DEFINE_string(
+  'rank_by',
+  'parzen_ll',
+  'Metric that ranks the members: parzen_ll, '
+  'frechet_distance, kid, classifier_score, precision, recall, coverage, '
+  'class_kl, or a training metric (d_loss, g_loss, d_real, d_fake).',
+)
+flags.DEFINE_enum(
+  'rank_mode',
+  'auto',
+  ['auto', 'max', 'min'],
+  "Whether higher or lower is better (auto: the metric's own direction).",
+)
+flags.DEFINE_enum(
+  'eval',
+  'auto',
+  ['auto', 'parzen', 'full', 'none'],
+  'Evaluation of each '
+  "member at the end: parzen (the paper's Parzen LL), full (every metric of "
+  'gan_jax.evaluation; trains its classifier on first use), none; auto: what '
+  '--rank_by needs.',
+)
+flags.DEFINE_integer(
+  'sweep_devices',
+  0,
+  "Device groups of a population (size of the mesh's "
+  'sweep axis; each group trains members / groups members, data-parallel '
+  'within it); 0: gcd(members, devices).',
+)
+flags.DEFINE_bool(
+  'overwrite', False, 'Discard previous runs of the members instead of resuming them.'
+)
 flags.DEFINE_string('python', 'python', 'Interpreter named in commands.sh.')
 flags.mark_flag_as_required('sweep')
 FLAGS = flags.FLAGS
@@ -49,11 +80,21 @@ def main(argv):
   base = gan_flags.config_from_flags()
   cli.initialize_distributed()  # before anything touches a device
   from experiments.sweep import launch  # after the flags are checked: a typo fails fast
-  launch.run(base, FLAGS.sweep, FLAGS.workdir, launch=FLAGS.launch, group=FLAGS.group,
-                   results_only=FLAGS.results_only, rank_by=FLAGS.rank_by,
-                   rank_mode=FLAGS.rank_mode, eval_mode=FLAGS.eval,
-                   sweep_devices=FLAGS.sweep_devices, overwrite=FLAGS.overwrite,
-                   python=FLAGS.python)
+
+  launch.run(
+    base,
+    FLAGS.sweep,
+    FLAGS.workdir,
+    launch=FLAGS.launch,
+    group=FLAGS.group,
+    results_only=FLAGS.results_only,
+    rank_by=FLAGS.rank_by,
+    rank_mode=FLAGS.rank_mode,
+    eval_mode=FLAGS.eval,
+    sweep_devices=FLAGS.sweep_devices,
+    overwrite=FLAGS.overwrite,
+    python=FLAGS.python,
+  )
 
 
 if __name__ == '__main__':

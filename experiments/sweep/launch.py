@@ -13,12 +13,10 @@ import shlex
 import time
 from typing import Any, Callable, Sequence
 
-from experiments.sweep import ranking
 from experiments.flags import config_from_args
-from gan_jax.runtime import distributed
-from gan_jax.runtime import log
+from experiments.sweep import ranking
+from gan_jax.runtime import distributed, log, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime import writers
 from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as plan_lib
@@ -31,8 +29,12 @@ Evaluator = Callable[[Any, Any], dict[str, float]]
 
 def apply_overrides(base: Config, overrides: dict[str, Any]) -> Config:
   """`base` with a member's overrides, parsed as the same flags on the command line are."""
-  return config_from_args([*plan_lib.config_flags(base),
-                           *(f'--{k}={plan_lib.flag_value(v)}' for k, v in overrides.items())])
+  return config_from_args(
+    [
+      *plan_lib.config_flags(base),
+      *(f'--{k}={plan_lib.flag_value(v)}' for k, v in overrides.items()),
+    ]
+  )
 
 
 def make_plan(base: Config, spec_path: str) -> Plan:
@@ -40,8 +42,14 @@ def make_plan(base: Config, spec_path: str) -> Plan:
   return plan_lib.make_plan(base, plan_lib.load_spec(spec_path), apply_overrides)
 
 
-def commands(plan: Plan, workdir: str, spec_path: str, *, python: str = 'python',
-             extra_sweep_args: Sequence[str] = ()) -> list[str]:
+def commands(
+  plan: Plan,
+  workdir: str,
+  spec_path: str,
+  *,
+  python: str = 'python',
+  extra_sweep_args: Sequence[str] = (),
+) -> list[str]:
   """One shell command per group: a normal run for a lone member, a population otherwise.
 
   The commands read <workdir>/base.flags (write it first: write_plan_files) and use absolute
@@ -52,13 +60,24 @@ def commands(plan: Plan, workdir: str, spec_path: str, *, python: str = 'python'
   lines = []
   for group in plan.groups:
     if group.is_population:
-      args = ['-m', 'experiments.sweep', base_flags, f'--sweep={os.path.abspath(spec_path)}',
-              f'--workdir={workdir}', f'--group={group.name}', *extra_sweep_args]
+      args = [
+        '-m',
+        'experiments.sweep',
+        base_flags,
+        f'--sweep={os.path.abspath(spec_path)}',
+        f'--workdir={workdir}',
+        f'--group={group.name}',
+        *extra_sweep_args,
+      ]
     else:
       member = group.members[0]
-      args = ['-m', 'experiments.mnist', base_flags,
-              *(f'--{k}={plan_lib.flag_value(v)}' for k, v in member.overrides.items()),
-              f'--workdir={os.path.join(workdir, member.name)}']
+      args = [
+        '-m',
+        'experiments.mnist',
+        base_flags,
+        *(f'--{k}={plan_lib.flag_value(v)}' for k, v in member.overrides.items()),
+        f'--workdir={os.path.join(workdir, member.name)}',
+      ]
     lines.append(' '.join(shlex.quote(a) for a in [python, *args]))
   return lines
 
@@ -68,16 +87,34 @@ def write_plan_files(plan: Plan, workdir: str, spec_path: str, **command_args) -
   if not distributed.is_primary():
     return
   os.makedirs(workdir, exist_ok=True)
-  writers.write_text(os.path.join(workdir, plan_lib.BASE_FLAGS_FILE),
-                     '# The base config of this sweep, every field (written by '
-                     'experiments.sweep).\n' + '\n'.join(plan_lib.config_flags(plan.base)) + '\n')
-  writers.write_text(os.path.join(workdir, plan_lib.COMMANDS_FILE),
-                     '\n'.join(commands(plan, workdir, spec_path, **command_args)) + '\n')
-  writers.write_text(os.path.join(workdir, plan_lib.PLAN_FILE), json.dumps({
-      'sweep': os.path.abspath(spec_path),
-      'groups': [{'name': g.name, 'population': g.is_population,
-                  'members': [{'name': m.name, 'overrides': m.overrides} for m in g.members]}
-                 for g in plan.groups]}, indent=2, default=str) + '\n')
+  writers.write_text(
+    os.path.join(workdir, plan_lib.BASE_FLAGS_FILE),
+    '# The base config of this sweep, every field (written by '
+    'experiments.sweep).\n' + '\n'.join(plan_lib.config_flags(plan.base)) + '\n',
+  )
+  writers.write_text(
+    os.path.join(workdir, plan_lib.COMMANDS_FILE),
+    '\n'.join(commands(plan, workdir, spec_path, **command_args)) + '\n',
+  )
+  writers.write_text(
+    os.path.join(workdir, plan_lib.PLAN_FILE),
+    json.dumps(
+      {
+        'sweep': os.path.abspath(spec_path),
+        'groups': [
+          {
+            'name': g.name,
+            'population': g.is_population,
+            'members': [{'name': m.name, 'overrides': m.overrides} for m in g.members],
+          }
+          for g in plan.groups
+        ],
+      },
+      indent=2,
+      default=str,
+    )
+    + '\n',
+  )
 
 
 def make_evaluator(mode: str, config: Config) -> Evaluator | None:
@@ -93,6 +130,7 @@ def make_evaluator(mode: str, config: Config) -> Evaluator | None:
   if mode == 'none':
     return None
   from gan_jax import evaluation
+
   num = config.eval_num_samples
   config = config.replace(eval_against='validation')
   if mode == 'full':
@@ -107,16 +145,27 @@ def _game_for(config: Config):
   population samples through one compiled generator (steps_per_epoch, which only shapes the
   schedules, is irrelevant here)."""
   from gan_jax import data
-  return population.program_game(config, math.prod(data.image_shape(config.dataset)),
-                                 config.batch_size)
+
+  return population.program_game(
+    config, math.prod(data.image_shape(config.dataset)), config.batch_size
+  )
 
 
-def train_group(group: Group, workdir: str, *, evaluator: Evaluator | None, eval_mode: str,
-                sweep_devices: int = 0, overwrite: bool = False) -> None:
+def train_group(
+  group: Group,
+  workdir: str,
+  *,
+  evaluator: Evaluator | None,
+  eval_mode: str,
+  sweep_devices: int = 0,
+  overwrite: bool = False,
+) -> None:
   """Trains (or resumes) a group, then evaluates its members (on every process; process 0
   writes each member's sweep_eval.json)."""
   import jax
+
   from gan_jax.loop import train
+
   dirs = [os.path.join(workdir, m.name) for m in group.members]
   configs = [m.config for m in group.members]
   if overwrite and distributed.is_primary():
@@ -126,15 +175,16 @@ def train_group(group: Group, workdir: str, *, evaluator: Evaluator | None, eval
   eval_fn = None
   if configs[0].eval_every > 0:  # evaluation during training, as experiments.mnist runs it
     from gan_jax import evaluation
+
     eval_fn = evaluation.make_eval_fn(configs[0])
   if group.is_population:
-    states = population.train_population(configs, dirs, sweep_devices=sweep_devices,
-                                         overwrite=overwrite, eval_fn=eval_fn)
+    states = population.train_population(
+      configs, dirs, sweep_devices=sweep_devices, overwrite=overwrite, eval_fn=eval_fn
+    )
     mesh = states.step.sharding.mesh
     finals = [population.take_member(states, i, mesh) for i in range(len(configs))]
   else:
-    finals = [train.train_and_evaluate(configs[0], dirs[0], overwrite=overwrite,
-                                       eval_fn=eval_fn)]
+    finals = [train.train_and_evaluate(configs[0], dirs[0], overwrite=overwrite, eval_fn=eval_fn)]
   for member, member_dir, state in zip(group.members, dirs, finals):
     if os.path.exists(os.path.join(member_dir, population.FAILED_FILE)):
       continue
@@ -144,22 +194,30 @@ def train_group(group: Group, workdir: str, *, evaluator: Evaluator | None, eval
     ranking.record_eval(member_dir, int(jax.device_get(state.step)), eval_mode, scalars)
 
 
-def evaluate_missing(plan: Plan, workdir: str, *, evaluator: Evaluator | None,
-                     eval_mode: str) -> None:
+def evaluate_missing(
+  plan: Plan, workdir: str, *, evaluator: Evaluator | None, eval_mode: str
+) -> None:
   """Evaluates, from their newest checkpoints, members whose evaluation is missing or older
   (members trained by commands.sh lines run elsewhere)."""
   import jax
+
   from gan_jax.runtime import sampling
+
   for member in plan.members:
     member_dir = os.path.join(workdir, member.name)
     latest = _latest_step(member_dir)
     done = ranking.read_eval(member_dir)
-    if (latest is None or os.path.exists(os.path.join(member_dir, population.FAILED_FILE))
-        or (done and done.get('step') == latest and done.get('eval') == eval_mode)):
+    if (
+      latest is None
+      or os.path.exists(os.path.join(member_dir, population.FAILED_FILE))
+      or (done and done.get('step') == latest and done.get('eval') == eval_mode)
+    ):
       continue
     if jax.process_count() > 1:  # restoring onto one host's devices is a one-process job
-      log.info(f'{member_dir} has no evaluation of step {latest}; run the sweep command '
-               'with --results_only as one process to add it')
+      log.info(
+        f'{member_dir} has no evaluation of step {latest}; run the sweep command '
+        'with --results_only as one process to add it'
+      )
       continue
     restored = sampling.restore(member_dir)
     scalars = evaluator(restored.gan, restored.g_params) if evaluator else {}
@@ -170,6 +228,7 @@ def _latest_step(member_dir: str) -> int | None:
   """The newest committed checkpoint step (orbax renames a step's temporary directory to the
   bare step number when the write commits), read without orbax."""
   from gan_jax.runtime import checkpoint
+
   directory = checkpoint.checkpoint_dir(member_dir)
   if not os.path.isdir(directory):
     return None
@@ -185,10 +244,21 @@ def _claimed(workdir: str, plan: Plan):
   yield
 
 
-def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
-        group: str | None = None, results_only: bool = False, rank_by: str = 'parzen_ll',
-        rank_mode: str = 'auto', eval_mode: str = 'auto', sweep_devices: int = 0,
-        overwrite: bool = False, python: str = 'python') -> Plan:
+def run(
+  base: Config,
+  spec_path: str,
+  workdir: str,
+  *,
+  launch: str = 'local',
+  group: str | None = None,
+  results_only: bool = False,
+  rank_by: str = 'parzen_ll',
+  rank_mode: str = 'auto',
+  eval_mode: str = 'auto',
+  sweep_devices: int = 0,
+  overwrite: bool = False,
+  python: str = 'python',
+) -> Plan:
   """The sweep command: plan, write the commands, train (launch=local), rank.
 
   Args:
@@ -222,25 +292,36 @@ def run(base: Config, spec_path: str, workdir: str, *, launch: str = 'local',
   extra = [f'--eval={eval_mode}'] + ([f'--sweep_devices={sweep_devices}'] if sweep_devices else [])
   if group is None and not results_only:
     write_plan_files(plan, workdir, spec_path, python=python, extra_sweep_args=extra)
-    log.info(f'sweep of {len(plan.members)} members in {len(plan.groups)} group(s) '
-             f'({sum(g.is_population for g in plan.groups)} population(s)); commands in '
-             f'{os.path.join(workdir, plan_lib.COMMANDS_FILE)}')
+    log.info(
+      f'sweep of {len(plan.members)} members in {len(plan.groups)} group(s) '
+      f'({sum(g.is_population for g in plan.groups)} population(s)); commands in '
+      f'{os.path.join(workdir, plan_lib.COMMANDS_FILE)}'
+    )
   if launch == 'none' and not results_only and group is None:
     return plan
   groups = [] if results_only else [plan.group(group)] if group else list(plan.groups)
   evaluator = make_evaluator(eval_mode, plan.base)
   for g in groups:
     start = time.perf_counter()
-    train_group(g, workdir, evaluator=evaluator, eval_mode=eval_mode,
-                sweep_devices=sweep_devices, overwrite=overwrite)
-    log.info(f'group {g.name} ({len(g.members)} member(s)) done in '
-             f'{writers.format_duration(time.perf_counter() - start)}')
+    train_group(
+      g,
+      workdir,
+      evaluator=evaluator,
+      eval_mode=eval_mode,
+      sweep_devices=sweep_devices,
+      overwrite=overwrite,
+    )
+    log.info(
+      f'group {g.name} ({len(g.members)} member(s)) done in '
+      f'{writers.format_duration(time.perf_counter() - start)}'
+    )
   if group is None:
     evaluate_missing(plan, workdir, evaluator=evaluator, eval_mode=eval_mode)
     distributed.barrier('sweep_evaluated')
     rows = ranking.write_results(plan, workdir, rank_by, higher_is_better)
     best = rows[0] if rows and rows[0]['rank'] == 1 else None
-    log.info(f'results in {os.path.join(workdir, plan_lib.RESULTS_MD)}' +
-             (f'; best {best["member"]} ({rank_by} {ranking.cell(best[rank_by])})'
-              if best else ''))
+    log.info(
+      f'results in {os.path.join(workdir, plan_lib.RESULTS_MD)}'
+      + (f'; best {best["member"]} ({rank_by} {ranking.cell(best[rank_by])})' if best else '')
+    )
   return plan

@@ -11,12 +11,10 @@ import math
 import os
 from typing import Any
 
-from gan_jax.runtime import distributed
-from gan_jax.runtime import files
-from gan_jax.runtime import writers
+from gan_jax.runtime import distributed, files, writers
 from gan_jax.runtime.errors import ConfigError
-from gan_jax.sweep import population
 from gan_jax.sweep import plan as plan_lib
+from gan_jax.sweep import population
 
 EVAL_FILE = 'sweep_eval.json'
 # What --eval computes: the paper's Parzen LL only (no classifier), every metric of
@@ -25,18 +23,31 @@ EVAL_FILE = 'sweep_eval.json'
 EVAL_MODES = ('auto', 'parzen', 'full', 'none')
 TRAINING_METRICS = ('d_loss', 'g_loss', 'd_real', 'd_fake')
 # True: higher is better. Training losses have no better direction: --rank_mode says.
-METRIC_DIRECTIONS = {'parzen_ll': True, 'frechet_distance': False, 'kid': False,
-                     'classifier_score': True, 'precision': True, 'recall': True,
-                     'coverage': True, 'class_kl': False}
+METRIC_DIRECTIONS = {
+  'parzen_ll': True,
+  'frechet_distance': False,
+  'kid': False,
+  'classifier_score': True,
+  'precision': True,
+  'recall': True,
+  'coverage': True,
+  'class_kl': False,
+}
 
 
 def resolve_eval_mode(mode: str, rank_by: str) -> str:
   """The evaluation --rank_by needs when --eval=auto; checks the two agree otherwise."""
   if mode not in EVAL_MODES:
     raise ConfigError(f'--eval={mode} is not one of {", ".join(EVAL_MODES)}')
-  needs = ('none' if rank_by in TRAINING_METRICS else
-           'parzen' if rank_by in ('parzen_ll', 'parzen_se') else
-           'full' if rank_by in METRIC_DIRECTIONS else None)
+  needs = (
+    'none'
+    if rank_by in TRAINING_METRICS
+    else 'parzen'
+    if rank_by in ('parzen_ll', 'parzen_se')
+    else 'full'
+    if rank_by in METRIC_DIRECTIONS
+    else None
+  )
   if needs is None:
     known = [*METRIC_DIRECTIONS, 'parzen_se', *TRAINING_METRICS]
     raise ConfigError(f'--rank_by={rank_by} is not a metric; use one of {", ".join(known)}')
@@ -63,9 +74,15 @@ def rank_direction(rank_by: str, rank_mode: str) -> bool:
 
 def record_eval(workdir: str, step: int, mode: str, scalars: dict[str, float]) -> None:
   if distributed.is_primary():
-    writers.write_text(os.path.join(workdir, EVAL_FILE), json.dumps(
+    writers.write_text(
+      os.path.join(workdir, EVAL_FILE),
+      json.dumps(
         {'step': int(step), 'eval': mode, **{k: float(v) for k, v in scalars.items()}},
-        indent=2, sort_keys=True) + '\n')
+        indent=2,
+        sort_keys=True,
+      )
+      + '\n',
+    )
 
 
 def read_eval(workdir: str) -> dict | None:
@@ -79,8 +96,9 @@ def read_eval(workdir: str) -> dict | None:
     return None
 
 
-def results_rows(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
-                 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def results_rows(
+  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
   """One row per member, best first; members without the metric (failed, not trained) last.
 
   Returns:
@@ -122,15 +140,17 @@ def results_rows(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_bett
   return rows, reference
 
 
-def write_results(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
-                  ) -> list[dict]:
+def write_results(
+  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+) -> list[dict]:
   """results.csv and results.md in the sweep workdir (process 0), members ranked by rank_by."""
   rows, reference = results_rows(plan, workdir, rank_by, higher_is_better)
   if not distributed.is_primary():
     return rows
   first = ['rank', 'member', rank_by]
-  columns = list(dict.fromkeys(first + [k for row in rows for k in row if k != 'workdir']
-                               + ['workdir']))
+  columns = list(
+    dict.fromkeys(first + [k for row in rows for k in row if k != 'workdir'] + ['workdir'])
+  )
 
   def write_csv(tmp):
     with open(tmp, 'w', newline='') as f:
@@ -141,19 +161,29 @@ def write_results(plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_bet
 
   files.atomic_write(os.path.join(workdir, plan_lib.RESULTS_CSV), write_csv)
   md_columns = [c for c in columns if c != 'workdir']
-  lines = [f'# Sweep results, ranked by {rank_by} '
-           f'({"higher" if higher_is_better else "lower"} is better)', '',
-           'Evaluation metrics compare with validation images, never the test split: Parzen\'s '
-           'σ is chosen on the first 1,000 validation images and scored on the rest. Report the '
-           'chosen member\'s test number with `python -m experiments.evaluate '
-           '--workdir=<member>`.', '',
-           '| ' + ' | '.join(md_columns) + ' |', '|' + '---|' * len(md_columns)]
+  lines = [
+    f'# Sweep results, ranked by {rank_by} ({"higher" if higher_is_better else "lower"} is better)',
+    '',
+    "Evaluation metrics compare with validation images, never the test split: Parzen's "
+    'σ is chosen on the first 1,000 validation images and scored on the rest. Report the '
+    "chosen member's test number with `python -m experiments.evaluate "
+    '--workdir=<member>`.',
+    '',
+    '| ' + ' | '.join(md_columns) + ' |',
+    '|' + '---|' * len(md_columns),
+  ]
   lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in md_columns) + ' |' for row in rows]
   if reference:
-    lines += ['', 'Reference row, the same metrics on real training images in place of '
-              'samples: ' + ', '.join(f'{k} {cell(v)}' for k, v in reference.items())]
-  lines += ['', f'Member workdirs are under {os.path.abspath(workdir)}/<member>; '
-            f'`python -m experiments.sample --workdir=<that>` samples one.']
+    lines += [
+      '',
+      'Reference row, the same metrics on real training images in place of '
+      'samples: ' + ', '.join(f'{k} {cell(v)}' for k, v in reference.items()),
+    ]
+  lines += [
+    '',
+    f'Member workdirs are under {os.path.abspath(workdir)}/<member>; '
+    f'`python -m experiments.sample --workdir=<that>` samples one.',
+  ]
   writers.write_text(os.path.join(workdir, plan_lib.RESULTS_MD), '\n'.join(lines) + '\n')
   return rows
 

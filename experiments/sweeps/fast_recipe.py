@@ -12,7 +12,7 @@ the batch (about twice the updates per second on a CPU). Members are ranked on v
 
 def sweep():
   return [
-      {'name': 'adam_lr2e-4', 'optimizer': 'adam', 'learning_rate': 2e-4, 'adam_b1': 0.5},
-      {'name': 'momentum_0.7', 'momentum': 0.7},
-      {'name': 'batch_50', 'batch_size': 50},
+    {'name': 'adam_lr2e-4', 'optimizer': 'adam', 'learning_rate': 2e-4, 'adam_b1': 0.5},
+    {'name': 'momentum_0.7', 'momentum': 0.7},
+    {'name': 'batch_50', 'batch_size': 50},
   ]

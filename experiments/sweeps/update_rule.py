@@ -10,9 +10,11 @@ each over two seeds: three structures, so three populations of two members each.
 
 from gan_jax.sweep.plan import product
 
-RULES = [dict(update='simultaneous', d_steps=1),
-         dict(update='alternating', d_steps=1),
-         dict(update='alternating', d_steps=2)]
+RULES = [
+  dict(update='simultaneous', d_steps=1),
+  dict(update='alternating', d_steps=1),
+  dict(update='alternating', d_steps=2),
+]
 
 
 def sweep():

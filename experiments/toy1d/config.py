@@ -28,18 +28,21 @@ class Data1D:
   def sample(self, key: Array, shape) -> Array:
     mode_key, noise_key = jax.random.split(key)
     mode = jax.random.choice(mode_key, len(self.means), shape, p=jnp.asarray(self.weights))
-    return (jnp.asarray(self.means)[mode]
-            + jnp.asarray(self.stds)[mode] * jax.random.normal(noise_key, shape))
+    return jnp.asarray(self.means)[mode] + jnp.asarray(self.stds)[mode] * jax.random.normal(
+      noise_key, shape
+    )
 
   def window(self, num_stds: float = 4.0) -> tuple[float, float]:
     """The part of the line the figures show."""
-    return (min(m - num_stds * s for m, s in zip(self.means, self.stds)),
-            max(m + num_stds * s for m, s in zip(self.means, self.stds)))
+    return (
+      min(m - num_stds * s for m, s in zip(self.means, self.stds)),
+      max(m + num_stds * s for m, s in zip(self.means, self.stds)),
+    )
 
 
 DATA = {
-    'gaussian': Data1D(means=(1.0,), stds=(0.5,), weights=(1.0,)),
-    'mixture': Data1D(means=(-1.5, 1.5), stds=(0.35, 0.35), weights=(0.5, 0.5)),
+  'gaussian': Data1D(means=(1.0,), stds=(0.5,), weights=(1.0,)),
+  'mixture': Data1D(means=(-1.5, 1.5), stds=(0.35, 0.35), weights=(0.5, 0.5)),
 }
 
 
@@ -51,12 +54,17 @@ def _field(default, help_text, *, choices=None):
 class ToyConfig:
   """One 1-D experiment. Defaults: Algorithm 1 with k = 1 and the non-saturating G loss."""
 
-  data: str = _field('gaussian', 'p_data: a Gaussian or a two-mode mixture (the modes view '
-                     'always uses the mixture).', choices=tuple(DATA))
-  g_loss: str = _field('non_saturating', 'Generator loss of the main game.',
-                       choices=('non_saturating', 'minimax'))
-  update: str = _field('alternating', 'Update rule of the main game.',
-                       choices=('alternating', 'simultaneous'))
+  data: str = _field(
+    'gaussian',
+    'p_data: a Gaussian or a two-mode mixture (the modes view always uses the mixture).',
+    choices=tuple(DATA),
+  )
+  g_loss: str = _field(
+    'non_saturating', 'Generator loss of the main game.', choices=('non_saturating', 'minimax')
+  )
+  update: str = _field(
+    'alternating', 'Update rule of the main game.', choices=('alternating', 'simultaneous')
+  )
   d_steps: int = _field(1, 'D steps per G step (k) of the main game.')
   num_steps: int = _field(6000, 'Iterations of the main game.')
   batch_size: int = _field(128, 'Samples of p_data and of p_z per D or G step.')
@@ -64,40 +72,49 @@ class ToyConfig:
   # learns faster than G: with equal rates the game kept oscillating (JSD 0.02-0.05).
   g_learning_rate: float = _field(5e-4, 'Initial Adam learning rate of G (cosine decay).')
   d_learning_rate: float = _field(4e-3, 'Initial Adam learning rate of D (cosine decay).')
-  final_lr_fraction: float = _field(0.05, 'Both learning rates decay to this fraction of their '
-                                    'initial value at the end of the game.')
-  g_hidden: tuple[int, ...] = _field((32, 32), 'Widths of G\'s ReLU hidden layers.')
-  d_units: tuple[int, ...] = _field((32, 32), 'Units of each of D\'s maxout layers.')
+  final_lr_fraction: float = _field(
+    0.05,
+    'Both learning rates decay to this fraction of their initial value at the end of the game.',
+  )
+  g_hidden: tuple[int, ...] = _field((32, 32), "Widths of G's ReLU hidden layers.")
+  d_units: tuple[int, ...] = _field((32, 32), "Units of each of D's maxout layers.")
   d_pieces: int = _field(4, 'Pieces per maxout unit.')
   init_scale: float = _field(0.5, 'Weights of both nets ~ U(-scale, scale).')
   # G(z) starts mostly left of the data, a poor G as early in training.
-  g_output_bias: float = _field(-1.0, 'G\'s initial output bias.')
+  g_output_bias: float = _field(-1.0, "G's initial output bias.")
   seed: int = _field(0, 'Seed of the main game.')
-  chunk_steps: int = _field(50, 'Steps fused per compiled call; checkpoints at 0, '
-                            'chunk_steps * 2^i and num_steps.')
+  chunk_steps: int = _field(
+    50, 'Steps fused per compiled call; checkpoints at 0, chunk_steps * 2^i and num_steps.'
+  )
   # Figure 1: (a) is the game at early_step; (b) trains D d_fit_steps with G fixed (also how
   # C(G) is estimated at each checkpoint); (c) then trains G g_fit_steps with D fixed.
   early_step: int = _field(50, 'The checkpoint shown as Figure 1 (a).')
   d_fit_steps: int = _field(1000, 'D steps with G fixed when training D towards D*.')
   d_fit_batch_size: int = _field(512, 'Batch size of the D steps towards D*.')
-  d_fit_learning_rate: float = _field(3e-3, 'Constant Adam learning rate of the D steps '
-                                      'towards D*.')
+  d_fit_learning_rate: float = _field(
+    3e-3, 'Constant Adam learning rate of the D steps towards D*.'
+  )
   g_fit_steps: int = _field(20, 'G steps with D fixed of Figure 1 (c).')
-  saturation_steps: int = _field(1000, 'D steps (G fixed) of the saturation check, measured '
-                                 'every chunk_steps.')
+  saturation_steps: int = _field(
+    1000, 'D steps (G fixed) of the saturation check, measured every chunk_steps.'
+  )
   # The mode-collapse view: each game of MODE_GAMES on the mixture, mode_seeds seeds each, G
   # starting with the median of G(z) at mode_start: on the left mode, as after a collapse, so
   # the view asks whether a game finds the other mode. (Started halfway, at 0, all 24 runs of
   # a 4-seed trial found both.)
   mode_steps: int = _field(1200, 'Iterations of each mode-view game.')
   mode_seeds: int = _field(3, 'Seeds of each mode-view game.')
-  mode_start: float = _field(-1.5, 'Where the mode-view games start G (the median of G(z)): '
-                             '-1.5 is on the left mode, 0 halfway between the modes.')
+  mode_start: float = _field(
+    -1.5,
+    'Where the mode-view games start G (the median of G(z)): '
+    '-1.5 is on the left mode, 0 halfway between the modes.',
+  )
   # The grids everything is measured on: x cells over x_range, z points over p_z's support.
-  x_range: tuple[float, float] = _field((-5.0, 5.0), 'The interval of x the densities are '
-                                        'measured on: lo,hi.')
+  x_range: tuple[float, float] = _field(
+    (-5.0, 5.0), 'The interval of x the densities are measured on: lo,hi.'
+  )
   num_x: int = _field(2000, 'Cells of the x grid.')
-  num_z: int = _field(2001, 'Points of the z grid on p_z\'s support.')
+  num_z: int = _field(2001, "Points of the z grid on p_z's support.")
 
   def replace(self, **changes) -> 'ToyConfig':
     return dataclasses.replace(self, **changes)
@@ -109,15 +126,30 @@ class ToyConfig:
       if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
       if isinstance(value, tuple) and not all(math.isfinite(v) for v in value):
-        raise ConfigError(f'--{f.name}={",".join(map(str, value))} holds a number that is not '
-                          'finite; pass real values')
+        raise ConfigError(
+          f'--{f.name}={",".join(map(str, value))} holds a number that is not '
+          'finite; pass real values'
+        )
       choices = f.metadata['choices']
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
-    for name in ('num_steps', 'batch_size', 'd_steps', 'g_learning_rate', 'd_learning_rate',
-                 'chunk_steps', 'd_fit_steps', 'd_fit_batch_size', 'g_fit_steps', 'mode_steps',
-                 'mode_seeds', 'saturation_steps', 'd_pieces', 'init_scale',
-                 'd_fit_learning_rate'):
+    for name in (
+      'num_steps',
+      'batch_size',
+      'd_steps',
+      'g_learning_rate',
+      'd_learning_rate',
+      'chunk_steps',
+      'd_fit_steps',
+      'd_fit_batch_size',
+      'g_fit_steps',
+      'mode_steps',
+      'mode_seeds',
+      'saturation_steps',
+      'd_pieces',
+      'init_scale',
+      'd_fit_learning_rate',
+    ):
       if not getattr(self, name) > 0:
         raise ConfigError(f'--{name} must be positive, got {getattr(self, name)}')
     for name in ('g_hidden', 'd_units'):
@@ -127,21 +159,27 @@ class ToyConfig:
     if not 0 <= self.final_lr_fraction <= 1:
       raise ConfigError(f'--final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}')
     if not 0 <= self.seed <= MAX_SEED:
-      raise ConfigError(f'--seed={self.seed} must be in [0, {MAX_SEED}] (JAX keeps 32 bits of '
-                        'a seed)')
+      raise ConfigError(
+        f'--seed={self.seed} must be in [0, {MAX_SEED}] (JAX keeps 32 bits of a seed)'
+      )
     if len(self.x_range) != 2 or not self.x_range[0] < self.x_range[1]:
-      raise ConfigError(f'--x_range must be two numbers lo,hi with lo < hi, got '
-                        f'{list(self.x_range)}')
+      raise ConfigError(
+        f'--x_range must be two numbers lo,hi with lo < hi, got {list(self.x_range)}'
+      )
     for name in ('num_x', 'num_z'):
       if getattr(self, name) < 2:
         raise ConfigError(f'--{name} must be at least 2, got {getattr(self, name)}')
     for name in ('num_steps', 'd_fit_steps', 'mode_steps', 'saturation_steps'):
       if getattr(self, name) % self.chunk_steps:
-        raise ConfigError(f'--{name}={getattr(self, name)} must be a multiple of '
-                          f'{self.chunk_steps} (steps per compiled call)')
+        raise ConfigError(
+          f'--{name}={getattr(self, name)} must be a multiple of '
+          f'{self.chunk_steps} (steps per compiled call)'
+        )
     if self.early_step not in self.checkpoints(self.num_steps):
-      raise ConfigError(f'--early_step={self.early_step} must be a checkpoint: one of '
-                        f'{self.checkpoints(self.num_steps)}')
+      raise ConfigError(
+        f'--early_step={self.early_step} must be a checkpoint: one of '
+        f'{self.checkpoints(self.num_steps)}'
+      )
     if self.update == 'simultaneous' and self.d_steps != 1:
       raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating')
     return self
@@ -153,7 +191,7 @@ class ToyConfig:
   def checkpoints(self, num_steps: int) -> list[int]:
     """0, chunk_steps * 2^i below num_steps, and num_steps: dense early, where G moves most."""
     steps = [0]
-    while (step := self.chunk_steps * 2**(len(steps) - 1)) < num_steps:
+    while (step := self.chunk_steps * 2 ** (len(steps) - 1)) < num_steps:
       steps.append(step)
     return steps + [num_steps]
 

@@ -30,20 +30,31 @@ def make_gan(config: ToyConfig) -> GAN:
 
   def adam(learning_rate, updates_per_step):
     # D's optimiser counts D updates: k per iteration.
-    lr = optax.cosine_decay_schedule(learning_rate, config.num_steps * updates_per_step,
-                                     alpha=config.final_lr_fraction)
+    lr = optax.cosine_decay_schedule(
+      learning_rate, config.num_steps * updates_per_step, alpha=config.final_lr_fraction
+    )
     return optax.adam(lr, b1=0.5)
 
   return GAN(
-      generator=models.Generator(hidden=config.g_hidden, output_dim=1,
-                                 init_scale=config.init_scale, output_activation='linear'),
-      discriminator=models.Discriminator(units=config.d_units, pieces=config.d_pieces,
-                                         init_scale=config.init_scale,
-                                         keep_probs=(1.0,) * (len(config.d_units) + 1)),
-      g_tx=adam(config.g_learning_rate, 1), d_tx=adam(config.d_learning_rate, config.d_steps),
-      noise_dim=1, noise_prior='uniform',
-      g_loss=config.g_loss, update=config.update, d_steps=config.d_steps,
-      batch_size=config.batch_size, steps_per_epoch=1)
+    generator=models.Generator(
+      hidden=config.g_hidden, output_dim=1, init_scale=config.init_scale, output_activation='linear'
+    ),
+    discriminator=models.Discriminator(
+      units=config.d_units,
+      pieces=config.d_pieces,
+      init_scale=config.init_scale,
+      keep_probs=(1.0,) * (len(config.d_units) + 1),
+    ),
+    g_tx=adam(config.g_learning_rate, 1),
+    d_tx=adam(config.d_learning_rate, config.d_steps),
+    noise_dim=1,
+    noise_prior='uniform',
+    g_loss=config.g_loss,
+    update=config.update,
+    d_steps=config.d_steps,
+    batch_size=config.batch_size,
+    steps_per_epoch=1,
+  )
 
 
 def frozen(tx: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -65,8 +76,9 @@ def freeze(gan: GAN, net: str) -> GAN:
   raise ValueError(f'unknown net {net!r}')
 
 
-def train(state: TrainState, *, gan: GAN, data: Data1D,
-          num_steps: int) -> tuple[TrainState, dict[str, Array]]:
+def train(
+  state: TrainState, *, gan: GAN, data: Data1D, num_steps: int
+) -> tuple[TrainState, dict[str, Array]]:
   """`num_steps` iterations of the library's `steps.train_step` in one lax.scan, on fresh data.
 
   Step t's batches come from fold_in(rng, t) in their own stream, so they do not depend on how
@@ -89,8 +101,9 @@ def trainer(gan: GAN, data: Data1D, num_steps: int):
   Several states (seeds, checkpoints) go through one compiled function in turn: on the CPU,
   vmap over states of nets this small was slower than a loop.
   """
-  return jax.jit(functools.partial(train, gan=gan, data=data, num_steps=num_steps),
-                 donate_argnums=0)
+  return jax.jit(
+    functools.partial(train, gan=gan, data=data, num_steps=num_steps), donate_argnums=0
+  )
 
 
 def copy_state(state: TrainState) -> TrainState:
@@ -105,8 +118,12 @@ def discriminator_game(gan: GAN, config: ToyConfig) -> GAN:
   One object per (game, config), so its compiled trainer is shared by every fit.
   """
   return dataclasses.replace(
-      freeze(gan, 'generator'), d_tx=optax.adam(config.d_fit_learning_rate),
-      update='alternating', d_steps=1, batch_size=config.d_fit_batch_size)
+    freeze(gan, 'generator'),
+    d_tx=optax.adam(config.d_fit_learning_rate),
+    update='alternating',
+    d_steps=1,
+    batch_size=config.d_fit_batch_size,
+  )
 
 
 def start_fit(state: TrainState, gan: GAN, config: ToyConfig) -> TrainState:
@@ -131,8 +148,9 @@ def fit_discriminator(states: list[TrainState], gan: GAN, config: ToyConfig) -> 
   return fitted
 
 
-def initial_state(gan: GAN, config: ToyConfig, seed: int,
-                  center: float | None = None) -> TrainState:
+def initial_state(
+  gan: GAN, config: ToyConfig, seed: int, center: float | None = None
+) -> TrainState:
   """The library's initial state, G's output bias set to `config.g_output_bias`, or, given
   `center`, to whatever puts the median of G(z) there."""
   state = create_train_state(gan, seed, np.array([config.g_output_bias], np.float32))
@@ -173,8 +191,10 @@ def run_game(config: ToyConfig) -> tuple[GAN, list[TrainState]]:
 @functools.partial(jax.jit, static_argnames='gan')
 def _curves(state: TrainState, x: Array, z: Array, *, gan: GAN) -> tuple[Array, Array]:
   """G on the z grid and D's logits on the x grid."""
-  return (gan.generate(state.g_params, z[:, None])[:, 0],
-          gan.discriminate(state.d_params, x[:, None]))
+  return (
+    gan.generate(state.g_params, z[:, None])[:, 0],
+    gan.discriminate(state.d_params, x[:, None]),
+  )
 
 
 @dataclasses.dataclass
@@ -197,21 +217,28 @@ class Snapshot:
     mask = theory.support_mask(self.p_data, self.p_g)
     errors = theory.discriminator_errors(self.d, self.d_star, mask)
     return {
-        'c_of_g': theory.c_of_g(self.p_data, self.p_g, self.x),
-        'value': theory.value(self.p_data, self.p_g, self.d, self.x),
-        'jsd': theory.jsd(self.p_data, self.p_g, self.x),
-        'd_on_support': float(np.sum(self.p_data * self.d) * theory.grid_step(self.x)),
-        'd_star_max_error': errors['max'], 'd_star_mean_error': errors['mean'],
-        'p_g_mass_on_grid': theory.mass(self.p_g, self.x)}
+      'c_of_g': theory.c_of_g(self.p_data, self.p_g, self.x),
+      'value': theory.value(self.p_data, self.p_g, self.d, self.x),
+      'jsd': theory.jsd(self.p_data, self.p_g, self.x),
+      'd_on_support': float(np.sum(self.p_data * self.d) * theory.grid_step(self.x)),
+      'd_star_max_error': errors['max'],
+      'd_star_mean_error': errors['mean'],
+      'p_g_mass_on_grid': theory.mass(self.p_g, self.x),
+    }
 
 
 def snapshot(state: TrainState, gan: GAN, config: ToyConfig) -> Snapshot:
   """The state on the config's grids; p_g is the exact push-forward of uniform z through G."""
   x, z = config.x_grid(), config.z_grid()
-  g_of_z, d_logits = jax.device_get(_curves(state, jnp.asarray(x, jnp.float32),
-                                            jnp.asarray(z, jnp.float32), gan=gan))
+  g_of_z, d_logits = jax.device_get(
+    _curves(state, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32), gan=gan)
+  )
   # D from its logits in float64, so 1 - D keeps its digits where D is near 1.
-  return Snapshot(step=int(state.step), x=x, p_data=config.data_distribution.density(x),
-                  g_of_z=np.asarray(g_of_z, np.float64),
-                  p_g=theory.pushforward_density(g_of_z, x),
-                  d=special.expit(np.asarray(d_logits, np.float64)))
+  return Snapshot(
+    step=int(state.step),
+    x=x,
+    p_data=config.data_distribution.density(x),
+    g_of_z=np.asarray(g_of_z, np.float64),
+    p_g=theory.pushforward_density(g_of_z, x),
+    d=special.expit(np.asarray(d_logits, np.float64)),
+  )

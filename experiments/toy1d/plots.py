@@ -37,14 +37,18 @@ def plot_figure1(result: dict, path: str) -> None:
     ax.axhline(x_line, color='k', lw=0.8)
     ax.plot([x[0], x[-1]], [z_line, z_line], 'k-', lw=0.8)
     for start, end in zip(z_pos, panel['g_of_z']):
-      ax.annotate('', xy=(end, x_line), xytext=(start, z_line),
-                  arrowprops=dict(arrowstyle='->', lw=0.7, color='0.25'))
+      ax.annotate(
+        '',
+        xy=(end, x_line),
+        xytext=(start, z_line),
+        arrowprops=dict(arrowstyle='->', lw=0.7, color='0.25'),
+      )
     ax.text(x[0], x_line, ' x', va='bottom', fontsize=9)
     ax.text(x[0], z_line, ' z', va='bottom', fontsize=9)
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(z_line - 0.05 * top, top)
     ax.set_yticks([0, 0.5, 1.0])
-    ax.set_title(f"{panel['name']}\nstep {panel['step']}, JSD {panel['jsd']:.3f}", fontsize=10)
+    ax.set_title(f'{panel["name"]}\nstep {panel["step"]}, JSD {panel["jsd"]:.3f}', fontsize=10)
   axes[0].legend(loc='upper left', fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -57,8 +61,7 @@ def plot_theorem1(result: dict, path: str) -> None:
   two_jsd = np.asarray(result['two_jsd'])
   fig, (left, right) = _figure(1, 2, (12, 4.2))
   left.plot(steps, c_exact, 'g-', lw=2, label='$C(G) = V(D^*, G)$, quadrature')
-  left.plot(steps, two_jsd - theory.LOG4, 'ko', ms=4,
-            label=r'$-\log 4 + 2\,JSD(p_{data} \| p_g)$')
+  left.plot(steps, two_jsd - theory.LOG4, 'ko', ms=4, label=r'$-\log 4 + 2\,JSD(p_{data} \| p_g)$')
   left.plot(steps, c_trained, 'b--', lw=1.5, label='$V(D, G)$, D trained with G fixed')
   left.axhline(-theory.LOG4, color='0.5', lw=1, ls=':', label=r'$-\log 4$')
   left.set_ylabel('value')
@@ -67,8 +70,13 @@ def plot_theorem1(result: dict, path: str) -> None:
   shown = np.where(steps > 0, steps, steps[1] / 2)
   right.loglog(shown, c_exact + theory.LOG4, 'g-', lw=2, label=r'$C(G) + \log 4$')
   right.loglog(shown, two_jsd, 'ko', ms=4, label=r'$2\,JSD$')
-  right.loglog(shown, np.maximum(c_trained + theory.LOG4, 1e-6), 'b--', lw=1.5,
-               label=r'$V(D, G) + \log 4$, trained D')
+  right.loglog(
+    shown,
+    np.maximum(c_trained + theory.LOG4, 1e-6),
+    'b--',
+    lw=1.5,
+    label=r'$V(D, G) + \log 4$, trained D',
+  )
   right.set_title('gap to the global minimum (step 0 drawn at the left end)', fontsize=10)
   for ax in (left, right):
     ax.set_xlabel('training step')
@@ -82,23 +90,35 @@ def plot_modes(result: dict, path: str) -> None:
   runs = result['runs']
   losses = list(dict.fromkeys(r['g_loss'] for r in runs))
   rules = list(dict.fromkeys((r['update'], r['d_steps']) for r in runs))
-  fig, axes = _figure(len(losses), len(rules), (4 * len(rules), 3 * len(losses)), sharex=True,
-                      sharey=True, squeeze=False)
+  fig, axes = _figure(
+    len(losses),
+    len(rules),
+    (4 * len(rules), 3 * len(losses)),
+    sharex=True,
+    sharey=True,
+    squeeze=False,
+  )
   steps = result['steps']
   for r in runs:
     ax = axes[losses.index(r['g_loss'])][rules.index((r['update'], r['d_steps']))]
     for seed, shares in enumerate(np.asarray(r['shares'])):
       ax.plot(steps, shares[:, 0], '-', color=f'C{seed}', label=f'seed {seed}')
       ax.plot(steps, shares[:, 1], '--', color=f'C{seed}')
-    ax.set_title(f"{r['g_loss']}, {r['update']}, k={r['d_steps']}: "
-                 f"{r['collapsed_seeds']}/{len(r['shares'])} collapsed", fontsize=9)
+    ax.set_title(
+      f'{r["g_loss"]}, {r["update"]}, k={r["d_steps"]}: '
+      f'{r["collapsed_seeds"]}/{len(r["shares"])} collapsed',
+      fontsize=9,
+    )
     ax.set_ylim(-0.02, 1.02)
   for ax in axes[-1]:
     ax.set_xlabel('training step')
   for ax in axes[:, 0]:
     ax.set_ylabel('share of G(z) at the mode')
   axes[0][0].legend(fontsize=7)
-  fig.suptitle(f"Two-mode mixture, modes at {result['means']}: share of G's mass at the left "
-               '(solid) and right (dashed) mode; ' + result['start'], fontsize=10)
+  fig.suptitle(
+    f"Two-mode mixture, modes at {result['means']}: share of G's mass at the left "
+    '(solid) and right (dashed) mode; ' + result['start'],
+    fontsize=10,
+  )
   fig.tight_layout()
   fig.savefig(path, dpi=110)

@@ -34,7 +34,7 @@ def gaussian_mixture_density(x: np.ndarray, means, stds, weights) -> np.ndarray:
   """sum_j w_j N(x; mu_j, sigma_j^2), float64."""
   x = np.asarray(x, np.float64)[..., None]
   means, stds, weights = (np.asarray(v, np.float64) for v in (means, stds, weights))
-  pdf = np.exp(-0.5 * ((x - means) / stds)**2) / (stds * math.sqrt(2 * math.pi))
+  pdf = np.exp(-0.5 * ((x - means) / stds) ** 2) / (stds * math.sqrt(2 * math.pi))
   return pdf @ weights
 
 
@@ -87,8 +87,12 @@ def value(p_data: np.ndarray, p_g: np.ndarray, d: np.ndarray, x: np.ndarray) -> 
   """
   d = np.clip(np.asarray(d, np.float64), 0.0, 1.0)
   tiny = np.finfo(np.float64).tiny
-  return float(np.sum(special.xlogy(p_data, np.maximum(d, tiny))
-                      + special.xlogy(p_g, np.maximum(1.0 - d, tiny))) * grid_step(x))
+  return float(
+    np.sum(
+      special.xlogy(p_data, np.maximum(d, tiny)) + special.xlogy(p_g, np.maximum(1.0 - d, tiny))
+    )
+    * grid_step(x)
+  )
 
 
 def _xlog_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

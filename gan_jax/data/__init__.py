@@ -1,12 +1,7 @@
 """The paper's data sets as whole uint8 numpy splits, prepared with TFDS.
 
-  from gan_jax import data
-  train = data.load_split('mnist', 'train')  # train.images: uint8 [50000, 28, 28, 1]
+from gan_jax import data
+train = data.load_split('mnist', 'train')  # train.images: uint8 [50000, 28, 28, 1]
 """
 
-from gan_jax.data.loader import DATASETS
-from gan_jax.data.loader import SPLITS
-from gan_jax.data.loader import Split
-from gan_jax.data.loader import image_shape
-from gan_jax.data.loader import load_split
-from gan_jax.data.loader import pixel_means
+from gan_jax.data.loader import DATASETS, SPLITS, Split, image_shape, load_split, pixel_means

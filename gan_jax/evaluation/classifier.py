@@ -36,8 +36,7 @@ import orbax.checkpoint as ocp
 
 from gan_jax import data
 from gan_jax.data import preprocess
-from gan_jax.runtime import files
-from gan_jax.runtime import log
+from gan_jax.runtime import files, log
 
 Array = jax.Array
 METADATA_FILE = 'classifier.json'
@@ -88,8 +87,12 @@ class Recipe:
     if self.architecture == 'mlp':
       return MLP(hidden=tuple(self.hidden), dropout=dropout)
     if self.architecture == 'convnet':
-      return ConvNet(image_shape=tuple(data.image_shape(self.dataset)),
-                     channels=tuple(self.channels), hidden=tuple(self.hidden), dropout=dropout)
+      return ConvNet(
+        image_shape=tuple(data.image_shape(self.dataset)),
+        channels=tuple(self.channels),
+        hidden=tuple(self.hidden),
+        dropout=dropout,
+      )
     raise ValueError(f'unknown classifier architecture {self.architecture!r}: mlp or convnet')
 
 
@@ -126,8 +129,7 @@ class ConvNet(nn.Module):
     flat = x.reshape(x.shape[0], -1)
     h = preprocess.stretch(flat, xp=jnp).reshape(x.shape[0], *self.image_shape) - 0.5
     for i, channels in enumerate(self.channels):
-      h = nn.relu(nn.Conv(channels, (3, 3), padding='SAME',
-                          precision=jax.lax.Precision.HIGHEST)(h))
+      h = nn.relu(nn.Conv(channels, (3, 3), padding='SAME', precision=jax.lax.Precision.HIGHEST)(h))
       if i % 2 == 1:
         h = nn.max_pool(h, (2, 2), strides=(2, 2))
     h = h.reshape(h.shape[0], -1)
@@ -168,15 +170,23 @@ class Classifier:
     x = np.asarray(images)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
     x = x.reshape(x.shape[0], -1)
-    out = [_apply(self.model, self.params, jnp.asarray(x[i:i + batch_size]))
-           for i in range(0, x.shape[0], batch_size)]
-    return (np.concatenate([np.asarray(f) for f, _ in out]),
-            np.concatenate([np.asarray(p) for _, p in out]))
+    out = [
+      _apply(self.model, self.params, jnp.asarray(x[i : i + batch_size]))
+      for i in range(0, x.shape[0], batch_size)
+    ]
+    return (
+      np.concatenate([np.asarray(f) for f, _ in out]),
+      np.concatenate([np.asarray(p) for _, p in out]),
+    )
 
   def info(self) -> dict:
     """What every report says about the classifier."""
-    return {'test_accuracy': self.test_accuracy, 'sha256': self.sha256,
-            'train_seconds': self.train_seconds, 'recipe': self.recipe.to_dict()}
+    return {
+      'test_accuracy': self.test_accuracy,
+      'sha256': self.sha256,
+      'train_seconds': self.train_seconds,
+      'recipe': self.recipe.to_dict(),
+    }
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -202,8 +212,13 @@ def default_cache_dir(dataset: str) -> str:
   return os.path.join(root, 'gan_jax', 'classifiers', dataset)
 
 
-def train(recipe: Recipe, train_images: np.ndarray, train_labels: np.ndarray,
-          test_images: np.ndarray, test_labels: np.ndarray) -> Classifier:
+def train(
+  recipe: Recipe,
+  train_images: np.ndarray,
+  train_labels: np.ndarray,
+  test_images: np.ndarray,
+  test_labels: np.ndarray,
+) -> Classifier:
   """Trains the recipe's network (AdamW, cosine decay, dropout), and measures test accuracy.
 
   Args:
@@ -220,32 +235,44 @@ def train(recipe: Recipe, train_images: np.ndarray, train_labels: np.ndarray,
   y = jnp.asarray(np.asarray(train_labels, np.int32))
   batch = min(recipe.batch_size, x.shape[0])
   steps_per_epoch = x.shape[0] // batch
-  tx = optax.adamw(optax.cosine_decay_schedule(recipe.learning_rate,
-                                               steps_per_epoch * recipe.epochs),
-                   weight_decay=recipe.weight_decay)
+  tx = optax.adamw(
+    optax.cosine_decay_schedule(recipe.learning_rate, steps_per_epoch * recipe.epochs),
+    weight_decay=recipe.weight_decay,
+  )
   key = jax.random.PRNGKey(recipe.seed)
   params = model.init(key, jnp.zeros((1, x.shape[1])))['params']
   opt_state = tx.init(params)
-  epoch = jax.jit(functools.partial(_train_epoch, model, tx, batch=batch,
-                                    steps=steps_per_epoch))
+  epoch = jax.jit(functools.partial(_train_epoch, model, tx, batch=batch, steps=steps_per_epoch))
   for e in range(recipe.epochs):
     params, opt_state = epoch(params, opt_state, x, y, jax.random.fold_in(key, e + 1))
   params = jax.device_get(params)
   classifier = Classifier(params, recipe, 0.0, param_hash(params), 0.0)
   _, probs = classifier.features_and_probs(test_images)
   accuracy = float(np.mean(np.argmax(probs, axis=1) == np.asarray(test_labels)))
-  return dataclasses.replace(classifier, test_accuracy=accuracy,
-                             train_seconds=time.perf_counter() - start)
+  return dataclasses.replace(
+    classifier, test_accuracy=accuracy, train_seconds=time.perf_counter() - start
+  )
 
 
-def _train_epoch(model: nn.Module, tx: optax.GradientTransformation, params, opt_state, x: Array,
-                 y: Array, key: Array, *, batch: int, steps: int):
+def _train_epoch(
+  model: nn.Module,
+  tx: optax.GradientTransformation,
+  params,
+  opt_state,
+  x: Array,
+  y: Array,
+  key: Array,
+  *,
+  batch: int,
+  steps: int,
+):
   """One shuffled pass over (x uint8, y), scanned on device."""
-  order = jax.random.permutation(key, x.shape[0])[:steps * batch].reshape(steps, batch)
+  order = jax.random.permutation(key, x.shape[0])[: steps * batch].reshape(steps, batch)
 
   def loss_fn(params, xb, yb, dropout_key):
-    logits, _ = model.apply({'params': params}, xb.astype(jnp.float32) / 255.0, train=True,
-                            rngs={'dropout': dropout_key})
+    logits, _ = model.apply(
+      {'params': params}, xb.astype(jnp.float32) / 255.0, train=True, rngs={'dropout': dropout_key}
+    )
     return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
 
   def step(carry, inputs):
@@ -274,8 +301,12 @@ def save(classifier: Classifier, directory: str) -> None:
   os.replace(os.path.join(tmp, PARAMS_DIR), target)
   shutil.rmtree(tmp, ignore_errors=True)
   # Last: a reader that finds the metadata finds the params it describes (load checks the hash).
-  files.write_text(os.path.join(directory, METADATA_FILE), json.dumps(
-      {**classifier.info(), 'format': 'orbax StandardCheckpointer'}, indent=2, sort_keys=True))
+  files.write_text(
+    os.path.join(directory, METADATA_FILE),
+    json.dumps(
+      {**classifier.info(), 'format': 'orbax StandardCheckpointer'}, indent=2, sort_keys=True
+    ),
+  )
 
 
 def load(directory: str, recipe: Recipe) -> Classifier | None:
@@ -290,8 +321,9 @@ def load(directory: str, recipe: Recipe) -> Classifier | None:
     log.warn(f'cached classifier in {directory} was trained by another recipe; retraining')
     return None
   model = recipe.build()
-  abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
-                                               jnp.zeros((1, _input_dim(recipe))))['params'])
+  abstract = jax.eval_shape(
+    lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, _input_dim(recipe))))['params']
+  )
   try:
     with ocp.StandardCheckpointer() as ckptr:
       params = ckptr.restore(os.path.join(directory, PARAMS_DIR), abstract)
@@ -303,16 +335,23 @@ def load(directory: str, recipe: Recipe) -> Classifier | None:
   if digest != meta.get('sha256'):
     log.warn(f'cached classifier in {directory} does not match its hash; retraining')
     return None
-  return Classifier(params, recipe, float(meta['test_accuracy']), digest,
-                    float(meta.get('train_seconds', 0.0)))
+  return Classifier(
+    params, recipe, float(meta['test_accuracy']), digest, float(meta.get('train_seconds', 0.0))
+  )
 
 
 def _input_dim(recipe: Recipe) -> int:
   return int(np.prod(data.image_shape(recipe.dataset)))
 
 
-def load_or_train(dataset: str, *, cache_dir: str | None = None, data_dir: str | None = None,
-                  manual_dir: str | None = None, recipe: Recipe | None = None) -> Classifier:
+def load_or_train(
+  dataset: str,
+  *,
+  cache_dir: str | None = None,
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
+  recipe: Recipe | None = None,
+) -> Classifier:
   """The data set's evaluation classifier: from `cache_dir` if trained there by the same recipe,
   else trained now on its train split (seconds to a minute on 2 CPU cores) and cached.
 
@@ -329,13 +368,17 @@ def load_or_train(dataset: str, *, cache_dir: str | None = None, data_dir: str |
     return cached
   train_split = data.load_split(dataset, 'train', data_dir=data_dir, manual_dir=manual_dir)
   test_split = data.load_split(dataset, 'test', data_dir=data_dir, manual_dir=manual_dir)
-  classifier = train(recipe, train_split.images, train_split.labels, test_split.images,
-                     test_split.labels)
-  log.detail(f'trained the {dataset} evaluation classifier in {classifier.train_seconds:.1f} s: '
-             f'test accuracy {classifier.test_accuracy:.4f}, sha256 {classifier.sha256}')
+  classifier = train(
+    recipe, train_split.images, train_split.labels, test_split.images, test_split.labels
+  )
+  log.detail(
+    f'trained the {dataset} evaluation classifier in {classifier.train_seconds:.1f} s: '
+    f'test accuracy {classifier.test_accuracy:.4f}, sha256 {classifier.sha256}'
+  )
   try:
     save(classifier, cache_dir)
   except OSError as e:
-    log.warn(f'cannot cache the classifier in {cache_dir} ({e.strerror}); it will be retrained '
-             'next time')
+    log.warn(
+      f'cannot cache the classifier in {cache_dir} ({e.strerror}); it will be retrained next time'
+    )
   return classifier

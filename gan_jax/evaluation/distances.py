@@ -56,8 +56,9 @@ def pad_chunks(x: Array, size: int) -> Array:
   return x.reshape(num, size, *x.shape[1:])
 
 
-def chunk_sizes(num_queries: int, num_references: int, chunk_queries: int,
-                chunk_references: int) -> tuple[int, int]:
+def chunk_sizes(
+  num_queries: int, num_references: int, chunk_queries: int, chunk_references: int
+) -> tuple[int, int]:
   """Chunk sizes no larger than the sets (a small set is one chunk, with no wasted padding)."""
   return max(1, min(chunk_queries, num_queries)), max(1, min(chunk_references, num_references))
 
@@ -69,8 +70,14 @@ def half_sq_norms_masked(references: Array, num_valid: int) -> Array:
   return jnp.where(index < num_valid, half, jnp.inf)
 
 
-def nearest(queries, references, *, k: int = 1, chunk_queries: int = CHUNK_QUERIES,
-            chunk_references: int = CHUNK_REFERENCES) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+  queries,
+  references,
+  *,
+  k: int = 1,
+  chunk_queries: int = CHUNK_QUERIES,
+  chunk_references: int = CHUNK_REFERENCES,
+) -> tuple[np.ndarray, np.ndarray]:
   """The k nearest references of every query (squared Euclidean distance).
 
   Args:
@@ -112,7 +119,8 @@ def _nearest(q: Array, r: Array, *, k: int, bq: int, br: int) -> tuple[Array, Ar
         return (jnp.where(better, gj, best), jnp.where(better, j[:, None] + offset, best_idx)), None
       cand = jnp.concatenate([best, g], axis=1)
       cand_idx = jnp.concatenate(
-          [best_idx, jnp.broadcast_to(jnp.arange(br) + offset, g.shape)], axis=1)
+        [best_idx, jnp.broadcast_to(jnp.arange(br) + offset, g.shape)], axis=1
+      )
       top, pos = jax.lax.top_k(cand, k)
       return (top, jnp.take_along_axis(cand_idx, pos, 1)), None
 
@@ -126,8 +134,14 @@ def _nearest(q: Array, r: Array, *, k: int, bq: int, br: int) -> tuple[Array, Ar
   return sq.reshape(-1, k)[:n], idx.reshape(-1, k)[:n]
 
 
-def within_any_ball(queries, centres, sq_radii, *, chunk_queries: int = CHUNK_QUERIES,
-                    chunk_references: int = CHUNK_REFERENCES) -> np.ndarray:
+def within_any_ball(
+  queries,
+  centres,
+  sq_radii,
+  *,
+  chunk_queries: int = CHUNK_QUERIES,
+  chunk_references: int = CHUNK_REFERENCES,
+) -> np.ndarray:
   """Whether each query lies in at least one ball ‖q − c_j‖² <= sq_radii_j.
 
   The boundary is widened by a float32 rounding bound, 1e-5 (‖q‖² + ‖c‖²) after centring, so a
@@ -141,8 +155,11 @@ def within_any_ball(queries, centres, sq_radii, *, chunk_queries: int = CHUNK_QU
   """
   q, c = centre(as_flat_float32(queries), as_flat_float32(centres))
   bq, br = chunk_sizes(q.shape[0], c.shape[0], chunk_queries, chunk_references)
-  return np.asarray(_within_any_ball(jnp.asarray(q), jnp.asarray(c),
-                                     jnp.asarray(sq_radii, jnp.float32), bq=bq, br=br))
+  return np.asarray(
+    _within_any_ball(
+      jnp.asarray(q), jnp.asarray(c), jnp.asarray(sq_radii, jnp.float32), bq=bq, br=br
+    )
+  )
 
 
 @functools.partial(jax.jit, static_argnames=('bq', 'br'))

@@ -1,6 +1,5 @@
 """The paper's Figures 2 and 3, and the nearest-neighbour distance histogram."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,10 +31,10 @@ def figure2_grid(samples: np.ndarray, nearest_train: np.ndarray, *, pad: int = 2
   left = pad + cols * (w + pad)
   for r in range(rows):
     top = pad + r * (h + pad)
-    grid[top - 1, left - 1:left + w + 1] = HIGHLIGHT
-    grid[top + h, left - 1:left + w + 1] = HIGHLIGHT
-    grid[top - 1:top + h + 1, left - 1] = HIGHLIGHT
-    grid[top - 1:top + h + 1, left + w] = HIGHLIGHT
+    grid[top - 1, left - 1 : left + w + 1] = HIGHLIGHT
+    grid[top + h, left - 1 : left + w + 1] = HIGHLIGHT
+    grid[top - 1 : top + h + 1, left - 1] = HIGHLIGHT
+    grid[top - 1 : top + h + 1, left + w] = HIGHLIGHT
   return grid
 
 
@@ -45,16 +44,16 @@ def interpolate_noise(z_start: jax.Array, z_end: jax.Array, steps: int) -> jax.A
   return (1.0 - t) * z_start[:, None, :] + t * z_end[:, None, :]
 
 
-def figure3_images(gan, g_params, *, pairs: int = 10, steps: int = 11, seed: int = 0,
-                   image_shape) -> np.ndarray:
+def figure3_images(
+  gan, g_params, *, pairs: int = 10, steps: int = 11, seed: int = 0, image_shape
+) -> np.ndarray:
   """Figure 3: G along straight lines in z between random pairs of noise vectors.
 
   Returns:
     [pairs, steps, H, W, C] in [0, 1]: rows are pairs, columns interpolation steps.
   """
   key_start, key_end = jax.random.split(jax.random.PRNGKey(seed))
-  z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs),
-                        steps)
+  z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs), steps)
   # As shown (GAN.generate_display): a GCN model's images stretched, a sigmoid's unchanged.
   flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1)))
   return flat.reshape(pairs, steps, *image_shape)
@@ -62,14 +61,17 @@ def figure3_images(gan, g_params, *, pairs: int = 10, steps: int = 11, seed: int
 
 def save_figure3(path: str, interpolations: np.ndarray) -> None:
   pairs, steps = interpolations.shape[:2]
-  image_io.save_grid(path, interpolations.reshape(pairs * steps, *interpolations.shape[2:]),
-                     columns=steps)
+  image_io.save_grid(
+    path, interpolations.reshape(pairs * steps, *interpolations.shape[2:]), columns=steps
+  )
 
 
-def save_distance_histogram(path: str, sample_sq: np.ndarray, test_sq: np.ndarray, *,
-                            title: str = '') -> None:
+def save_distance_histogram(
+  path: str, sample_sq: np.ndarray, test_sq: np.ndarray, *, title: str = ''
+) -> None:
   """Histogram of nearest-training-image L2 distances: samples vs real test images."""
   import matplotlib
+
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
 

@@ -80,8 +80,14 @@ def polynomial_kernel(x, y):
   return k * k * k
 
 
-def kernel_distance(features_a, features_b, *, num_subsets: int = KID_SUBSETS,
-                    subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
+def kernel_distance(
+  features_a,
+  features_b,
+  *,
+  num_subsets: int = KID_SUBSETS,
+  subset_size: int = KID_SUBSET_SIZE,
+  seed: int = 0,
+) -> tuple[float, float]:
   """KID: unbiased MMD² averaged over random subsets, as Bińkowski et al.'s
   polynomial_mmd_averages (each subset: `subset_size` points of each set drawn without
   replacement, capped at the smaller set's size).
@@ -100,8 +106,10 @@ def kernel_distance(features_a, features_b, *, num_subsets: int = KID_SUBSETS,
   rng = np.random.default_rng(seed)
   index_a = np.stack([rng.choice(a.shape[0], m, replace=False) for _ in range(num_subsets)])
   index_b = np.stack([rng.choice(b.shape[0], m, replace=False) for _ in range(num_subsets)])
-  sums = np.asarray(_kid_row_sums(jnp.asarray(a), jnp.asarray(b), jnp.asarray(index_a),
-                                  jnp.asarray(index_b)), np.float64).sum(axis=-1)
+  sums = np.asarray(
+    _kid_row_sums(jnp.asarray(a), jnp.asarray(b), jnp.asarray(index_a), jnp.asarray(index_b)),
+    np.float64,
+  ).sum(axis=-1)
   values = (sums[:, 0] + sums[:, 1]) / (m * (m - 1)) - 2 * sums[:, 2] / (m * m)
   return float(values.mean()), float(values.std())
 
@@ -113,9 +121,13 @@ def _kid_row_sums(a, b, index_a, index_b):
   def one(indices):
     x, y = a[indices[0]], b[indices[1]]
     off_diagonal = 1.0 - jnp.eye(x.shape[0], dtype=x.dtype)
-    return jnp.stack([jnp.sum(polynomial_kernel(x, x) * off_diagonal, axis=1),
-                      jnp.sum(polynomial_kernel(y, y) * off_diagonal, axis=1),
-                      jnp.sum(polynomial_kernel(x, y), axis=1)])
+    return jnp.stack(
+      [
+        jnp.sum(polynomial_kernel(x, x) * off_diagonal, axis=1),
+        jnp.sum(polynomial_kernel(y, y) * off_diagonal, axis=1),
+        jnp.sum(polynomial_kernel(x, y), axis=1),
+      ]
+    )
 
   return jax.lax.map(one, (index_a, index_b))
 
@@ -159,8 +171,9 @@ def knn_radii(features, k: int = PR_NEIGHBOURS) -> np.ndarray:
   return sq[:, k]
 
 
-def precision_recall(real_features, fake_features, *, k: int = PR_NEIGHBOURS,
-                     real_radii: np.ndarray | None = None) -> dict[str, float]:
+def precision_recall(
+  real_features, fake_features, *, k: int = PR_NEIGHBOURS, real_radii: np.ndarray | None = None
+) -> dict[str, float]:
   """Improved precision and recall (Kynkäänniemi et al. 2019).
 
   Each set's manifold is the union of balls around its points reaching their k-th nearest
@@ -177,8 +190,10 @@ def precision_recall(real_features, fake_features, *, k: int = PR_NEIGHBOURS,
   """
   real, fake = np.asarray(real_features, np.float32), np.asarray(fake_features, np.float32)
   if min(real.shape[0], fake.shape[0]) <= k:
-    raise ValueError(f'precision/recall with k={k} needs more than {k} points per set, got '
-                     f'{real.shape[0]} and {fake.shape[0]}')
+    raise ValueError(
+      f'precision/recall with k={k} needs more than {k} points per set, got '
+      f'{real.shape[0]} and {fake.shape[0]}'
+    )
   if real_radii is None:
     real_radii = knn_radii(real, k)
   precision = distances.within_any_ball(fake, real, real_radii).mean()

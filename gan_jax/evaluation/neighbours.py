@@ -39,14 +39,14 @@ def memorisation_summary(sample_sq: np.ndarray, test_sq: np.ndarray) -> dict[str
   sample_l2, test_l2 = np.sqrt(np.maximum(sample_sq, 0)), np.sqrt(np.maximum(test_sq, 0))
   test_p01 = float(np.percentile(test_l2, 1))
   return {
-      'samples_median_l2': float(np.median(sample_l2)),
-      'test_median_l2': float(np.median(test_l2)),
-      'samples_p05_l2': float(np.percentile(sample_l2, 5)),
-      'test_p05_l2': float(np.percentile(test_l2, 5)),
-      'samples_min_l2': float(sample_l2.min()),
-      'test_min_l2': float(test_l2.min()),
-      'test_p01_l2': test_p01,
-      'samples_closer_than_test_p01': float(np.mean(sample_l2 < test_p01)),
-      'num_samples': int(sample_l2.shape[0]),
-      'num_test': int(test_l2.shape[0]),
+    'samples_median_l2': float(np.median(sample_l2)),
+    'test_median_l2': float(np.median(test_l2)),
+    'samples_p05_l2': float(np.percentile(sample_l2, 5)),
+    'test_p05_l2': float(np.percentile(test_l2, 5)),
+    'samples_min_l2': float(sample_l2.min()),
+    'test_min_l2': float(test_l2.min()),
+    'test_p01_l2': test_p01,
+    'samples_closer_than_test_p01': float(np.mean(sample_l2 < test_p01)),
+    'num_samples': int(sample_l2.shape[0]),
+    'num_test': int(test_l2.shape[0]),
   }

@@ -54,8 +54,14 @@ class ParzenResult:
     return dataclasses.asdict(self)
 
 
-def parzen_log_likelihood(x, centres, sigma, *, chunk_queries: int = distances.CHUNK_QUERIES,
-                          chunk_centres: int = distances.CHUNK_REFERENCES) -> np.ndarray:
+def parzen_log_likelihood(
+  x,
+  centres,
+  sigma,
+  *,
+  chunk_queries: int = distances.CHUNK_QUERIES,
+  chunk_centres: int = distances.CHUNK_REFERENCES,
+) -> np.ndarray:
   """Log-density of each x under the Gaussian Parzen window on `centres`, for each σ.
 
   Float32 matmuls, centred on the centres' mean; the nearest centre's distance is recomputed in
@@ -78,20 +84,23 @@ def parzen_log_likelihood(x, centres, sigma, *, chunk_queries: int = distances.C
   if c.shape[0] == 0 or q.shape[1] != c.shape[1]:
     raise ValueError(f'need [N, D] points and [M > 0, D] centres, got {q.shape} and {c.shape}')
   bq, bc = distances.chunk_sizes(q.shape[0], c.shape[0], chunk_queries, chunk_centres)
-  sq_nearest, log_sum = _parzen_terms(jnp.asarray(q), jnp.asarray(c),
-                                      jnp.asarray(1.0 / sigmas**2, jnp.float32), bq=bq, bc=bc)
+  sq_nearest, log_sum = _parzen_terms(
+    jnp.asarray(q), jnp.asarray(c), jnp.asarray(1.0 / sigmas**2, jnp.float32), bq=bq, bc=bc
+  )
   sq_nearest = np.asarray(sq_nearest, np.float64)
   log_sum = np.asarray(log_sum, np.float64)
   num, dim = c.shape
   s = sigmas[:, None]
-  ll = -sq_nearest[None, :] / (2 * s**2) + log_sum - np.log(num) - dim * np.log(
-      s * np.sqrt(2 * np.pi))
+  ll = (
+    -sq_nearest[None, :] / (2 * s**2) + log_sum - np.log(num) - dim * np.log(s * np.sqrt(2 * np.pi))
+  )
   return ll[0] if scalar else ll
 
 
 @functools.partial(jax.jit, static_argnames=('bq', 'bc'))
-def _parzen_terms(x: Array, centres: Array, inv_sq_sigmas: Array, *, bq: int,
-                  bc: int) -> tuple[Array, Array]:
+def _parzen_terms(
+  x: Array, centres: Array, inv_sq_sigmas: Array, *, bq: int, bc: int
+) -> tuple[Array, Array]:
   """Per point: ‖x − μ*‖² to the nearest centre μ*, and log Σ_j exp(−(‖x−μ_j‖² − ‖x−μ*‖²)/(2σ²)).
 
   A running max-shifted sum over centre chunks (logsumexp). One max serves every σ: for σ > 0
@@ -113,13 +122,17 @@ def _parzen_terms(x: Array, centres: Array, inv_sq_sigmas: Array, *, bq: int,
       new_best = jnp.maximum(best, g_max)
       # One fused exp-sum per σ (a static loop), rather than an [S, bq, bc] temporary.
       total = total * jnp.exp((best - new_best)[None, :] * inv) + jnp.stack(
-          [jnp.sum(jnp.exp((g - new_best[:, None]) * w), axis=1) for w in inv_sq_sigmas])
+        [jnp.sum(jnp.exp((g - new_best[:, None]) * w), axis=1) for w in inv_sq_sigmas]
+      )
       best_idx = jnp.where(g_max > best, jnp.argmax(g, axis=1) + offset, best_idx)
       return (new_best, best_idx, total), None
 
     size = xc.shape[0]
-    init = (jnp.full(size, -jnp.inf, x.dtype), jnp.zeros(size, jnp.int32),
-            jnp.zeros((inv_sq_sigmas.shape[0], size), x.dtype))
+    init = (
+      jnp.full(size, -jnp.inf, x.dtype),
+      jnp.zeros(size, jnp.int32),
+      jnp.zeros((inv_sq_sigmas.shape[0], size), x.dtype),
+    )
     (_, idx, total), _ = jax.lax.scan(step, init, (c_chunks, half, offsets))
     # The nearest distance in difference form: the matmul form's cancellation error would be
     # amplified by 1/σ² (x100 at σ = 0.1) in the log-likelihood.
@@ -156,7 +169,12 @@ def parzen_estimate(centres, validation, test, *, sigmas=SIGMAS) -> ParzenResult
   sigma, means = select_sigma(centres, validation, sigmas)
   ll = parzen_log_likelihood(test, centres, sigma)
   return ParzenResult(
-      ll=float(ll.mean()), se=float(ll.std() / np.sqrt(ll.shape[0])), sigma=sigma,
-      validation_ll=tuple(float(v) for v in means), sigmas=tuple(float(s) for s in sigmas),
-      num_centres=int(np.shape(centres)[0]), num_validation=int(np.shape(validation)[0]),
-      num_test=int(np.shape(test)[0]))
+    ll=float(ll.mean()),
+    se=float(ll.std() / np.sqrt(ll.shape[0])),
+    sigma=sigma,
+    validation_ll=tuple(float(v) for v in means),
+    sigmas=tuple(float(s) for s in sigmas),
+    num_centres=int(np.shape(centres)[0]),
+    num_validation=int(np.shape(validation)[0]),
+    num_test=int(np.shape(test)[0]),
+  )

@@ -40,8 +40,16 @@ EvalFn = Callable[[object, dict, int], dict[str, float]]
 # The noise of evaluation samples, apart from training and grid noise.
 EVAL_SEED = 0
 # Scalars logged during training, in this order.
-SCALARS = ('parzen_ll', 'frechet_distance', 'kid', 'classifier_score', 'precision', 'recall',
-           'coverage', 'class_kl')
+SCALARS = (
+  'parzen_ll',
+  'frechet_distance',
+  'kid',
+  'classifier_score',
+  'precision',
+  'recall',
+  'coverage',
+  'class_kl',
+)
 AGAINST = ('validation', 'test')
 
 
@@ -91,7 +99,8 @@ class Reference:
 def _pixels(images_uint8: np.ndarray, preprocessing: str = 'pixels') -> np.ndarray:
   """Real images as float32 [N, D] in [0, 1], as `preprocessing`'s samples are shown."""
   x = (np.asarray(images_uint8).reshape(len(images_uint8), -1) / np.float32(255.0)).astype(
-      np.float32)
+    np.float32
+  )
   if preprocessing == 'gcn':
     return preprocess.stretch(x)  # = the stretch of the image's GCN (GCN is a positive affine map)
   if preprocessing != 'pixels':
@@ -107,8 +116,9 @@ def as_shown(gan, samples: np.ndarray) -> np.ndarray:
   return np.asarray(jax.jit(gan.to_display)(samples), np.float32)
 
 
-def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None = None,
-                  manual_dir: str | None = None) -> tuple[np.ndarray, str, np.ndarray, str]:
+def held_out_sets(
+  dataset: str, against: str = 'test', *, data_dir: str | None = None, manual_dir: str | None = None
+) -> tuple[np.ndarray, str, np.ndarray, str]:
   """The σ-selection images and the held-out images every metric compares with.
 
   Args:
@@ -122,14 +132,17 @@ def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None =
   """
   if against not in AGAINST:
     raise ValueError(f'against must be one of {AGAINST}, got {against!r}')
-  load = lambda split: data.load_split(dataset, split, data_dir=data_dir,
-                                       manual_dir=manual_dir).images
+  load = lambda split: (
+    data.load_split(dataset, split, data_dir=data_dir, manual_dir=manual_dir).images
+  )
   validation = load('validation')
   if against == 'test':
-    selection = validation[:parzen.NUM_VALIDATION]
+    selection = validation[: parzen.NUM_VALIDATION]
     if len(selection) < parzen.NUM_VALIDATION:
-      note = (f'all {len(selection)} images of the validation split (it has fewer than the '
-              f'original code\'s {parzen.NUM_VALIDATION})')
+      note = (
+        f'all {len(selection)} images of the validation split (it has fewer than the '
+        f"original code's {parzen.NUM_VALIDATION})"
+      )
     else:
       note = f'the first {parzen.NUM_VALIDATION} images of the validation split'
     held_out = load('test')
@@ -137,16 +150,26 @@ def held_out_sets(dataset: str, against: str = 'test', *, data_dir: str | None =
   # Selecting on validation: σ and the scores must come from disjoint images, else the score of
   # the chosen σ is biased upwards.
   num = min(parzen.NUM_VALIDATION, len(validation) // 2)
-  return (validation[:num], f'the first {num} images of the validation split',
-          validation[num:], f'validation images {num}..{len(validation) - 1} '
-          f'({len(validation) - num} images; the test split is not used)')
+  return (
+    validation[:num],
+    f'the first {num} images of the validation split',
+    validation[num:],
+    f'validation images {num}..{len(validation) - 1} '
+    f'({len(validation) - num} images; the test split is not used)',
+  )
 
 
-def prepare(dataset: str, *, against: str = 'test', data_dir: str | None = None,
-            manual_dir: str | None = None, cache_dir: str | None = None,
-            classifier: classifier_lib.Classifier | None = None,
-            recipe: classifier_lib.Recipe | None = None,
-            preprocessing: str = 'pixels') -> Reference:
+def prepare(
+  dataset: str,
+  *,
+  against: str = 'test',
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
+  cache_dir: str | None = None,
+  classifier: classifier_lib.Classifier | None = None,
+  recipe: classifier_lib.Recipe | None = None,
+  preprocessing: str = 'pixels',
+) -> Reference:
   """Loads the splits and the classifier (training it if not cached), and computes the test
   statistics. The heavy part of an evaluation: do it once per data set.
 
@@ -164,26 +187,41 @@ def prepare(dataset: str, *, against: str = 'test', data_dir: str | None = None,
     raise ValueError(f'preprocessing must be pixels or gcn, got {preprocessing!r}')
   train = data.load_split(dataset, 'train', data_dir=data_dir, manual_dir=manual_dir)
   validation, validation_note, held_out, test_note = held_out_sets(
-      dataset, against, data_dir=data_dir, manual_dir=manual_dir)
+    dataset, against, data_dir=data_dir, manual_dir=manual_dir
+  )
   if classifier is None:
-    classifier = classifier_lib.load_or_train(dataset, cache_dir=cache_dir, data_dir=data_dir,
-                                              manual_dir=manual_dir, recipe=recipe)
+    classifier = classifier_lib.load_or_train(
+      dataset, cache_dir=cache_dir, data_dir=data_dir, manual_dir=manual_dir, recipe=recipe
+    )
   test = _pixels(held_out, preprocessing)
   features, probs = classifier.features_and_probs(test)
   return Reference(
-      dataset=dataset, against=against, image_shape=tuple(train.image_shape),
-      classifier=classifier, train=_pixels(train.images, preprocessing),
-      validation=_pixels(validation, preprocessing),
-      validation_note=validation_note, test=test, test_note=test_note, test_features=features,
-      test_probs=probs,
-      test_gaussian=metrics.Gaussian.fit(features),
-      test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
-      test_radii=metrics.knn_radii(features), preprocessing=preprocessing)
+    dataset=dataset,
+    against=against,
+    image_shape=tuple(train.image_shape),
+    classifier=classifier,
+    train=_pixels(train.images, preprocessing),
+    validation=_pixels(validation, preprocessing),
+    validation_note=validation_note,
+    test=test,
+    test_note=test_note,
+    test_features=features,
+    test_probs=probs,
+    test_gaussian=metrics.Gaussian.fit(features),
+    test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
+    test_radii=metrics.knn_radii(features),
+    preprocessing=preprocessing,
+  )
 
 
-def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.KID_SUBSETS,
-                         kid_subset_size: int = metrics.KID_SUBSET_SIZE,
-                         seed: int = 0) -> dict:
+def metrics_against_test(
+  images,
+  ref: Reference,
+  *,
+  kid_subsets: int = metrics.KID_SUBSETS,
+  kid_subset_size: int = metrics.KID_SUBSET_SIZE,
+  seed: int = 0,
+) -> dict:
   """Every metric of a set of images (samples, or real images for the reference row).
 
   Args:
@@ -198,29 +236,33 @@ def metrics_against_test(images, ref: Reference, *, kid_subsets: int = metrics.K
   x = np.asarray(images, np.float32).reshape(len(images), -1)
   p = parzen.parzen_estimate(x, ref.validation, ref.test)
   features, probs = ref.classifier.features_and_probs(x)
-  kid_mean, kid_std = metrics.kernel_distance(features, ref.test_features,
-                                              num_subsets=kid_subsets,
-                                              subset_size=kid_subset_size, seed=seed)
+  kid_mean, kid_std = metrics.kernel_distance(
+    features, ref.test_features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+  )
   return {
-      'parzen': p.to_dict(),
-      'frechet_distance': metrics.frechet_distance(metrics.Gaussian.fit(features),
-                                                   ref.test_gaussian),
-      # std: the spread of single-subset estimates, as Bińkowski et al. report it. Subsets
-      # overlap, so std / √subsets would understate the mean's uncertainty.
-      'kid': {'mean': kid_mean, 'std': kid_std, 'subsets': kid_subsets,
-              'subset_size': min(kid_subset_size, len(features), len(ref.test_features))},
-      'classifier_score': metrics.classifier_score(probs),
-      **metrics.coverage(probs, ref.test_class_mix),
-      **metrics.precision_recall(ref.test_features, features, real_radii=ref.test_radii),
-      'num_images': int(x.shape[0]),
+    'parzen': p.to_dict(),
+    'frechet_distance': metrics.frechet_distance(metrics.Gaussian.fit(features), ref.test_gaussian),
+    # std: the spread of single-subset estimates, as Bińkowski et al. report it. Subsets
+    # overlap, so std / √subsets would understate the mean's uncertainty.
+    'kid': {
+      'mean': kid_mean,
+      'std': kid_std,
+      'subsets': kid_subsets,
+      'subset_size': min(kid_subset_size, len(features), len(ref.test_features)),
+    },
+    'classifier_score': metrics.classifier_score(probs),
+    **metrics.coverage(probs, ref.test_class_mix),
+    **metrics.precision_recall(ref.test_features, features, real_radii=ref.test_radii),
+    'num_images': int(x.shape[0]),
   }
 
 
 def real_images(ref: Reference, num: int, *, seed: int = 0) -> tuple[np.ndarray, str]:
   """`num` training images drawn at random without replacement (all if fewer), and a note."""
   num = min(num, ref.train.shape[0])
-  return _draw(ref.train, num, seed), (f'{num} training images drawn at random (seed {seed}) in '
-                                       'place of samples')
+  return _draw(ref.train, num, seed), (
+    f'{num} training images drawn at random (seed {seed}) in place of samples'
+  )
 
 
 def _draw(train: np.ndarray, num: int, seed: int) -> np.ndarray:
@@ -243,9 +285,15 @@ def memorisation(samples, ref: Reference) -> dict:
   """
   sample_sq, sample_index = neighbours.nearest_training_images(samples, ref.train)
   test_sq, _ = neighbours.nearest_training_images(ref.test, ref.train)
-  return {'summary': {**neighbours.memorisation_summary(sample_sq, test_sq),
-                      'num_train': int(ref.train.shape[0])},
-          'sample_sq': sample_sq, 'sample_index': sample_index, 'test_sq': test_sq}
+  return {
+    'summary': {
+      **neighbours.memorisation_summary(sample_sq, test_sq),
+      'num_train': int(ref.train.shape[0]),
+    },
+    'sample_sq': sample_sq,
+    'sample_index': sample_index,
+    'test_sq': test_sq,
+  }
 
 
 def scalars(result: dict) -> dict[str, float]:
@@ -254,17 +302,25 @@ def scalars(result: dict) -> dict[str, float]:
   return {name: float(flat[name] if name in flat else result[name]) for name in SCALARS}
 
 
-def generate_samples(gan, g_params, num: int, *, seed: int = EVAL_SEED,
-                     batch_size: int = 1000) -> np.ndarray:
+def generate_samples(
+  gan, g_params, num: int, *, seed: int = EVAL_SEED, batch_size: int = 1000
+) -> np.ndarray:
   """`num` samples as float32 [num, D] in [0, 1]: sampling.draw, the noise of
   sampling.Restored.sample(seed), so evaluating a checkpoint and the in-training evaluation
   see the same samples."""
   return sampling.draw(gan, g_params, num, seed=seed, batch_size=batch_size)
 
 
-def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: int | None = None,
-                 seed: int = EVAL_SEED, reference: Reference | None = None,
-                 with_real_data: bool = True, **kid) -> EvalFn:
+def make_eval_fn(
+  config: Config,
+  *,
+  cache_dir: str | None = None,
+  num_samples: int | None = None,
+  seed: int = EVAL_SEED,
+  reference: Reference | None = None,
+  with_real_data: bool = True,
+  **kid,
+) -> EvalFn:
   """The evaluation to run every config.eval_every steps of train.train_and_evaluate.
 
   The Reference (data, classifier, test statistics) and the real-data row are computed here,
@@ -287,21 +343,29 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
   start = time.perf_counter()
   preprocessing = config.resolved_preprocessing
   if reference is not None and reference.preprocessing != preprocessing:
-    raise ValueError(f'the reference measures {reference.preprocessing} images, the run makes '
-                     f'{preprocessing} ones')
-  ref = reference or prepare(config.dataset, against=config.eval_against,
-                             data_dir=config.data_dir or None,
-                             manual_dir=config.manual_dir or None, cache_dir=cache_dir,
-                             preprocessing=preprocessing)
+    raise ValueError(
+      f'the reference measures {reference.preprocessing} images, the run makes {preprocessing} ones'
+    )
+  ref = reference or prepare(
+    config.dataset,
+    against=config.eval_against,
+    data_dir=config.data_dir or None,
+    manual_dir=config.manual_dir or None,
+    cache_dir=cache_dir,
+    preprocessing=preprocessing,
+  )
   real = {}
   if with_real_data:
-    real = {f'real_data/{k}': v
-            for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()}
-  writers.log(f'evaluation of {config.dataset} against {ref.test_note} ready in '
-              f'{time.perf_counter() - start:.1f} s: '
-              f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '
-              f'{ref.classifier.sha256[:16]}; {num} samples per evaluation' +
-              ''.join(f', {k} {v:.4g}' for k, v in real.items()))
+    real = {
+      f'real_data/{k}': v for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()
+    }
+  writers.log(
+    f'evaluation of {config.dataset} against {ref.test_note} ready in '
+    f'{time.perf_counter() - start:.1f} s: '
+    f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '
+    f'{ref.classifier.sha256[:16]}; {num} samples per evaluation'
+    + ''.join(f', {k} {v:.4g}' for k, v in real.items())
+  )
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
@@ -311,8 +375,9 @@ def make_eval_fn(config: Config, *, cache_dir: str | None = None, num_samples: i
   return eval_fn
 
 
-def make_parzen_eval_fn(config: Config, *, num_samples: int | None = None,
-                        seed: int = EVAL_SEED) -> EvalFn:
+def make_parzen_eval_fn(
+  config: Config, *, num_samples: int | None = None, seed: int = EVAL_SEED
+) -> EvalFn:
   """make_eval_fn's Parzen log-likelihood alone, with its reference row: no classifier.
 
   Args:
@@ -334,9 +399,14 @@ def make_parzen_eval_fn(config: Config, *, num_samples: int | None = None,
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
-    p = parzen.parzen_estimate(as_shown(gan, generate_samples(gan, g_params, num, seed=seed)),
-                               selection, held_out)
-    return {'parzen_ll': p.ll, 'parzen_se': p.se, 'real_data/parzen_ll': real.ll,
-            'real_data/parzen_se': real.se}
+    p = parzen.parzen_estimate(
+      as_shown(gan, generate_samples(gan, g_params, num, seed=seed)), selection, held_out
+    )
+    return {
+      'parzen_ll': p.ll,
+      'parzen_se': p.se,
+      'real_data/parzen_ll': real.ll,
+      'real_data/parzen_se': real.se,
+    }
 
   return eval_fn

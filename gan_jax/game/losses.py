@@ -25,8 +25,8 @@ def generator_loss_minimax(fake_logits: Array) -> Array:
 
 
 GENERATOR_LOSSES = {
-    'non_saturating': generator_loss_non_saturating,
-    'minimax': generator_loss_minimax,
+  'non_saturating': generator_loss_non_saturating,
+  'minimax': generator_loss_minimax,
 }
 
 

@@ -27,8 +27,9 @@ def paper_learning_rate(count, hparams) -> jax.Array:
   the decay rate), so the state keeps log(decay) computed in float64.
   """
   t = count.astype(jnp.float32)
-  return jnp.maximum(hparams['learning_rate'] * jnp.exp(-t * hparams['log_lr_decay']),
-                     hparams['min_learning_rate'])
+  return jnp.maximum(
+    hparams['learning_rate'] * jnp.exp(-t * hparams['log_lr_decay']), hparams['min_learning_rate']
+  )
 
 
 def paper_momentum(count, hparams, steps_per_epoch: int) -> jax.Array:
@@ -38,24 +39,36 @@ def paper_momentum(count, hparams, steps_per_epoch: int) -> jax.Array:
   return hparams['momentum'] + (hparams['final_momentum'] - hparams['momentum']) * progress
 
 
-def paper_sgd(*, learning_rate: float, lr_decay: float, min_learning_rate: float, momentum: float,
-              final_momentum: float, saturate_epoch: int,
-              steps_per_epoch: int) -> optax.GradientTransformation:
+def paper_sgd(
+  *,
+  learning_rate: float,
+  lr_decay: float,
+  min_learning_rate: float,
+  momentum: float,
+  final_momentum: float,
+  saturate_epoch: int,
+  steps_per_epoch: int,
+) -> optax.GradientTransformation:
   """pylearn2 momentum SGD: v <- mu_t v - eps_t g; theta <- theta + v.
 
   This differs from optax.sgd(momentum=...), which scales an accumulated gradient trace by the
   current rate; with a decaying rate and a rising momentum the two trajectories differ.
   """
   initial = {
-      'learning_rate': learning_rate, 'log_lr_decay': math.log(lr_decay),
-      'min_learning_rate': min_learning_rate, 'momentum': momentum,
-      'final_momentum': final_momentum, 'saturate_epoch': float(saturate_epoch)}
+    'learning_rate': learning_rate,
+    'log_lr_decay': math.log(lr_decay),
+    'min_learning_rate': min_learning_rate,
+    'momentum': momentum,
+    'final_momentum': final_momentum,
+    'saturate_epoch': float(saturate_epoch),
+  }
 
   def init(params):
     return PaperSGDState(
-        count=jnp.zeros([], jnp.int32),
-        velocity=jax.tree.map(jnp.zeros_like, params),
-        hparams={k: jnp.asarray(v, jnp.float32) for k, v in initial.items()})
+      count=jnp.zeros([], jnp.int32),
+      velocity=jax.tree.map(jnp.zeros_like, params),
+      hparams={k: jnp.asarray(v, jnp.float32) for k, v in initial.items()},
+    )
 
   def update(grads, state, params=None):
     del params
@@ -67,8 +80,9 @@ def paper_sgd(*, learning_rate: float, lr_decay: float, min_learning_rate: float
   return optax.GradientTransformation(init, update)
 
 
-def make_optimizer(config: Config, steps_per_epoch: int,
-                   learning_rate: float | None = None) -> optax.GradientTransformation:
+def make_optimizer(
+  config: Config, steps_per_epoch: int, learning_rate: float | None = None
+) -> optax.GradientTransformation:
   """The optimiser of a net (the original code uses the same recipe for D and G).
 
   `learning_rate` overrides config.learning_rate (the discriminator's --d_learning_rate).
@@ -76,13 +90,18 @@ def make_optimizer(config: Config, steps_per_epoch: int,
   learning_rate = config.learning_rate if learning_rate is None else learning_rate
   if config.optimizer == 'sgd_momentum':
     return paper_sgd(
-        learning_rate=learning_rate, lr_decay=config.lr_decay,
-        min_learning_rate=config.min_learning_rate, momentum=config.momentum,
-        final_momentum=config.final_momentum, saturate_epoch=config.momentum_saturate_epoch,
-        steps_per_epoch=steps_per_epoch)
+      learning_rate=learning_rate,
+      lr_decay=config.lr_decay,
+      min_learning_rate=config.min_learning_rate,
+      momentum=config.momentum,
+      final_momentum=config.final_momentum,
+      saturate_epoch=config.momentum_saturate_epoch,
+      steps_per_epoch=steps_per_epoch,
+    )
   if config.optimizer == 'adam':
     return optax.inject_hyperparams(optax.adam)(
-        learning_rate=learning_rate, b1=config.adam_b1, b2=config.adam_b2)
+      learning_rate=learning_rate, b1=config.adam_b1, b2=config.adam_b2
+    )
   raise ValueError(f'unknown optimizer {config.optimizer!r}')
 
 

@@ -10,8 +10,7 @@ import numpy as np
 import optax
 
 from gan_jax.data import preprocess
-from gan_jax.game import models
-from gan_jax.game import optim
+from gan_jax.game import models, optim
 from gan_jax.runtime.config import Config
 
 Params = flax.core.FrozenDict | dict
@@ -84,8 +83,9 @@ class GAN:
     """D's logits; with a dropout key, the training-mode (dropped-out) pass."""
     if dropout_key is None:
       return self.discriminator.apply({'params': d_params}, x, train=False)
-    return self.discriminator.apply({'params': d_params}, x, train=True,
-                                    rngs={'dropout': dropout_key})
+    return self.discriminator.apply(
+      {'params': d_params}, x, train=True, rngs={'dropout': dropout_key}
+    )
 
 
 def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN:
@@ -98,19 +98,29 @@ def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN
   model = models.get(config.model)
   generator, discriminator = model.build(config, data_dim, **widths)
   return GAN(
-      generator=generator, discriminator=discriminator,
-      # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
-      # D update), G's in iterations; the two agree for the original code's d_steps = 1.
-      g_tx=optim.make_optimizer(config, steps_per_epoch),
-      d_tx=optim.make_optimizer(config, steps_per_epoch,
-                                config.d_learning_rate or config.learning_rate),
-      noise_dim=config.noise_dim, noise_prior=config.noise_prior, g_loss=config.g_loss,
-      update=config.update, d_steps=config.d_steps, batch_size=config.batch_size,
-      steps_per_epoch=steps_per_epoch, preprocessing=config.resolved_preprocessing,
-      output=model.output)
+    generator=generator,
+    discriminator=discriminator,
+    # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
+    # D update), G's in iterations; the two agree for the original code's d_steps = 1.
+    g_tx=optim.make_optimizer(config, steps_per_epoch),
+    d_tx=optim.make_optimizer(
+      config, steps_per_epoch, config.d_learning_rate or config.learning_rate
+    ),
+    noise_dim=config.noise_dim,
+    noise_prior=config.noise_prior,
+    g_loss=config.g_loss,
+    update=config.update,
+    d_steps=config.d_steps,
+    batch_size=config.batch_size,
+    steps_per_epoch=steps_per_epoch,
+    preprocessing=config.resolved_preprocessing,
+    output=model.output,
+  )
 
 
-def create_train_state(gan: GAN, seed: int | jax.Array, output_bias: np.ndarray | None) -> TrainState:
+def create_train_state(
+  gan: GAN, seed: int | jax.Array, output_bias: np.ndarray | None
+) -> TrainState:
   """Initial state; `output_bias` (logits, [data_dim]) replaces G's output bias when given.
 
   Traceable (jit it with out_shardings to build the state directly on the devices).
@@ -124,8 +134,13 @@ def create_train_state(gan: GAN, seed: int | jax.Array, output_bias: np.ndarray 
     g_params = flax.core.unfreeze(g_params)
     g_params['output']['bias'] = jnp.asarray(output_bias, jnp.float32)
   return TrainState(
-      step=jnp.zeros([], jnp.int32), g_params=g_params, d_params=d_params,
-      g_opt_state=gan.g_tx.init(g_params), d_opt_state=gan.d_tx.init(d_params), rng=run_key)
+    step=jnp.zeros([], jnp.int32),
+    g_params=g_params,
+    d_params=d_params,
+    g_opt_state=gan.g_tx.init(g_params),
+    d_opt_state=gan.d_tx.init(d_params),
+    rng=run_key,
+  )
 
 
 def param_count(params: Params) -> int:

@@ -35,8 +35,10 @@ def _game(g_params, d_params, x, z, dropout_key, *, gan: GAN):
   fake_logits = gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key)
   d_loss = losses.discriminator_loss(real_logits, fake_logits)
   g_loss = losses.GENERATOR_LOSSES[gan.g_loss](fake_logits)
-  aux = {'d_real': jnp.mean(jax.nn.sigmoid(real_logits)),
-         'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}
+  aux = {
+    'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+    'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
+  }
   return (d_loss, g_loss), aux
 
 
@@ -56,8 +58,9 @@ def _simultaneous(state: TrainState, x: Array, key: Array, gan: GAN, constrain: 
   g_grads, _ = vjp((zero, one))
   d_params, d_opt_state = _apply(gan.d_tx, d_grads, state.d_opt_state, state.d_params)
   g_params, g_opt_state = _apply(gan.g_tx, g_grads, state.g_opt_state, state.g_params)
-  new_state = state.replace(g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-                            d_opt_state=d_opt_state)
+  new_state = state.replace(
+    g_params=g_params, d_params=d_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state
+  )
   return new_state, {'d_loss': d_loss, 'g_loss': g_loss, **aux}
 
 
@@ -81,7 +84,8 @@ def _alternating(state: TrainState, xs: Array, key: Array, gan: GAN, constrain: 
     return (d_params, d_opt_state), {'d_loss': d_loss, **aux}
 
   (d_params, d_opt_state), d_metrics = jax.lax.scan(
-      d_step, (state.d_params, state.d_opt_state), (xs, d_keys))
+    d_step, (state.d_params, state.d_opt_state), (xs, d_keys)
+  )
 
   z_key, dropout_key = jax.random.split(g_key)
   z = constrain(gan.sample_noise(z_key, xs.shape[1]))
@@ -92,14 +96,16 @@ def _alternating(state: TrainState, xs: Array, key: Array, gan: GAN, constrain: 
 
   g_loss, g_grads = jax.value_and_grad(g_objective)(state.g_params)
   g_params, g_opt_state = _apply(gan.g_tx, g_grads, state.g_opt_state, state.g_params)
-  new_state = state.replace(g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-                            d_opt_state=d_opt_state)
+  new_state = state.replace(
+    g_params=g_params, d_params=d_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state
+  )
   # D's metrics are those of its last step, the one the G step played against.
   return new_state, {**jax.tree.map(lambda m: m[-1], d_metrics), 'g_loss': g_loss}
 
 
-def train_step(state: TrainState, batch: Array, *, gan: GAN,
-               constrain: Constrain = _identity) -> tuple[TrainState, Metrics]:
+def train_step(
+  state: TrainState, batch: Array, *, gan: GAN, constrain: Constrain = _identity
+) -> tuple[TrainState, Metrics]:
   """One iteration of the game.
 
   Args:
@@ -131,8 +137,9 @@ def _epoch_permutation(rng: Array, epoch: Array, num_examples: int) -> Array:
   return jax.random.permutation(jax.random.fold_in(data_rng, epoch), num_examples)
 
 
-def train_steps(state: TrainState, data: Array, *, gan: GAN, num_steps: int,
-                constrain: Constrain = _identity) -> tuple[TrainState, Metrics]:
+def train_steps(
+  state: TrainState, data: Array, *, gan: GAN, num_steps: int, constrain: Constrain = _identity
+) -> tuple[TrainState, Metrics]:
   """`num_steps` iterations of `train_step` in one `lax.scan`, drawing batches on device.
 
   Minibatches follow a fresh permutation of the data each epoch (epoch = steps_per_epoch
@@ -159,8 +166,10 @@ def train_steps(state: TrainState, data: Array, *, gan: GAN, num_steps: int,
       b = state.step * k + i  # minibatch index over the whole run
       epoch = b // spe
       perm, perm_epoch = jax.lax.cond(
-          epoch == perm_epoch, lambda: (perm, perm_epoch),
-          lambda: (_epoch_permutation(state.rng, epoch, num_examples), epoch))
+        epoch == perm_epoch,
+        lambda: (perm, perm_epoch),
+        lambda: (_epoch_permutation(state.rng, epoch, num_examples), epoch),
+      )
       idx = constrain(jax.lax.dynamic_slice_in_dim(perm, (b % spe) * batch_size, batch_size))
       xs.append(gan.prepare(data[idx]))
     state, metrics = train_step(state, jnp.stack(xs), gan=gan, constrain=constrain)

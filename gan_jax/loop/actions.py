@@ -51,10 +51,19 @@ class Members:
     primary: this process writes the files.
   """
 
-  def __init__(self, configs: Sequence[Config], workdirs: Sequence[str],
-               ckpts: Sequence[checkpoint.Checkpointer], mesh: jax.sharding.Mesh, *,
-               stacked: bool, failed: Sequence[bool], primary: bool,
-               take: Callable | None = None, stack: Callable | None = None):
+  def __init__(
+    self,
+    configs: Sequence[Config],
+    workdirs: Sequence[str],
+    ckpts: Sequence[checkpoint.Checkpointer],
+    mesh: jax.sharding.Mesh,
+    *,
+    stacked: bool,
+    failed: Sequence[bool],
+    primary: bool,
+    take: Callable | None = None,
+    stack: Callable | None = None,
+  ):
     self.configs, self.workdirs, self.ckpts = list(configs), list(workdirs), list(ckpts)
     self.mesh, self.stacked, self.primary = mesh, stacked, primary
     self.failed = list(failed)
@@ -89,13 +98,22 @@ class Members:
     common = set.intersection(*have)
     if not common:
       where = [self.ckpts[i].directory for i in self.live()]
-      raise CheckpointError(f'the members\' checkpoints ({", ".join(where)}) share no step, so '
-                            'the population cannot resume as one; use --overwrite or a new '
-                            'workdir')
+      raise CheckpointError(
+        f"the members' checkpoints ({', '.join(where)}) share no step, so "
+        'the population cannot resume as one; use --overwrite or a new '
+        'workdir'
+      )
     return max(common)
 
-  def restore(self, state, step: int, *, quarantine: bool = False, scale: Sequence[int] = (),
-              factor: float = 1.0):
+  def restore(
+    self,
+    state,
+    step: int,
+    *,
+    quarantine: bool = False,
+    scale: Sequence[int] = (),
+    factor: float = 1.0,
+  ):
     """Every live member from its checkpoint of `step`; those in `scale` with both learning
     rates times `factor`. Failed members keep whatever `state` holds (they are never saved)."""
     abstract = checkpoint.abstract_like(self.take(state, 0), parallel.replicated(self.mesh))
@@ -106,8 +124,10 @@ class Members:
         continue
       member, _, _ = ckpt.restore(abstract, step, expect=self.configs[i], quarantine=quarantine)
       if i in scale:
-        member = member.replace(g_opt_state=optim.scale_learning_rate(member.g_opt_state, factor),
-                                d_opt_state=optim.scale_learning_rate(member.d_opt_state, factor))
+        member = member.replace(
+          g_opt_state=optim.scale_learning_rate(member.g_opt_state, factor),
+          d_opt_state=optim.scale_learning_rate(member.d_opt_state, factor),
+        )
       restored.append(member)
     return self.stack(restored)
 
@@ -172,10 +192,14 @@ def nonfinite_advice(net: str, config: Config | None, checkpoints: Sequence[int]
   if config is not None:
     flag += f' (now {getattr(config, flag[2:])})'
   if checkpoints:
-    return (f'the checkpoint of step {max(checkpoints)} is kept: resume from it with a lower '
-            f'{flag}, or use --on_nonfinite=rollback')
-  return (f'no checkpoint was written before it: run again with a lower {flag}, or use a '
-          'smaller --checkpoint_every with --on_nonfinite=rollback')
+    return (
+      f'the checkpoint of step {max(checkpoints)} is kept: resume from it with a lower '
+      f'{flag}, or use --on_nonfinite=rollback'
+    )
+  return (
+    f'no checkpoint was written before it: run again with a lower {flag}, or use a '
+    'smaller --checkpoint_every with --on_nonfinite=rollback'
+  )
 
 
 class NonFinitePolicy:
@@ -198,8 +222,7 @@ class NonFinitePolicy:
     self.factor = config.rollback_lr_factor
     self.rollbacks = [0] * members.num
 
-  def check(self, step: int, state, values: dict[str, np.ndarray] | None = None
-            ) -> Rewind | None:
+  def check(self, step: int, state, values: dict[str, np.ndarray] | None = None) -> Rewind | None:
     """Checks the live members at `step`; returns a Rewind if it rolled back.
 
     Args:
@@ -226,7 +249,7 @@ class NonFinitePolicy:
       for i in members.live():
         if i not in bad and not finite[i].all():
           net = _NETS[int(np.argmin(finite[i]))]
-          bad[i] = (f'the {net}\'s parameters became NaN/inf by step {step}', net)
+          bad[i] = (f"the {net}'s parameters became NaN/inf by step {step}", net)
     if not bad:
       return None
     messages = {}
@@ -262,8 +285,9 @@ class NonFinitePolicy:
       return
     if self.members.num == 1 and message:
       raise NonFiniteError(message)
-    raise NonFiniteError(f'every member of the population became non-finite by step {step}; '
-                         'lower the learning rates')
+    raise NonFiniteError(
+      f'every member of the population became non-finite by step {step}; lower the learning rates'
+    )
 
 
 class Log(Action):
@@ -271,8 +295,13 @@ class Log(Action):
 
   wants_metrics = True
 
-  def __init__(self, members: Members, policy: NonFinitePolicy, every: int,
-               line: Callable[[int, float, dict[int, dict[str, float]]], str]):
+  def __init__(
+    self,
+    members: Members,
+    policy: NonFinitePolicy,
+    every: int,
+    line: Callable[[int, float, dict[int, dict[str, float]]], str],
+  ):
     """`line(step, steps/s, {member: scalars})` is the progress line printed."""
     self.members, self.policy, self.every, self.line = members, policy, every, line
     self._since = None
@@ -283,8 +312,9 @@ class Log(Action):
   def __call__(self, step, state, metrics):
     calls = jax.device_get(metrics)
     num = self.members.num
-    values = {k: np.concatenate([np.reshape(m[k], (num, -1)) for m in calls], axis=1)
-              for k in calls[0]}
+    values = {
+      k: np.concatenate([np.reshape(m[k], (num, -1)) for m in calls], axis=1) for k in calls[0]
+    }
     rewind = self.policy.check(step, state, values)
     if rewind is not None:
       return rewind
@@ -337,8 +367,9 @@ class SampleGrid(Action):
     members = self.members
     # Every process computes (a population's output is a collective); the primary writes.
     if members.stacked:
-      samples = sampling.generate(self.gan, state.g_params, self.z, mesh=members.mesh,
-                                  members=True, display=True)
+      samples = sampling.generate(
+        self.gan, state.g_params, self.z, mesh=members.mesh, members=True, display=True
+      )
     else:
       samples = sampling.generate(self.gan, state.g_params, self.z, display=True)[None]
     if not members.primary:

@@ -60,8 +60,17 @@ def next_chunk(step: int, num_steps: int, steps_per_call: int, intervals: Sequen
   return min(steps_per_call, num_steps - step, *(n - step % n for n in intervals if n > 0))
 
 
-def run(state, step: int, *, num_steps: int, steps_per_call: int, compile_steps: CompileSteps,
-        train_data: jax.Array, actions: Sequence[Action], stop: 'StopSignal'):
+def run(
+  state,
+  step: int,
+  *,
+  num_steps: int,
+  steps_per_call: int,
+  compile_steps: CompileSteps,
+  train_data: jax.Array,
+  actions: Sequence[Action],
+  stop: 'StopSignal',
+):
   """Trains from `step` to `num_steps`, firing `actions` in order at their steps.
 
   Args:
@@ -140,9 +149,11 @@ class StopSignal:
       # A second signal: stop now, mid-write or not. A checkpoint being written is only ever
       # an orbax temporary directory (removed at the next start) or complete and hashed.
       name = signal.Signals(signum).name
-      sys.stderr.write(f'error: second {name} while stopping: stopped at once; a checkpoint '
-                       'being written is discarded, the last complete one is kept; run the '
-                       'same command to resume\n')
+      sys.stderr.write(
+        f'error: second {name} while stopping: stopped at once; a checkpoint '
+        'being written is discarded, the last complete one is kept; run the '
+        'same command to resume\n'
+      )
       sys.stderr.flush()
       os._exit(128 + signum)  # pylint: disable=protected-access
     self.received = signal.Signals(signum).name

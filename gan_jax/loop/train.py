@@ -44,8 +44,10 @@ class Experiment:
 
   def init_state(self) -> TrainState:
     """The initial state, built on the devices, replicated."""
-    init = jax.jit(functools.partial(create_train_state, self.gan, self.config.seed),
-                   out_shardings=parallel.replicated(self.mesh))
+    init = jax.jit(
+      functools.partial(create_train_state, self.gan, self.config.seed),
+      out_shardings=parallel.replicated(self.mesh),
+    )
     return init(self.output_bias)
 
 
@@ -57,11 +59,17 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
   # Process 0 prepares a data set on first use, then the others read it: processes sharing a
   # disk must not prepare it at the same time.
   with distributed.primary_first():
-    split = data.load_split(config.dataset, 'train', data_dir=config.data_dir or None,
-                            manual_dir=config.manual_dir or None)
+    split = data.load_split(
+      config.dataset,
+      'train',
+      data_dir=config.data_dir or None,
+      manual_dir=config.manual_dir or None,
+    )
   if split.num_examples < config.batch_size:
-    raise ConfigError(f'--batch_size={config.batch_size} is larger than the training split '
-                      f'of {config.dataset} ({split.num_examples} examples); use a smaller one')
+    raise ConfigError(
+      f'--batch_size={config.batch_size} is larger than the training split '
+      f'of {config.dataset} ({split.num_examples} examples); use a smaller one'
+    )
   data_dim = math.prod(split.images.shape[1:])
   resources.check_training(config, data_dim, split.num_examples)  # before any allocation
   gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
@@ -71,10 +79,15 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
   return Experiment(config, gan, mesh, split.images, bias)
 
 
-def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
-                       eval_fn: EvalFn | None = None,
-                       mesh: jax.sharding.Mesh | None = None,
-                       compile_steps: Callable | None = None) -> TrainState:
+def train_and_evaluate(
+  config: Config,
+  workdir: str,
+  *,
+  overwrite: bool = False,
+  eval_fn: EvalFn | None = None,
+  mesh: jax.sharding.Mesh | None = None,
+  compile_steps: Callable | None = None,
+) -> TrainState:
   """Trains (or resumes) the experiment `config` in `workdir` up to config.num_steps.
 
   Args:
@@ -95,14 +108,14 @@ def train_and_evaluate(config: Config, workdir: str, *, overwrite: bool = False,
   exp = setup(config, mesh)
   # Process 0 alone checks, locks and clears; if it cannot, every process stops (none waits
   # forever). A directory gan_jax did not write is never used, --overwrite or not.
-  with distributed.primary_context(
-      lambda: workdir_lib.run_directory(workdir, overwrite=overwrite)):
+  with distributed.primary_context(lambda: workdir_lib.run_directory(workdir, overwrite=overwrite)):
     distributed.barrier('workdir_ready')  # no process reads checkpoints before the clear
     return _train(exp, workdir, eval_fn, compile_steps)
 
 
-def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None,
-           compile_steps: Callable | None) -> TrainState:
+def _train(
+  exp: Experiment, workdir: str, eval_fn: EvalFn | None, compile_steps: Callable | None
+) -> TrainState:
   config, gan, mesh = exp.config, exp.gan, exp.mesh
   primary = jax.process_index() == 0
   compile_steps = compile_steps or parallel.compile_train_steps  # looked up now: patchable
@@ -114,12 +127,15 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None,
     state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
     if step > config.num_steps:
       ckpt.close()
-      raise ConfigError(f'--num_steps={config.num_steps} is below step {step} of the checkpoint '
-                        f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
-                        'or --overwrite to start again')
+      raise ConfigError(
+        f'--num_steps={config.num_steps} is below step {step} of the checkpoint '
+        f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
+        'or --overwrite to start again'
+      )
     writers.log(f'resumed from {ckpt.directory}/{step}')
-  members = actions.Members([config], [workdir], [ckpt], mesh, stacked=False, failed=[False],
-                            primary=primary)
+  members = actions.Members(
+    [config], [workdir], [ckpt], mesh, stacked=False, failed=[False], primary=primary
+  )
   try:  # a workdir whose metrics or tensorboard/ are damaged is refused before any write
     members.writers = [writers.MetricWriter(workdir, enabled=primary, resume_step=step)]
   except UserError:
@@ -131,20 +147,41 @@ def _train(exp: Experiment, workdir: str, eval_fn: EvalFn | None,
     if os.path.exists(os.path.join(workdir, actions.FAILED_FILE)):
       os.remove(os.path.join(workdir, actions.FAILED_FILE))
   train_data = parallel.put_replicated(
-      exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
-  line = lambda step, rate, scalars: writers.progress_line(step, config.num_steps, rate,
-                                                           scalars[0])
-  writers.log(f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '
-              f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
-              f'{config.num_steps}, workdir {workdir}')
-  return run_members(members, state, step, gan=gan, config=config, image_shape=exp.image_shape,
-                     train_data=train_data, eval_fn=eval_fn, progress_line=line,
-                     compile_steps=lambda n: compile_steps(gan, mesh, n))
+    exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
+  )
+  line = lambda step, rate, scalars: writers.progress_line(step, config.num_steps, rate, scalars[0])
+  writers.log(
+    f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '
+    f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
+    f'{config.num_steps}, workdir {workdir}'
+  )
+  return run_members(
+    members,
+    state,
+    step,
+    gan=gan,
+    config=config,
+    image_shape=exp.image_shape,
+    train_data=train_data,
+    eval_fn=eval_fn,
+    progress_line=line,
+    compile_steps=lambda n: compile_steps(gan, mesh, n),
+  )
 
 
-def run_members(members: actions.Members, state: TrainState, step: int, *, gan: GAN,
-                config: Config, image_shape: tuple[int, int, int], train_data: jax.Array,
-                eval_fn: EvalFn | None, progress_line: Callable, compile_steps: Callable):
+def run_members(
+  members: actions.Members,
+  state: TrainState,
+  step: int,
+  *,
+  gan: GAN,
+  config: Config,
+  image_shape: tuple[int, int, int],
+  train_data: jax.Array,
+  eval_fn: EvalFn | None,
+  progress_line: Callable,
+  compile_steps: Callable,
+):
   """The one loop with the four periodic actions (log with the non-finite policy, evaluate,
   sample grids, checkpoint), for a lone run or a population's members; closes `members`.
 
@@ -164,15 +201,24 @@ def run_members(members: actions.Members, state: TrainState, step: int, *, gan: 
     The final state.
   """
   policy = actions.NonFinitePolicy(members, config)
-  periodic = [actions.Log(members, policy, config.log_every, progress_line),
-              actions.Evaluate(members, gan, config.eval_every, eval_fn),
-              actions.SampleGrid(members, gan, config.sample_every, image_shape),
-              actions.Checkpoint(members, policy, config.checkpoint_every)]
+  periodic = [
+    actions.Log(members, policy, config.log_every, progress_line),
+    actions.Evaluate(members, gan, config.eval_every, eval_fn),
+    actions.SampleGrid(members, gan, config.sample_every, image_shape),
+    actions.Checkpoint(members, policy, config.checkpoint_every),
+  ]
   stop = loop.StopSignal()
   with stop.installed():
     try:
-      return loop.run(state, step, num_steps=config.num_steps,
-                      steps_per_call=config.steps_per_call, compile_steps=compile_steps,
-                      train_data=train_data, actions=periodic, stop=stop)
+      return loop.run(
+        state,
+        step,
+        num_steps=config.num_steps,
+        steps_per_call=config.steps_per_call,
+        compile_steps=compile_steps,
+        train_data=train_data,
+        actions=periodic,
+        stop=stop,
+      )
     finally:
       members.close()

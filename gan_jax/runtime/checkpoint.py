@@ -30,9 +30,11 @@ def checkpoint_dir(workdir: str) -> str:
 def abstract_like(tree: Any, sharding=None) -> Any:
   """ShapeDtypeStructs of `tree`, placed with `sharding` (default: each leaf's own)."""
   return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                     sharding=sharding if sharding is not None else x.sharding),
-      tree)
+    lambda x: jax.ShapeDtypeStruct(
+      x.shape, x.dtype, sharding=sharding if sharding is not None else x.sharding
+    ),
+    tree,
+  )
 
 
 INTEGRITY_ITEM = 'integrity'
@@ -67,12 +69,18 @@ class Checkpointer:
   def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
     self.directory = checkpoint_dir(workdir)
     if os.path.exists(self.directory) and not os.path.isdir(self.directory):
-      raise CheckpointError(f'{self.directory} is a file where the checkpoints directory is '
-                            'expected; move it away and run the same command')
+      raise CheckpointError(
+        f'{self.directory} is a file where the checkpoints directory is '
+        'expected; move it away and run the same command'
+      )
     # Temporary directories are saves cut short by a kill: never a usable checkpoint.
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
-        cleanup_tmp_directories=not read_only, enable_async_checkpointing=True)
+      max_to_keep=max_to_keep,
+      create=not read_only,
+      read_only=read_only,
+      cleanup_tmp_directories=not read_only,
+      enable_async_checkpointing=True,
+    )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def all_steps(self) -> list[int]:
@@ -89,16 +97,28 @@ class Checkpointer:
     """
     integrity = {'state_sha256': state_sha256(state)}
     with self._storage_errors():
-      self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict()),
-          **{INTEGRITY_ITEM: ocp.args.JsonSave(integrity)}), force=True)
+      self._manager.save(
+        step,
+        args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state),
+          config=ocp.args.JsonSave(config.to_dict()),
+          **{INTEGRITY_ITEM: ocp.args.JsonSave(integrity)},
+        ),
+        force=True,
+      )
 
   def read_config(self, step: int) -> Config:
     restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return Config.from_dict(restored.config)
 
-  def restore(self, abstract_state, step: int | None = None, *, expect: Config | None = None,
-              quarantine: bool = False) -> tuple[Any, Config, int]:
+  def restore(
+    self,
+    abstract_state,
+    step: int | None = None,
+    *,
+    expect: Config | None = None,
+    quarantine: bool = False,
+  ) -> tuple[Any, Config, int]:
     """Restores `step` (default: the newest checkpoint that reads back whole).
 
     A checkpoint that fails to read (half-written, truncated, garbage metadata) or whose state
@@ -122,11 +142,13 @@ class Checkpointer:
     """
     available = self.all_steps()
     if not available:
-      raise CheckpointError(f'no checkpoint in {self.directory}; train first (the training '
-                            'command with this --workdir)')
+      raise CheckpointError(
+        f'no checkpoint in {self.directory}; train first (the training command with this --workdir)'
+      )
     if step is not None and step not in available:
-      raise CheckpointError(f'no checkpoint for step {step} in {self.directory}; '
-                            f'available steps: {available}')
+      raise CheckpointError(
+        f'no checkpoint for step {step} in {self.directory}; available steps: {available}'
+      )
     errors = []
     for candidate in [step] if step is not None else available[::-1]:
       try:
@@ -143,26 +165,32 @@ class Checkpointer:
         if checked:
           items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
         restored = self._manager.restore(candidate, args=ocp.args.Composite(**items))
-        if checked and (state_sha256(restored.state)
-                        != restored[INTEGRITY_ITEM].get('state_sha256')):
+        if checked and (
+          state_sha256(restored.state) != restored[INTEGRITY_ITEM].get('state_sha256')
+        ):
           raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
         return restored.state, config, candidate
       except Exception as e:
         errors.append(self._bad(candidate, e, quarantine))
-    raise CheckpointError(f'no readable checkpoint in {self.directory} ({"; ".join(errors)}); '
-                          'use a new --workdir or --overwrite')
+    raise CheckpointError(
+      f'no readable checkpoint in {self.directory} ({"; ".join(errors)}); '
+      'use a new --workdir or --overwrite'
+    )
 
   def _bad(self, step: int, error: Exception, quarantine: bool) -> str:
     reason = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
     where = os.path.join(self.directory, str(step))
     if quarantine:
-      target = os.path.join(os.path.dirname(self.directory), 'corrupt_checkpoints',
-                            f'{step}-{int(time.time())}')
+      target = os.path.join(
+        os.path.dirname(self.directory), 'corrupt_checkpoints', f'{step}-{int(time.time())}'
+      )
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(where, target)
       self._manager.reload()
-      warn(f'checkpoint {where} of step {step} is unreadable ({reason}); moved to {target}, '
-           'falling back to an older one')
+      warn(
+        f'checkpoint {where} of step {step} is unreadable ({reason}); moved to {target}, '
+        'falling back to an older one'
+      )
     else:
       warn(f'checkpoint {where} of step {step} is unreadable ({reason}); trying an older one')
     return f'step {step}: {reason}'
@@ -183,13 +211,15 @@ class Checkpointer:
         raise
       good = [s for s in self.all_steps() if self._is_committed(s)]
       raise CheckpointError(
-          f'cannot write checkpoints to {self.directory} ({cause.strerror}); '
-          f'{f"the checkpoint of step {good[-1]} is intact" if good else "no earlier checkpoint exists"}'
-          '; free space or pick a writable --workdir, then run the same command to resume') from e
+        f'cannot write checkpoints to {self.directory} ({cause.strerror}); '
+        f'{f"the checkpoint of step {good[-1]} is intact" if good else "no earlier checkpoint exists"}'
+        '; free space or pick a writable --workdir, then run the same command to resume'
+      ) from e
 
   def _is_committed(self, step: int) -> bool:
-    return os.path.exists(os.path.join(self.directory, str(step), 'commit_success.txt')) or \
-        os.path.exists(os.path.join(self.directory, str(step), '_CHECKPOINT_METADATA'))
+    return os.path.exists(
+      os.path.join(self.directory, str(step), 'commit_success.txt')
+    ) or os.path.exists(os.path.join(self.directory, str(step), '_CHECKPOINT_METADATA'))
 
   def close(self) -> None:
     self._manager.close()
@@ -201,7 +231,8 @@ def check_compatible(saved: Config, current: Config, where: str) -> None:
   if differ:
     name = differ[0]
     raise CheckpointError(
-        f'checkpoint {where} belongs to a different config: --{name} was '
-        f'{getattr(saved, name)!r}, now {getattr(current, name)!r}'
-        f'{f" (also differ: {differ[1:]})" if differ[1:] else ""}; '
-        'use a new --workdir, or --overwrite to discard it')
+      f'checkpoint {where} belongs to a different config: --{name} was '
+      f'{getattr(saved, name)!r}, now {getattr(current, name)!r}'
+      f'{f" (also differ: {differ[1:]})" if differ[1:] else ""}; '
+      'use a new --workdir, or --overwrite to discard it'
+    )

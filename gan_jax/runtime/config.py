@@ -20,8 +20,15 @@ DEFAULT_PREPROCESSING = {'mnist_mlp': 'pixels', 'cifar10_fc': 'gcn', 'cifar10_co
 # Models whose layers are fixed by their original config take only that config's data set.
 MODEL_DATASETS = {'cifar10_fc': ('cifar10',), 'cifar10_conv': ('cifar10',)}
 # Shape flags of the mnist_mlp nets; the other models' layers are fixed by their modules.
-MLP_SHAPE_FIELDS = ('g_hidden', 'g_activation', 'g_init_scale', 'd_units', 'd_pieces',
-                    'd_init_scale', 'd_keep_probs')
+MLP_SHAPE_FIELDS = (
+  'g_hidden',
+  'g_activation',
+  'g_init_scale',
+  'd_units',
+  'd_pieces',
+  'd_init_scale',
+  'd_keep_probs',
+)
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
 # with smaller ones, and past 2**63 it raises.
 MAX_SEED = 2**32 - 1
@@ -40,108 +47,176 @@ class Config:
 
   # Data.
   dataset: str = _field('mnist_5k', 'Data set to train on.', choices=DATASETS, group='data')
-  data_dir: str = _field('', 'TFDS data directory where prepared data sets live '
-                         '(empty: TFDS default, $TFDS_DATA_DIR or ~/tensorflow_datasets).', group='data')
-  manual_dir: str = _field('', 'Directory holding the raw source files (the four idx files of '
-                           'mnist/fashion_mnist, or cifar-10-batches-bin). Empty: Debian\'s path '
-                           'for fashion_mnist, else <data_dir>/downloads/manual/<dataset>.', group='data')
+  data_dir: str = _field(
+    '',
+    'TFDS data directory where prepared data sets live '
+    '(empty: TFDS default, $TFDS_DATA_DIR or ~/tensorflow_datasets).',
+    group='data',
+  )
+  manual_dir: str = _field(
+    '',
+    'Directory holding the raw source files (the four idx files of '
+    "mnist/fashion_mnist, or cifar-10-batches-bin). Empty: Debian's path "
+    'for fashion_mnist, else <data_dir>/downloads/manual/<dataset>.',
+    group='data',
+  )
 
-  preprocessing: str = _field('default', 'What the networks see of a pixel: pixels (uint8 / 255, '
-                              'in [0, 1]), gcn (global contrast normalisation, per image: '
-                              'subtract its mean, scale to L2 norm 55, as pylearn2 `gcn: 55.`), '
-                              'or default (the model\'s original config: gcn for the cifar10 '
-                              'models, pixels for mnist_mlp).',
-                              choices=('default', 'pixels', 'gcn'), group='data')
+  preprocessing: str = _field(
+    'default',
+    'What the networks see of a pixel: pixels (uint8 / 255, '
+    'in [0, 1]), gcn (global contrast normalisation, per image: '
+    'subtract its mean, scale to L2 norm 55, as pylearn2 `gcn: 55.`), '
+    "or default (the model's original config: gcn for the cifar10 "
+    'models, pixels for mnist_mlp).',
+    choices=('default', 'pixels', 'gcn'),
+    group='data',
+  )
 
   # The networks.
-  model: str = _field('mnist_mlp', 'Generator and discriminator, by name: mnist_mlp (the MNIST '
-                      'MLPs, shaped by the flags below), cifar10_fc or cifar10_conv (the original '
-                      'code\'s CIFAR-10 nets, layers fixed by their configs).', choices=MODELS)
+  model: str = _field(
+    'mnist_mlp',
+    'Generator and discriminator, by name: mnist_mlp (the MNIST '
+    'MLPs, shaped by the flags below), cifar10_fc or cifar10_conv (the original '
+    "code's CIFAR-10 nets, layers fixed by their configs).",
+    choices=MODELS,
+  )
 
   # Generator (mnist_mlp): Dense 1200 ReLU -> Dense 1200 ReLU -> Dense 784 sigmoid.
   noise_dim: int = _field(100, 'Dimension of the noise z.')
-  noise_prior: str = _field('uniform', 'Prior of z: uniform on (-sqrt 3, sqrt 3) (unit variance, the '
-                            'MNIST config) or normal N(0, 1) (the other configs).',
-                            choices=('uniform', 'normal'))
-  g_hidden: tuple = _field((1200, 1200), 'Widths of the generator\'s hidden layers.')
-  g_activation: str = _field('relu', 'Activation of the generator\'s hidden layers.',
-                             choices=('relu', 'sigmoid', 'tanh', 'leaky_relu'))
+  noise_prior: str = _field(
+    'uniform',
+    'Prior of z: uniform on (-sqrt 3, sqrt 3) (unit variance, the '
+    'MNIST config) or normal N(0, 1) (the other configs).',
+    choices=('uniform', 'normal'),
+  )
+  g_hidden: tuple = _field((1200, 1200), "Widths of the generator's hidden layers.")
+  g_activation: str = _field(
+    'relu',
+    "Activation of the generator's hidden layers.",
+    choices=('relu', 'sigmoid', 'tanh', 'leaky_relu'),
+  )
   g_init_scale: float = _field(0.05, 'Generator weights ~ U(-scale, scale).')
-  g_output_bias: str = _field('marginals', 'Generator output bias: logit of each pixel\'s training '
-                              'mean (original code) or zeros. Sigmoid-output models (mnist_mlp) '
-                              'only: the cifar10 models\' linear output starts at 0, as their '
-                              'configs.', choices=('marginals', 'zeros'))
+  g_output_bias: str = _field(
+    'marginals',
+    "Generator output bias: logit of each pixel's training "
+    'mean (original code) or zeros. Sigmoid-output models (mnist_mlp) '
+    "only: the cifar10 models' linear output starts at 0, as their "
+    'configs.',
+    choices=('marginals', 'zeros'),
+  )
 
   # Discriminator (mnist_mlp): maxout 240x5 -> maxout 240x5 -> Dense 1 sigmoid.
   d_units: tuple = _field((240, 240), 'Units of each maxout layer of the discriminator.')
   d_pieces: int = _field(5, 'Pieces per maxout unit.')
   d_init_scale: float = _field(0.005, 'Discriminator weights ~ U(-scale, scale).')
-  d_keep_probs: tuple = _field((0.8, 0.5, 0.5), 'Dropout keep probability on the input of each '
-                               'discriminator layer (pixels, second maxout, output); 1 disables.')
+  d_keep_probs: tuple = _field(
+    (0.8, 0.5, 0.5),
+    'Dropout keep probability on the input of each '
+    'discriminator layer (pixels, second maxout, output); 1 disables.',
+  )
 
   # The game.
-  g_loss: str = _field('non_saturating', 'Generator loss: -log D(G(z)) (non_saturating, what the '
-                       'paper and original code train with) or log(1 - D(G(z))) (minimax).',
-                       choices=('non_saturating', 'minimax'), group='training')
-  update: str = _field('simultaneous', 'simultaneous: D and G step from gradients at the same '
-                       'parameters (original code); alternating: d_steps D steps then one G step '
-                       '(Algorithm 1).', choices=('simultaneous', 'alternating'), group='training')
-  d_steps: int = _field(1, 'D steps per G step (the paper\'s k); only with --update=alternating.',
-                        group='training')
+  g_loss: str = _field(
+    'non_saturating',
+    'Generator loss: -log D(G(z)) (non_saturating, what the '
+    'paper and original code train with) or log(1 - D(G(z))) (minimax).',
+    choices=('non_saturating', 'minimax'),
+    group='training',
+  )
+  update: str = _field(
+    'simultaneous',
+    'simultaneous: D and G step from gradients at the same '
+    'parameters (original code); alternating: d_steps D steps then one G step '
+    '(Algorithm 1).',
+    choices=('simultaneous', 'alternating'),
+    group='training',
+  )
+  d_steps: int = _field(
+    1, "D steps per G step (the paper's k); only with --update=alternating.", group='training'
+  )
 
   # Optimiser.
-  optimizer: str = _field('sgd_momentum', 'sgd_momentum: the original recipe (v <- mu v - lr g); '
-                          'adam: optax.adam.', choices=('sgd_momentum', 'adam'), group='optimizer')
+  optimizer: str = _field(
+    'sgd_momentum',
+    'sgd_momentum: the original recipe (v <- mu v - lr g); adam: optax.adam.',
+    choices=('sgd_momentum', 'adam'),
+    group='optimizer',
+  )
   num_steps: int = _field(20000, 'Training iterations (G updates).', group='training')
   batch_size: int = _field(100, 'Global batch size (split over all devices).', group='training')
   learning_rate: float = _field(0.1, 'Initial learning rate of both nets.', group='optimizer')
-  d_learning_rate: float = _field(0.0, 'Initial learning rate of the discriminator, if it differs '
-                                  '(0: --learning_rate; the original code uses one rate).',
-                                  group='optimizer')
-  lr_decay: float = _field(1.000004, 'sgd_momentum: lr_t = learning_rate / lr_decay**t.',
-                           group='optimizer')
-  min_learning_rate: float = _field(1e-6, 'sgd_momentum: floor of the decayed learning rate.',
-                                    group='optimizer')
+  d_learning_rate: float = _field(
+    0.0,
+    'Initial learning rate of the discriminator, if it differs '
+    '(0: --learning_rate; the original code uses one rate).',
+    group='optimizer',
+  )
+  lr_decay: float = _field(
+    1.000004, 'sgd_momentum: lr_t = learning_rate / lr_decay**t.', group='optimizer'
+  )
+  min_learning_rate: float = _field(
+    1e-6, 'sgd_momentum: floor of the decayed learning rate.', group='optimizer'
+  )
   momentum: float = _field(0.5, 'sgd_momentum: momentum at epoch 1.', group='optimizer')
-  final_momentum: float = _field(0.7, 'sgd_momentum: momentum reached at --momentum_saturate_epoch.',
-                                 group='optimizer')
-  momentum_saturate_epoch: int = _field(250, 'sgd_momentum: epoch at which momentum stops rising.',
-                                        group='optimizer')
+  final_momentum: float = _field(
+    0.7, 'sgd_momentum: momentum reached at --momentum_saturate_epoch.', group='optimizer'
+  )
+  momentum_saturate_epoch: int = _field(
+    250, 'sgd_momentum: epoch at which momentum stops rising.', group='optimizer'
+  )
   adam_b1: float = _field(0.5, 'adam: beta1.', group='optimizer')
   adam_b2: float = _field(0.999, 'adam: beta2.', group='optimizer')
   seed: int = _field(0, 'Seed of parameters, noise, dropout and data order.', group='training')
 
   # Loop.
-  steps_per_call: int = _field(100, 'Training steps fused into one compiled call (lax.scan).',
-                               group='loop')
+  steps_per_call: int = _field(
+    100, 'Training steps fused into one compiled call (lax.scan).', group='loop'
+  )
   log_every: int = _field(500, 'Log metrics every N steps.', group='loop')
   checkpoint_every: int = _field(5000, 'Checkpoint every N steps (and at the end).', group='loop')
   keep_checkpoints: int = _field(3, 'Keep the last K checkpoints.', group='loop')
-  sample_every: int = _field(5000, 'Write a sample grid from a fixed noise batch every N steps '
-                             '(0: only at the end).', group='loop')
-  num_grid_samples: int = _field(100, 'Samples in each grid (a square number fills the grid).',
-                                 group='loop')
-  eval_every: int = _field(0, 'Run the evaluation every N steps (0: never during training).',
-                           group='loop')
+  sample_every: int = _field(
+    5000,
+    'Write a sample grid from a fixed noise batch every N steps (0: only at the end).',
+    group='loop',
+  )
+  num_grid_samples: int = _field(
+    100, 'Samples in each grid (a square number fills the grid).', group='loop'
+  )
+  eval_every: int = _field(
+    0, 'Run the evaluation every N steps (0: never during training).', group='loop'
+  )
   eval_num_samples: int = _field(10000, 'Generated samples used by the evaluation.', group='loop')
-  eval_against: str = _field('validation', 'What the evaluation during training compares with: '
-                             'validation images (for choosing a checkpoint; the test split is '
-                             'never read) or the test split (the paper\'s reported protocol).',
-                             choices=('validation', 'test'), group='loop')
+  eval_against: str = _field(
+    'validation',
+    'What the evaluation during training compares with: '
+    'validation images (for choosing a checkpoint; the test split is '
+    "never read) or the test split (the paper's reported protocol).",
+    choices=('validation', 'test'),
+    group='loop',
+  )
 
-  on_nonfinite: str = _field('stop', 'When a loss or parameter becomes NaN/inf: stop (keeping the '
-                             'last good checkpoint), or rollback to that checkpoint and continue '
-                             'with the learning rates times --rollback_lr_factor (at most 3 '
-                             'times).', choices=('stop', 'rollback'), group='loop')
-  rollback_lr_factor: float = _field(0.5, 'Learning-rate factor applied at each rollback.',
-                                     group='loop')
+  on_nonfinite: str = _field(
+    'stop',
+    'When a loss or parameter becomes NaN/inf: stop (keeping the '
+    'last good checkpoint), or rollback to that checkpoint and continue '
+    'with the learning rates times --rollback_lr_factor (at most 3 '
+    'times).',
+    choices=('stop', 'rollback'),
+    group='loop',
+  )
+  rollback_lr_factor: float = _field(
+    0.5, 'Learning-rate factor applied at each rollback.', group='loop'
+  )
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
 
   def to_dict(self) -> dict[str, Any]:
-    return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-            for f in dataclasses.fields(self)}
+    return {
+      f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+      for f in dataclasses.fields(self)
+    }
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -183,8 +258,9 @@ class Config:
       if isinstance(default, tuple):
         item_type = type(default[0])
         if not value or not all(_is_type(v, item_type) for v in value):
-          raise ConfigError(f'--{f.name} must be a non-empty list of {item_type.__name__}s, '
-                            f'got {value!r}')
+          raise ConfigError(
+            f'--{f.name} must be a non-empty list of {item_type.__name__}s, got {value!r}'
+          )
       elif not _is_type(value, expected):
         raise ConfigError(f'--{f.name} must be a {expected.__name__}, got {value!r}')
       if expected is float and not math.isfinite(value):
@@ -192,10 +268,24 @@ class Config:
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
-    positive = ('noise_dim', 'd_pieces', 'd_steps', 'num_steps', 'batch_size', 'learning_rate',
-                'steps_per_call', 'log_every', 'checkpoint_every', 'keep_checkpoints',
-                'num_grid_samples', 'eval_num_samples', 'g_init_scale', 'd_init_scale',
-                'min_learning_rate', 'momentum_saturate_epoch')
+    positive = (
+      'noise_dim',
+      'd_pieces',
+      'd_steps',
+      'num_steps',
+      'batch_size',
+      'learning_rate',
+      'steps_per_call',
+      'log_every',
+      'checkpoint_every',
+      'keep_checkpoints',
+      'num_grid_samples',
+      'eval_num_samples',
+      'g_init_scale',
+      'd_init_scale',
+      'min_learning_rate',
+      'momentum_saturate_epoch',
+    )
     for name in positive:
       value = getattr(self, name)
       if not (value > 0 and math.isfinite(value)):
@@ -207,11 +297,15 @@ class Config:
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0, got {getattr(self, name)}')
     if self.seed > MAX_SEED:
-      raise ConfigError(f'--seed={self.seed} is above {MAX_SEED}; JAX keeps only 32 bits of a '
-                        'seed, pick a smaller one')
+      raise ConfigError(
+        f'--seed={self.seed} is above {MAX_SEED}; JAX keeps only 32 bits of a '
+        'seed, pick a smaller one'
+      )
     if len(self.d_keep_probs) != len(self.d_units) + 1:
-      raise ConfigError(f'--d_keep_probs needs {len(self.d_units) + 1} values (one per '
-                        f'discriminator layer input), got {list(self.d_keep_probs)}')
+      raise ConfigError(
+        f'--d_keep_probs needs {len(self.d_units) + 1} values (one per '
+        f'discriminator layer input), got {list(self.d_keep_probs)}'
+      )
     if not all(0 < p <= 1 for p in self.d_keep_probs):
       raise ConfigError(f'--d_keep_probs must be in (0, 1], got {list(self.d_keep_probs)}')
     for name in ('momentum', 'final_momentum', 'adam_b1', 'adam_b2'):
@@ -222,21 +316,29 @@ class Config:
     if not (self.lr_decay >= 1 and math.isfinite(self.lr_decay)):
       raise ConfigError(f'--lr_decay must be >= 1 (1 disables decay), got {self.lr_decay}')
     if self.update == 'simultaneous' and self.d_steps != 1:
-      raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating (simultaneous '
-                        'updates take one D step per G step)')
+      raise ConfigError(
+        f'--d_steps={self.d_steps} needs --update=alternating (simultaneous '
+        'updates take one D step per G step)'
+      )
     if self.model != 'mnist_mlp':
       defaults = Config()
       changed = self.diff(defaults, MLP_SHAPE_FIELDS)
       if changed:
-        raise ConfigError(f'--{changed[0]} shapes --model=mnist_mlp only; {self.model}\'s layers '
-                          'are fixed by its original config: drop the flag')
+        raise ConfigError(
+          f"--{changed[0]} shapes --model=mnist_mlp only; {self.model}'s layers "
+          'are fixed by its original config: drop the flag'
+        )
     allowed = MODEL_DATASETS.get(self.model)
     if allowed and self.dataset not in allowed:
-      raise ConfigError(f'--model={self.model} takes --dataset={" or ".join(allowed)}, got '
-                        f'--dataset={self.dataset}; pick a matching data set or model')
+      raise ConfigError(
+        f'--model={self.model} takes --dataset={" or ".join(allowed)}, got '
+        f'--dataset={self.dataset}; pick a matching data set or model'
+      )
     if self.model == 'mnist_mlp' and self.resolved_preprocessing == 'gcn':
-      raise ConfigError('--preprocessing=gcn makes real-valued data that the sigmoid output of '
-                        '--model=mnist_mlp cannot produce; use --preprocessing=pixels')
+      raise ConfigError(
+        '--preprocessing=gcn makes real-valued data that the sigmoid output of '
+        '--model=mnist_mlp cannot produce; use --preprocessing=pixels'
+      )
     return self
 
   @property
@@ -254,10 +356,35 @@ class Config:
 # Fields that fix the shapes and meaning of a checkpoint: resuming with any of them changed
 # would silently train a different experiment.
 CHECKPOINT_FIELDS = (
-    'dataset', 'model', 'preprocessing', 'noise_dim', 'noise_prior', 'g_hidden', 'g_activation', 'g_init_scale',
-    'g_output_bias', 'd_units', 'd_pieces', 'd_init_scale', 'd_keep_probs', 'g_loss', 'update',
-    'd_steps', 'optimizer', 'batch_size', 'learning_rate', 'd_learning_rate', 'lr_decay', 'min_learning_rate',
-    'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2', 'seed')
+  'dataset',
+  'model',
+  'preprocessing',
+  'noise_dim',
+  'noise_prior',
+  'g_hidden',
+  'g_activation',
+  'g_init_scale',
+  'g_output_bias',
+  'd_units',
+  'd_pieces',
+  'd_init_scale',
+  'd_keep_probs',
+  'g_loss',
+  'update',
+  'd_steps',
+  'optimizer',
+  'batch_size',
+  'learning_rate',
+  'd_learning_rate',
+  'lr_decay',
+  'min_learning_rate',
+  'momentum',
+  'final_momentum',
+  'momentum_saturate_epoch',
+  'adam_b1',
+  'adam_b2',
+  'seed',
+)
 
 
 def _is_type(value, expected) -> bool:

@@ -17,7 +17,6 @@ import contextlib
 import re
 from typing import Callable, ContextManager
 
-
 from gan_jax.runtime import log
 from gan_jax.runtime.errors import ConfigError, UserError
 
@@ -27,8 +26,13 @@ from gan_jax.runtime.errors import ConfigError, UserError
 MODES = ('auto', 'off')
 
 
-def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
-               num_processes: int | None = None, process_id: int | None = None) -> None:
+def initialize(
+  mode: str = 'auto',
+  *,
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+) -> None:
   """Starts JAX's distributed runtime when there is more than this process. Call it first.
 
   Args:
@@ -42,8 +46,11 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
   """
   if mode not in MODES:
     raise ConfigError(f'--distributed={mode} is not one of {", ".join(MODES)}')
-  given = {'coordinator_address': coordinator_address, 'num_processes': num_processes,
-           'process_id': process_id}
+  given = {
+    'coordinator_address': coordinator_address,
+    'num_processes': num_processes,
+    'process_id': process_id,
+  }
   named = [k for k, v in given.items() if v is not None]
   if mode == 'off':
     if named:
@@ -51,19 +58,21 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
     return
   if named and len(named) < 3:
     missing = sorted(set(given) - set(named))
-    raise ConfigError(f'--{named[0]} needs {", ".join("--" + m for m in missing)} too (or none '
-                      'of them, to let JAX read the scheduler\'s environment)')
+    raise ConfigError(
+      f'--{named[0]} needs {", ".join("--" + m for m in missing)} too (or none '
+      "of them, to let JAX read the scheduler's environment)"
+    )
   if coordinator_address is not None:
     check_address(coordinator_address)
   if named and num_processes < 1:
     raise ConfigError(f'--num_processes={num_processes} must be positive')
   if named and not 0 <= process_id < num_processes:
-    raise ConfigError(f'--process_id={process_id} must be in [0, --num_processes='
-                      f'{num_processes})')
+    raise ConfigError(f'--process_id={process_id} must be in [0, --num_processes={num_processes})')
   # Collectives between CPU processes (tests, CPU clusters) need an implementation; gloo ships
   # with jaxlib. It only affects the CPU backend, so it is harmless on GPU and TPU hosts.
   import jax
   from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+
   if not named and xla_bridge.backends_are_initialized():
     # JAX is already in use here (a notebook, a test): nothing to join, one process.
     log.detail('JAX already initialised; running as one process')
@@ -78,21 +87,26 @@ def initialize(mode: str = 'auto', *, coordinator_address: str | None = None,
       raise
     log.detail('no multi-process environment detected; running as one process')
     return
-  log.detail(f'process {jax.process_index()} of {jax.process_count()}, '
-             f'{jax.local_device_count()} local / {jax.device_count()} global devices')
+  log.detail(
+    f'process {jax.process_index()} of {jax.process_count()}, '
+    f'{jax.local_device_count()} local / {jax.device_count()} global devices'
+  )
 
 
 def check_address(address: str) -> None:
   """Raises ConfigError unless `address` is host:port (IPv6 as [addr]:port), port 1-65535."""
   match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})', address)
   if not match or not 1 <= int(match.group(2)) <= 65535:
-    raise ConfigError(f'--coordinator_address={address!r} is not host:port (a host name or IP '
-                      'of process 0 and a free port in 1-65535, e.g. host0:12355)')
+    raise ConfigError(
+      f'--coordinator_address={address!r} is not host:port (a host name or IP '
+      'of process 0 and a free port in 1-65535, e.g. host0:12355)'
+    )
 
 
 def is_primary() -> bool:
   """Process 0 writes logs, images, JSON files and holds the workdir lock."""
   import jax
+
   return jax.process_index() == 0
 
 
@@ -100,6 +114,7 @@ def barrier(name: str) -> None:
   """Waits until every process reaches the barrier `name` (no-op for one process)."""
   import jax
   from jax.experimental import multihost_utils
+
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices(name)
 
@@ -113,6 +128,7 @@ def agree(ok: bool) -> bool:
   import jax
   import numpy as np
   from jax.experimental import multihost_utils
+
   if jax.process_count() > 1:
     ok = bool(multihost_utils.broadcast_one_to_all(np.int32(ok)))
   return ok
@@ -146,6 +162,7 @@ def primary_first():
   If the body fails on process 0, the others raise instead of running it.
   """
   import jax
+
   if jax.process_count() == 1:
     yield
     return

@@ -39,8 +39,9 @@ class Interrupted(Exception):
   """
 
   def __init__(self, signal_name: str, signal_number: int, step: int):
-    super().__init__(f'stopped by {signal_name} at step {step}; checkpoint written, run the '
-                     'same command to resume')
+    super().__init__(
+      f'stopped by {signal_name} at step {step}; checkpoint written, run the same command to resume'
+    )
     self.exit_code = 128 + signal_number
 
 
@@ -57,18 +58,24 @@ def file_error(error: OSError, what: str | None = None) -> UserError:
   if code == errno.ENOENT:
     parent = os.path.dirname(os.path.abspath(str(path)))
     if not os.path.isdir(parent):
-      return UserError(f'{what}: its parent directory {parent} does not exist; create it or fix '
-                       'the path')
+      return UserError(
+        f'{what}: its parent directory {parent} does not exist; create it or fix the path'
+      )
     return UserError(f'{what} does not exist; fix the path')
   if code == errno.EISDIR:
-    return UserError(f'{what} is a directory where a file is expected; move it away or pick '
-                     'another path')
+    return UserError(
+      f'{what} is a directory where a file is expected; move it away or pick another path'
+    )
   if code == errno.ENOTDIR:
-    return UserError(f'{what}: part of the path is a file where a directory is expected; move '
-                     'that file away or pick another path')
+    return UserError(
+      f'{what}: part of the path is a file where a directory is expected; move '
+      'that file away or pick another path'
+    )
   if code in STORAGE_ERRNOS:
-    return UserError(f'cannot write {what} ({error.strerror}); free space or pick a writable '
-                     'path, then run the same command to resume')
+    return UserError(
+      f'cannot write {what} ({error.strerror}); free space or pick a writable '
+      'path, then run the same command to resume'
+    )
   return UserError(f'{what}: {error.strerror or error}; check the path')
 
 

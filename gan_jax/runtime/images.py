@@ -21,7 +21,7 @@ def make_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 1) -
   for i, image in enumerate(images):
     r, col = divmod(i, columns)
     top, left = pad + r * (h + pad), pad + col * (w + pad)
-    grid[top:top + h, left:left + w] = image
+    grid[top : top + h, left : left + w] = image
   return np.round(np.clip(grid, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

@@ -26,7 +26,6 @@ class _StderrHandler(logging.StreamHandler):
 
 
 class _Formatter(logging.Formatter):
-
   def format(self, record: logging.LogRecord) -> str:
     text = record.getMessage()
     return f'warning: {text}' if record.levelno >= logging.WARNING else text
@@ -44,6 +43,7 @@ if not _logger.handlers:
 def info(message: str) -> None:
   """A progress line on stdout, from the primary process only."""
   import jax  # imported here: refusing bad input must not wait for JAX
+
   if jax.process_index() == 0:
     print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
 

@@ -8,11 +8,12 @@ import functools
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from gan_jax.game import steps
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.game.state import GAN
+from gan_jax.runtime.errors import ConfigError
 
 DATA_AXIS = 'data'
 
@@ -35,8 +36,10 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   n = mesh.shape[DATA_AXIS]
   if batch_size % n:
-    raise ConfigError(f'--batch_size={batch_size} must be divisible by the number of devices '
-                      f'({n}); use a multiple of {n}')
+    raise ConfigError(
+      f'--batch_size={batch_size} must be divisible by the number of devices '
+      f'({n}); use a multiple of {n}'
+    )
 
 
 def put_replicated(array: np.ndarray, mesh: Mesh) -> jax.Array:

@@ -28,6 +28,7 @@ def host_bytes_available() -> int:
 def device_bytes_limit() -> int | None:
   """The first device's memory (an accelerator's bytes_limit), None where it reports none."""
   import jax
+
   stats = jax.local_devices()[0].memory_stats() or {}
   return stats.get('bytes_limit')
 
@@ -53,8 +54,10 @@ def check(what: str, needed: int, fix: str, *, on_device: bool = False) -> None:
   if device is not None and device < limit:
     limit, where = device, 'of device memory'
   if needed > limit:
-    raise UserError(f'{what} needs about {format_bytes(needed)}, more than the '
-                    f'{format_bytes(limit)} {where}; {fix}')
+    raise UserError(
+      f'{what} needs about {format_bytes(needed)}, more than the '
+      f'{format_bytes(limit)} {where}; {fix}'
+    )
 
 
 def dense_params(widths: list[int]) -> int:
@@ -69,14 +72,17 @@ def model_params(config: Config, data_dim: int) -> int:
   generator = dense_params([config.noise_dim, *config.g_hidden, data_dim])
   # Each maxout layer is a Dense of units * pieces over the previous layer's units.
   inputs = [data_dim, *config.d_units[:-1]]
-  discriminator = sum(a * u * config.d_pieces + u * config.d_pieces
-                      for a, u in zip(inputs, config.d_units))
+  discriminator = sum(
+    a * u * config.d_pieces + u * config.d_pieces for a, u in zip(inputs, config.d_units)
+  )
   return generator + discriminator + config.d_units[-1] + 1
 
 
 def _abstract_params(config: Config, data_dim: int) -> int:
   import jax
+
   from gan_jax.game.state import build_gan, create_train_state, param_count
+
   gan = build_gan(config, data_dim=data_dim, num_train=config.batch_size)
   state = jax.eval_shape(lambda: create_train_state(gan, 0, None))
   return param_count(state.g_params) + param_count(state.d_params)
@@ -93,10 +99,14 @@ def training_bytes(config: Config, data_dim: int, num_train: int) -> int:
 
 def check_training(config: Config, data_dim: int, num_train: int) -> None:
   needed = training_bytes(config, data_dim, num_train)
-  check(f'the model of --noise_dim={config.noise_dim} --g_hidden='
-        f'{",".join(map(str, config.g_hidden))} --d_units={",".join(map(str, config.d_units))} '
-        f'--d_pieces={config.d_pieces} ({model_params(config, data_dim):,} parameters)', needed,
-        'use smaller shape flags', on_device=True)
+  check(
+    f'the model of --noise_dim={config.noise_dim} --g_hidden='
+    f'{",".join(map(str, config.g_hidden))} --d_units={",".join(map(str, config.d_units))} '
+    f'--d_pieces={config.d_pieces} ({model_params(config, data_dim):,} parameters)',
+    needed,
+    'use smaller shape flags',
+    on_device=True,
+  )
 
 
 def check_samples(flag: str, num: int, image_shape) -> None:

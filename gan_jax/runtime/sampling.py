@@ -21,8 +21,15 @@ def _generator(gan: GAN, mesh: jax.sharding.Mesh | None, members: bool, display:
   return jax.jit(fn, out_shardings=parallel.replicated(mesh))
 
 
-def generate(gan: GAN, g_params: Params, z: jax.Array, *, mesh: jax.sharding.Mesh | None = None,
-             members: bool = False, display: bool = False) -> np.ndarray:
+def generate(
+  gan: GAN,
+  g_params: Params,
+  z: jax.Array,
+  *,
+  mesh: jax.sharding.Mesh | None = None,
+  members: bool = False,
+  display: bool = False,
+) -> np.ndarray:
   """G(z) on the host, flat [N, data_dim] (compiled once per game).
 
   Args:
@@ -37,17 +44,30 @@ def generate(gan: GAN, g_params: Params, z: jax.Array, *, mesh: jax.sharding.Mes
   return np.asarray(_generator(gan, mesh, members, display)(g_params, z))
 
 
-def draw(gan: GAN, g_params: Params, num: int, *, seed: int = 0, batch_size: int = 1000,
-         display: bool = False) -> np.ndarray:
+def draw(
+  gan: GAN,
+  g_params: Params,
+  num: int,
+  *,
+  seed: int = 0,
+  batch_size: int = 1000,
+  display: bool = False,
+) -> np.ndarray:
   """`num` samples of G as float32 [num, data_dim], from fresh noise drawn from `seed`.
 
   Batch b's noise is drawn from fold_in(PRNGKey(seed), b * batch_size): a sample depends on
   (seed, batch_size, its index) only, whoever draws it (sampling, evaluation).
   """
   key = jax.random.PRNGKey(seed)
-  out = [generate(gan, g_params, gan.sample_noise(jax.random.fold_in(key, start),
-                                                  min(batch_size, num - start)), display=display)
-         for start in range(0, num, batch_size)]
+  out = [
+    generate(
+      gan,
+      g_params,
+      gan.sample_noise(jax.random.fold_in(key, start), min(batch_size, num - start)),
+      display=display,
+    )
+    for start in range(0, num, batch_size)
+  ]
   if not out:
     return np.zeros((0, gan.generator.output_dim), np.float32)
   return np.concatenate(out).astype(np.float32, copy=False)
@@ -86,18 +106,19 @@ def restore(workdir: str, step: int | None = None) -> Restored:
   def abstract_state(config: Config):
     shape = data.image_shape(config.dataset)
     # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
-    gan = games[config] = build_gan(config, data_dim=int(np.prod(shape)),
-                                    num_train=config.batch_size)
+    gan = games[config] = build_gan(
+      config, data_dim=int(np.prod(shape)), num_train=config.batch_size
+    )
     # A linear-output model has no marginal bias to restore over.
     bias = np.zeros(gan.generator.output_dim, np.float32) if gan.output == 'sigmoid' else None
     return checkpoint.abstract_like(
-        jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
-        parallel.replicated(mesh))
+      jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
+      parallel.replicated(mesh),
+    )
 
   ckpt = checkpoint.Checkpointer(workdir, read_only=True)
   try:
     state, config, restored_step = ckpt.restore(abstract_state, step)
   finally:
     ckpt.close()
-  return Restored(config, games[config], state, restored_step,
-                  data.image_shape(config.dataset))
+  return Restored(config, games[config], state, restored_step, data.image_shape(config.dataset))

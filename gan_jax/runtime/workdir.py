@@ -20,12 +20,21 @@ MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'
 RUN, SWEEP, TOY1D, EVAL = 'run', 'sweep', 'toy1d', 'eval'
 # Directories written before the marker, recognised by files only gan_jax writes together.
-LEGACY = {RUN: [('config.json', 'checkpoints')], SWEEP: [('sweep.json', 'base.flags')],
-          TOY1D: [('figure1.json',), ('theory.json',), ('modes.json',)],
-          EVAL: [('eval.json', 'eval.md')]}
+LEGACY = {
+  RUN: [('config.json', 'checkpoints')],
+  SWEEP: [('sweep.json', 'base.flags')],
+  TOY1D: [('figure1.json',), ('theory.json',), ('modes.json',)],
+  EVAL: [('eval.json', 'eval.md')],
+}
 # What a run writes; --overwrite removes exactly these and nothing else the user keeps there.
-RUN_OUTPUTS = ('checkpoints', 'corrupt_checkpoints', 'tensorboard', 'samples', 'metrics.jsonl',
-               'config.json')
+RUN_OUTPUTS = (
+  'checkpoints',
+  'corrupt_checkpoints',
+  'tensorboard',
+  'samples',
+  'metrics.jsonl',
+  'config.json',
+)
 
 
 def kind_of(path: str) -> str | None:
@@ -39,8 +48,7 @@ def kind_of(path: str) -> str | None:
       return None
     return kind if kind in LEGACY else None
   for kind, signatures in LEGACY.items():
-    if any(all(os.path.exists(os.path.join(path, name)) for name in names)
-           for names in signatures):
+    if any(all(os.path.exists(os.path.join(path, name)) for name in names) for names in signatures):
       return kind
   return None
 
@@ -65,12 +73,15 @@ def check(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
   kind = kind_of(path)
   if kind is None and entries:
     shown = ', '.join(entries[:3]) + (', ...' if len(entries) > 3 else '')
-    raise UserError(f'{flag}={path} is not empty ({shown}) and was not written by gan_jax (no '
-                    f'{MARKER_FILE} marker); refusing to write there, --overwrite included: '
-                    'pick a new or empty directory')
+    raise UserError(
+      f'{flag}={path} is not empty ({shown}) and was not written by gan_jax (no '
+      f'{MARKER_FILE} marker); refusing to write there, --overwrite included: '
+      'pick a new or empty directory'
+    )
   if kind is not None and kind not in kinds:
-    raise UserError(f'{flag}={path} holds a gan_jax {kind}, not a {kinds[0]}; pick another '
-                    'directory')
+    raise UserError(
+      f'{flag}={path} holds a gan_jax {kind}, not a {kinds[0]}; pick another directory'
+    )
 
 
 def claim(path: str, kinds: tuple[str, ...], flag: str = '--workdir') -> None:
@@ -88,16 +99,19 @@ def check_output_file(path: str, flag: str, extensions: tuple[str, ...], overwri
   """A file to write: a known extension, in an existing directory, not a directory itself,
   and new unless `overwrite`."""
   if not path:
-    raise UserError(f'{flag} is empty (an unset shell variable?); pass a {" or ".join(extensions)} '
-                    'path')
+    raise UserError(
+      f'{flag} is empty (an unset shell variable?); pass a {" or ".join(extensions)} path'
+    )
   if os.path.splitext(path)[1].lower() not in extensions:
     raise UserError(f'{flag}={path} must end in {" or ".join(extensions)}')
   if os.path.isdir(path):
     raise UserError(f'{flag}={path} is a directory; pass a file path')
   parent = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(parent):
-    raise UserError(f'{flag}={path}: its directory {parent} does not exist (or is a file); '
-                    'create it first or pick another path')
+    raise UserError(
+      f'{flag}={path}: its directory {parent} does not exist (or is a file); '
+      'create it first or pick another path'
+    )
   if os.path.exists(path) and not overwrite:
     raise UserError(f'{flag}={path} exists; pass --overwrite or another path')
 
@@ -145,8 +159,10 @@ def locked(workdir: str):
     except OSError as e:
       if e.errno in (errno.EAGAIN, errno.EACCES):
         holder = os.pread(fd, 64, 0).decode(errors='replace').strip() or '?'
-        raise UserError(f'--workdir={workdir} is in use by another run (pid {holder}); wait '
-                        'for it to finish or pick another --workdir') from None
+        raise UserError(
+          f'--workdir={workdir} is in use by another run (pid {holder}); wait '
+          'for it to finish or pick another --workdir'
+        ) from None
       raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -29,8 +29,10 @@ def read_metrics(workdir: str) -> list[dict]:
         except json.JSONDecodeError:  # a line cut short by a kill
           continue
   except UnicodeDecodeError as e:
-    raise UserError(f'{path} is not UTF-8 text (byte {e.start} of a line); move it away and run '
-                    'the same command (the checkpoints are intact; earlier rows are lost)') from None
+    raise UserError(
+      f'{path} is not UTF-8 text (byte {e.start} of a line); move it away and run '
+      'the same command (the checkpoints are intact; earlier rows are lost)'
+    ) from None
   return rows
 
 
@@ -45,11 +47,14 @@ class MetricWriter:
       return
     logdir = os.path.join(workdir, 'tensorboard')
     if os.path.exists(logdir) and not os.path.isdir(logdir):
-      raise UserError(f'{logdir} is a file where the TensorBoard directory is expected; move it '
-                      'away and run the same command')
+      raise UserError(
+        f'{logdir} is a file where the TensorBoard directory is expected; move it '
+        'away and run the same command'
+      )
     if resume_step is not None:
       self.truncate_after(resume_step)
     from tensorboardX import SummaryWriter  # imported here: only the primary process needs it
+
     self._tb = SummaryWriter(logdir=logdir, flush_secs=30)
 
   def truncate_after(self, step: int) -> None:
@@ -102,6 +107,8 @@ def format_duration(seconds: float) -> str:
 
 def progress_line(step: int, num_steps: int, steps_per_s: float, scalars: dict[str, float]) -> str:
   eta = (num_steps - step) / steps_per_s if steps_per_s > 0 else math.inf
-  return (f'step {step}/{num_steps} | {steps_per_s:.1f} steps/s | ETA {format_duration(eta)} | '
-          f'D loss {scalars["d_loss"]:.4f} | G loss {scalars["g_loss"]:.4f} | '
-          f'D(x) {scalars["d_real"]:.3f} | D(G(z)) {scalars["d_fake"]:.3f}')
+  return (
+    f'step {step}/{num_steps} | {steps_per_s:.1f} steps/s | ETA {format_duration(eta)} | '
+    f'D loss {scalars["d_loss"]:.4f} | G loss {scalars["g_loss"]:.4f} | '
+    f'D(x) {scalars["d_real"]:.3f} | D(G(z)) {scalars["d_fake"]:.3f}'
+  )

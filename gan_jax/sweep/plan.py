@@ -56,26 +56,36 @@ def product(**axes: Sequence[Any]) -> list[dict[str, Any]]:
 def load_spec(path: str) -> list[dict[str, Any]]:
   """The member overrides of the sweep file `path` (its `sweep()`), checked."""
   if not os.path.isfile(path):
-    raise UserError(f'--sweep={path} is not a file; pass a Python file defining sweep(), '
-                    'returning a list of dicts of flag overrides')
+    raise UserError(
+      f'--sweep={path} is not a file; pass a Python file defining sweep(), '
+      'returning a list of dicts of flag overrides'
+    )
   try:
     namespace = runpy.run_path(path)
   except (Exception, SystemExit) as e:  # the user's code: a syntax error, an import, an exit
-    raise UserError(f'--sweep={path} failed to load at {_where(path, e)}: {_describe(e)}; fix '
-                    'the file') from None
+    raise UserError(
+      f'--sweep={path} failed to load at {_where(path, e)}: {_describe(e)}; fix the file'
+    ) from None
   fn = namespace.get('sweep')
   if not callable(fn):
-    raise UserError(f'--sweep={path} must define sweep(), returning a list of dicts of flag '
-                    'overrides')
+    raise UserError(
+      f'--sweep={path} must define sweep(), returning a list of dicts of flag overrides'
+    )
   try:
     spec = fn()
   except (Exception, SystemExit) as e:
-    raise UserError(f'sweep() of --sweep={path} failed at {_where(path, e)}: {_describe(e)}; '
-                    'fix the file') from None
-  if (not isinstance(spec, (list, tuple)) or not spec
-      or not all(isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in spec)):
-    raise UserError(f'sweep() of {path} must return a non-empty list of dicts of flag '
-                    f'overrides, got {spec!r:.200}')
+    raise UserError(
+      f'sweep() of --sweep={path} failed at {_where(path, e)}: {_describe(e)}; fix the file'
+    ) from None
+  if (
+    not isinstance(spec, (list, tuple))
+    or not spec
+    or not all(isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in spec)
+  ):
+    raise UserError(
+      f'sweep() of {path} must return a non-empty list of dicts of flag '
+      f'overrides, got {spec!r:.200}'
+    )
   return [dict(m) for m in spec]
 
 
@@ -83,8 +93,11 @@ def _where(path: str, error: BaseException) -> str:
   """file:line of `error`: where a syntax error is, else the sweep file's innermost frame."""
   if isinstance(error, SyntaxError):
     return f'{error.filename}:{error.lineno}'
-  frames = [f for f in traceback.extract_tb(error.__traceback__)
-            if os.path.realpath(f.filename) == os.path.realpath(path)]
+  frames = [
+    f
+    for f in traceback.extract_tb(error.__traceback__)
+    if os.path.realpath(f.filename) == os.path.realpath(path)
+  ]
   return f'{path}:{frames[-1].lineno}' if frames else path
 
 
@@ -153,15 +166,18 @@ class Plan:
     for g in self.groups:
       if g.name == name:
         return g
-    raise UserError(f'--group={name} is not a group of this sweep; groups: '
-                    f'{", ".join(g.name for g in self.groups)}')
+    raise UserError(
+      f'--group={name} is not a group of this sweep; groups: '
+      f'{", ".join(g.name for g in self.groups)}'
+    )
 
   def swept_fields(self) -> list[str]:
     return list(dict.fromkeys(k for m in self.members for k in m.overrides))
 
 
-def make_plan(base: Config, spec: Sequence[dict[str, Any]], apply_overrides: ApplyOverrides
-              ) -> Plan:
+def make_plan(
+  base: Config, spec: Sequence[dict[str, Any]], apply_overrides: ApplyOverrides
+) -> Plan:
   """Members (base + overrides, through `apply_overrides`) grouped by structure, in spec order.
 
   Raises:
@@ -173,8 +189,10 @@ def make_plan(base: Config, spec: Sequence[dict[str, Any]], apply_overrides: App
   for i, entry in enumerate(spec):
     unknown = sorted(set(entry) - fields - {'name'})
     if unknown:
-      raise ConfigError(f'sweep member {i} sets {unknown[0]!r}, which is not a config field; a '
-                        'member may set only config fields (see --helpfull) and "name"')
+      raise ConfigError(
+        f'sweep member {i} sets {unknown[0]!r}, which is not a config field; a '
+        'member may set only config fields (see --helpfull) and "name"'
+      )
     overrides = {k: v for k, v in entry.items() if k != 'name'}
     try:
       config = apply_overrides(base, overrides)
@@ -186,13 +204,17 @@ def make_plan(base: Config, spec: Sequence[dict[str, Any]], apply_overrides: App
   names = [m.name.casefold() for m in members]  # one directory on a case-insensitive disk
   duplicate = next((m.name for m, n in zip(members, names) if names.count(n) > 1), None)
   if duplicate:
-    raise ConfigError(f'two sweep members are both named {duplicate!r}; give them different '
-                      'overrides or a "name" key')
+    raise ConfigError(
+      f'two sweep members are both named {duplicate!r}; give them different '
+      'overrides or a "name" key'
+    )
   seen = {}
   for member in members:
     if member.config in seen:
-      raise ConfigError(f'sweep members {seen[member.config]!r} and {member.name!r} are the '
-                        'same config apart from their names; drop one')
+      raise ConfigError(
+        f'sweep members {seen[member.config]!r} and {member.name!r} are the '
+        'same config apart from their names; drop one'
+      )
     seen[member.config] = member.name
   by_structure: dict[Config, list[Member]] = {}
   for member in members:
@@ -200,8 +222,7 @@ def make_plan(base: Config, spec: Sequence[dict[str, Any]], apply_overrides: App
   groups = []
   for group_members in by_structure.values():
     first = group_members[0]
-    structural = {k: v for k, v in first.overrides.items()
-                  if k not in population.NUMERIC_FIELDS}
+    structural = {k: v for k, v in first.overrides.items() if k not in population.NUMERIC_FIELDS}
     groups.append(Group(member_name(structural), tuple(group_members)))
   group_names = [g.name for g in groups]
   if len(set(group_names)) != len(group_names):
@@ -213,11 +234,20 @@ def check_member_name(name: Any, index: int) -> None:
   """A member's name is its directory inside the sweep workdir: a plain, new name."""
   if not isinstance(name, str) or not name:
     raise ConfigError(f'sweep member {index}: "name" must be a non-empty string, got {name!r}')
-  if (os.path.isabs(name) or '/' in name or os.sep in name or '..' in name
-      or name.startswith('.') or '\0' in name or name in SWEEP_FILES):
-    raise ConfigError(f'sweep member {index}: name {name!r} is not a plain directory name (no '
-                      '"/", "..", leading "." or file of the sweep); members train inside the '
-                      'sweep --workdir')
+  if (
+    os.path.isabs(name)
+    or '/' in name
+    or os.sep in name
+    or '..' in name
+    or name.startswith('.')
+    or '\0' in name
+    or name in SWEEP_FILES
+  ):
+    raise ConfigError(
+      f'sweep member {index}: name {name!r} is not a plain directory name (no '
+      '"/", "..", leading "." or file of the sweep); members train inside the '
+      'sweep --workdir'
+    )
 
 
 def member_dirs(plan: Plan, workdir: str) -> list[str]:
@@ -227,7 +257,9 @@ def member_dirs(plan: Plan, workdir: str) -> list[str]:
   for member in plan.members:
     path = os.path.join(workdir, member.name)
     if os.path.dirname(os.path.realpath(path)) != root:
-      raise ConfigError(f'sweep member {member.name!r} would train in '
-                        f'{os.path.realpath(path)}, outside --workdir={workdir}; rename it')
+      raise ConfigError(
+        f'sweep member {member.name!r} would train in '
+        f'{os.path.realpath(path)}, outside --workdir={workdir}; rename it'
+      )
     dirs.append(path)
   return dirs

@@ -38,8 +38,18 @@ DATA_AXIS = parallel.DATA_AXIS
 # Config fields that only change numbers held in the state (the seed of the initial state, the
 # optimisers' hyperparameters in their states): members may differ in these and still share
 # one compiled step. Any other field changes shapes or code and makes a separate run.
-NUMERIC_FIELDS = ('seed', 'learning_rate', 'd_learning_rate', 'lr_decay', 'min_learning_rate',
-                  'momentum', 'final_momentum', 'momentum_saturate_epoch', 'adam_b1', 'adam_b2')
+NUMERIC_FIELDS = (
+  'seed',
+  'learning_rate',
+  'd_learning_rate',
+  'lr_decay',
+  'min_learning_rate',
+  'momentum',
+  'final_momentum',
+  'momentum_saturate_epoch',
+  'adam_b1',
+  'adam_b2',
+)
 # Written into a member's workdir when it goes non-finite (see actions.NonFinitePolicy); the
 # member is then left out of checkpoints, logs and the ranking, and the others train on.
 FAILED_FILE = actions.FAILED_FILE
@@ -57,12 +67,17 @@ def check_members(configs: Sequence[Config]) -> None:
     raise ConfigError('a population needs at least one member')
   first = configs[0]
   for i, config in enumerate(configs[1:], 1):
-    differ = [f for f in first.to_dict() if f not in NUMERIC_FIELDS
-              and getattr(first, f) != getattr(config, f)]
+    differ = [
+      f
+      for f in first.to_dict()
+      if f not in NUMERIC_FIELDS and getattr(first, f) != getattr(config, f)
+    ]
     if differ:
-      raise ConfigError(f'members 0 and {i} differ in --{differ[0]} ({getattr(first, differ[0])!r} '
-                        f'vs {getattr(config, differ[0])!r}), which changes shapes or code; a '
-                        f'population may only differ in {", ".join(NUMERIC_FIELDS)}')
+      raise ConfigError(
+        f'members 0 and {i} differ in --{differ[0]} ({getattr(first, differ[0])!r} '
+        f'vs {getattr(config, differ[0])!r}), which changes shapes or code; a '
+        f'population may only differ in {", ".join(NUMERIC_FIELDS)}'
+      )
 
 
 def make_mesh(num_members: int, sweep_devices: int = 0, devices=None) -> Mesh:
@@ -83,9 +98,11 @@ def make_mesh(num_members: int, sweep_devices: int = 0, devices=None) -> Mesh:
   n = len(devices)
   s = sweep_devices or math.gcd(num_members, n)
   if s <= 0 or n % s or num_members % s:
-    raise ConfigError(f'--sweep_devices={s} must divide both the number of devices ({n}) and '
-                      f'the population size ({num_members}); use {math.gcd(num_members, n)} '
-                      '(or 0 to choose)')
+    raise ConfigError(
+      f'--sweep_devices={s} must divide both the number of devices ({n}) and '
+      f'the population size ({num_members}); use {math.gcd(num_members, n)} '
+      '(or 0 to choose)'
+    )
   return Mesh(np.asarray(devices).reshape(s, n // s), (SWEEP_AXIS, DATA_AXIS))
 
 
@@ -152,8 +169,10 @@ def _program_game(key, data_dim: int, num_train: int) -> GAN:
 def _compiled_init(gan: GAN, mesh: Mesh):
   def init(key, g_h, d_h, bias):
     state = create_train_state(gan, key, bias)
-    return state.replace(g_opt_state=_with_hparams(state.g_opt_state, g_h),
-                         d_opt_state=_with_hparams(state.d_opt_state, d_h))
+    return state.replace(
+      g_opt_state=_with_hparams(state.g_opt_state, g_h),
+      d_opt_state=_with_hparams(state.d_opt_state, d_h),
+    )
 
   return jax.jit(jax.vmap(init, in_axes=(0, 0, 0, None)), out_shardings=members_sharded(mesh))
 
@@ -175,12 +194,17 @@ def compile_population_steps(gan: GAN, mesh: Mesh, num_steps: int):
   # Inside the vmap a per-member batch is split over 'data'; spmd_axis_name adds the member
   # axis over 'sweep' to every such constraint.
   constrain = lambda x: jax.lax.with_sharding_constraint(x, batch)
-  fn = jax.vmap(functools.partial(steps.train_steps, gan=gan, num_steps=num_steps,
-                                  constrain=constrain),
-                in_axes=(0, None), spmd_axis_name=SWEEP_AXIS)
-  return jax.jit(fn, in_shardings=(members_sharded(mesh), parallel.replicated(mesh)),
-                 out_shardings=(members_sharded(mesh), parallel.replicated(mesh)),
-                 donate_argnums=0)
+  fn = jax.vmap(
+    functools.partial(steps.train_steps, gan=gan, num_steps=num_steps, constrain=constrain),
+    in_axes=(0, None),
+    spmd_axis_name=SWEEP_AXIS,
+  )
+  return jax.jit(
+    fn,
+    in_shardings=(members_sharded(mesh), parallel.replicated(mesh)),
+    out_shardings=(members_sharded(mesh), parallel.replicated(mesh)),
+    donate_argnums=0,
+  )
 
 
 def take_member(states: TrainState, index: int, mesh: Mesh) -> TrainState:
@@ -190,14 +214,21 @@ def take_member(states: TrainState, index: int, mesh: Mesh) -> TrainState:
 
 @functools.lru_cache(maxsize=None)
 def _taker(mesh: Mesh):
-  return jax.jit(lambda states, i: jax.tree.map(lambda x: x[i], states),
-                 out_shardings=parallel.replicated(mesh))
+  return jax.jit(
+    lambda states, i: jax.tree.map(lambda x: x[i], states), out_shardings=parallel.replicated(mesh)
+  )
 
 
-def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
-                     sweep_devices: int = 0, overwrite: bool = False,
-                     eval_fn: train.EvalFn | None = None, devices=None,
-                     compile_steps=None) -> TrainState:
+def train_population(
+  configs: Sequence[Config],
+  workdirs: Sequence[str],
+  *,
+  sweep_devices: int = 0,
+  overwrite: bool = False,
+  eval_fn: train.EvalFn | None = None,
+  devices=None,
+  compile_steps=None,
+) -> TrainState:
   """Trains (or resumes) the members `configs`, member i in `workdirs[i]`, as one population.
 
   Args:
@@ -215,8 +246,9 @@ def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
   """
   configs = [c.validate() for c in configs]
   if len(workdirs) != len(configs) or len(set(map(os.path.abspath, workdirs))) != len(configs):
-    raise ConfigError(f'a population of {len(configs)} needs as many distinct workdirs, got '
-                      f'{list(workdirs)}')
+    raise ConfigError(
+      f'a population of {len(configs)} needs as many distinct workdirs, got {list(workdirs)}'
+    )
   check_members(configs)
   mesh = make_mesh(len(configs), sweep_devices, devices)
   exp = train.setup(configs[0], mesh)
@@ -238,8 +270,13 @@ def train_population(configs: Sequence[Config], workdirs: Sequence[str], *,
     return _train(exp, list(configs), list(workdirs), eval_fn, compile_steps)
 
 
-def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
-           eval_fn: train.EvalFn | None, compile_steps) -> TrainState:
+def _train(
+  exp: train.Experiment,
+  configs: list[Config],
+  workdirs: list[str],
+  eval_fn: train.EvalFn | None,
+  compile_steps,
+) -> TrainState:
   template, mesh = configs[0], exp.mesh
   gan = program_game(template, exp.gan.generator.output_dim, exp.train_images.shape[0])
   compile_steps = compile_steps or _compiled_steps
@@ -247,16 +284,27 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   num = len(configs)
   failed = [os.path.exists(os.path.join(w, FAILED_FILE)) for w in workdirs]
   states = init_population(exp, configs)
-  ckpts = [checkpoint.Checkpointer(w, max_to_keep=c.keep_checkpoints)
-           for w, c in zip(workdirs, configs)]
-  members = actions.Members(configs, workdirs, ckpts, mesh, stacked=True, failed=failed,
-                            primary=primary, take=lambda s, i: take_member(s, i, mesh),
-                            stack=lambda s: _stacker(mesh)(*s))
+  ckpts = [
+    checkpoint.Checkpointer(w, max_to_keep=c.keep_checkpoints) for w, c in zip(workdirs, configs)
+  ]
+  members = actions.Members(
+    configs,
+    workdirs,
+    ckpts,
+    mesh,
+    stacked=True,
+    failed=failed,
+    primary=primary,
+    take=lambda s, i: take_member(s, i, mesh),
+    stack=lambda s: _stacker(mesh)(*s),
+  )
   try:
     step = members.newest_common_step()
     if step > template.num_steps:
-      raise ConfigError(f'--num_steps={template.num_steps} is below step {step} of the members\' '
-                        'checkpoints; pass a larger --num_steps to continue, or --overwrite')
+      raise ConfigError(
+        f"--num_steps={template.num_steps} is below step {step} of the members' "
+        'checkpoints; pass a larger --num_steps to continue, or --overwrite'
+      )
   except Exception:
     for ckpt in ckpts:
       ckpt.close()
@@ -267,26 +315,42 @@ def _train(exp: train.Experiment, configs: list[Config], workdirs: list[str],
   if primary:
     for workdir, config in zip(workdirs, configs):
       writers.write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
-  members.writers = [writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
-                     for w, f in zip(workdirs, failed)]
+  members.writers = [
+    writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
+    for w, f in zip(workdirs, failed)
+  ]
   train_data = parallel.put_replicated(
-      exp.train_images.reshape(exp.train_images.shape[0], -1), mesh)
+    exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
+  )
 
   def line(step, rate, scalars):
-    summary = [f'{os.path.basename(workdirs[i])} D {s["d_loss"]:.3f} G {s["g_loss"]:.3f}'
-               for i, s in scalars.items()]
-    return (f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members | ETA '
-            f'{writers.format_duration((template.num_steps - step) / rate)} | '
-            + ' | '.join(summary))
+    summary = [
+      f'{os.path.basename(workdirs[i])} D {s["d_loss"]:.3f} G {s["g_loss"]:.3f}'
+      for i, s in scalars.items()
+    ]
+    return (
+      f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members | ETA '
+      f'{writers.format_duration((template.num_steps - step) / rate)} | ' + ' | '.join(summary)
+    )
 
-  writers.log(f'training a population of {num} on {template.dataset} '
-              f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
-              f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
-              f'{template.num_steps}')
-  return train.run_members(members, states, step, gan=gan, config=template,
-                           image_shape=exp.image_shape, train_data=train_data,
-                           eval_fn=eval_fn, progress_line=line,
-                           compile_steps=lambda n: compile_steps(gan, mesh, n))
+  writers.log(
+    f'training a population of {num} on {template.dataset} '
+    f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
+    f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
+    f'{template.num_steps}'
+  )
+  return train.run_members(
+    members,
+    states,
+    step,
+    gan=gan,
+    config=template,
+    image_shape=exp.image_shape,
+    train_data=train_data,
+    eval_fn=eval_fn,
+    progress_line=line,
+    compile_steps=lambda n: compile_steps(gan, mesh, n),
+  )
 
 
 @functools.lru_cache(maxsize=None)

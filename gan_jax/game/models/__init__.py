@@ -10,14 +10,23 @@ Each model lives in its own module with a `build(config, data_dim, **widths)` re
 import dataclasses
 from typing import Callable
 
-from gan_jax.game.models import cifar10_conv
-from gan_jax.game.models import cifar10_fc
-from gan_jax.game.models import mnist_mlp
+from gan_jax.game.models import cifar10_conv, cifar10_fc, mnist_mlp
 from gan_jax.game.models.layers import ACTIVATIONS, Maxout, sample_noise, uniform_init
 from gan_jax.game.models.mnist_mlp import Discriminator, Generator, marginal_logits
 
-__all__ = ['ACTIVATIONS', 'Discriminator', 'Generator', 'Maxout', 'Model', 'get', 'marginal_logits',
-           'names', 'register', 'sample_noise', 'uniform_init']
+__all__ = [
+  'ACTIVATIONS',
+  'Discriminator',
+  'Generator',
+  'Maxout',
+  'Model',
+  'get',
+  'marginal_logits',
+  'names',
+  'register',
+  'sample_noise',
+  'uniform_init',
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +74,25 @@ def names() -> tuple[str, ...]:
 
 
 register(Model('mnist_mlp', mnist_mlp.build, output='sigmoid', preprocessing='pixels'))
-register(Model('cifar10_fc', cifar10_fc.build, output='linear', preprocessing='gcn',
-               image_shape=(32, 32, 3), recipe=cifar10_fc.RECIPE, widths=cifar10_fc.WIDTHS))
-register(Model('cifar10_conv', cifar10_conv.build, output='linear', preprocessing='gcn',
-               image_shape=cifar10_conv.IMAGE_SHAPE, recipe=cifar10_conv.RECIPE,
-               widths=cifar10_conv.WIDTHS))
+register(
+  Model(
+    'cifar10_fc',
+    cifar10_fc.build,
+    output='linear',
+    preprocessing='gcn',
+    image_shape=(32, 32, 3),
+    recipe=cifar10_fc.RECIPE,
+    widths=cifar10_fc.WIDTHS,
+  )
+)
+register(
+  Model(
+    'cifar10_conv',
+    cifar10_conv.build,
+    output='linear',
+    preprocessing='gcn',
+    image_shape=cifar10_conv.IMAGE_SHAPE,
+    recipe=cifar10_conv.RECIPE,
+    widths=cifar10_conv.WIDTHS,
+  )
+)

@@ -23,8 +23,7 @@ Array = jax.Array
 IMAGE_SHAPE = (32, 32, 3)
 # The paper's sizes. Tests shrink them (monkeypatch) to train in seconds; the shape test checks
 # these numbers. g_hidden[-1] must be g_channels * 10 * 10.
-WIDTHS = {'g_hidden': (8000, 8000), 'g_channels': 80, 'd_channels': (32, 32, 192),
-          'd_units': 500}
+WIDTHS = {'g_hidden': (8000, 8000), 'g_channels': 80, 'd_channels': (32, 32, 192), 'd_units': 500}
 G_SPATIAL = 10
 G_KERNEL, G_STRIDE = 5, 3
 G_INIT_SCALE = 0.05
@@ -33,10 +32,21 @@ D_CONV = ((2, 8, 4, 4, 2), (2, 8, 3, 4, 2), (2, 5, 3, 2, 2))
 D_PIECES = 5
 D_INIT_SCALE = 0.005
 D_KEEP_PROBS = (0.8, 0.5, 0.5, 0.5, 0.5)
-RECIPE = {'dataset': 'cifar10', 'noise_prior': 'normal', 'noise_dim': 100, 'batch_size': 128,
-          'learning_rate': 0.004, 'lr_decay': 1.000004, 'min_learning_rate': 1e-6,
-          'momentum': 0.5, 'final_momentum': 0.7, 'momentum_saturate_epoch': 250,
-          'update': 'simultaneous', 'g_loss': 'non_saturating', 'optimizer': 'sgd_momentum'}
+RECIPE = {
+  'dataset': 'cifar10',
+  'noise_prior': 'normal',
+  'noise_dim': 100,
+  'batch_size': 128,
+  'learning_rate': 0.004,
+  'lr_decay': 1.000004,
+  'min_learning_rate': 1e-6,
+  'momentum': 0.5,
+  'final_momentum': 0.7,
+  'momentum_saturate_epoch': 250,
+  'update': 'simultaneous',
+  'g_loss': 'non_saturating',
+  'optimizer': 'sgd_momentum',
+}
 
 
 class Generator(nn.Module):
@@ -56,8 +66,15 @@ class Generator(nn.Module):
     h = nn.sigmoid(nn.Dense(self.hidden[1], kernel_init=init, name='hidden_1')(h))
     # pylearn2's SpaceConverter to ('c', 0, 1, 'b'): channel-major, then NHWC for flax.
     h = h.reshape(-1, self.channels, G_SPATIAL, G_SPATIAL).transpose(0, 2, 3, 1)
-    h = nn.ConvTranspose(IMAGE_SHAPE[2], (G_KERNEL, G_KERNEL), strides=(G_STRIDE, G_STRIDE),
-                         padding='VALID', use_bias=False, kernel_init=init, name='deconv')(h)
+    h = nn.ConvTranspose(
+      IMAGE_SHAPE[2],
+      (G_KERNEL, G_KERNEL),
+      strides=(G_STRIDE, G_STRIDE),
+      padding='VALID',
+      use_bias=False,
+      kernel_init=init,
+      name='deconv',
+    )(h)
     h = UntiedBias(name='deconv_bias')(h)
     return h.reshape(h.shape[0], -1)
 
@@ -72,8 +89,7 @@ class Discriminator(nn.Module):
   def __call__(self, x: Array, *, train: bool) -> Array:
     init = uniform_init(D_INIT_SCALE)
     h = x.reshape(-1, *IMAGE_SHAPE)
-    for i, (channels, (pieces, kernel, pad, pool, stride)) in enumerate(
-        zip(self.channels, D_CONV)):
+    for i, (channels, (pieces, kernel, pad, pool, stride)) in enumerate(zip(self.channels, D_CONV)):
       h = nn.Dropout(1.0 - D_KEEP_PROBS[i], deterministic=not train)(h)
       h = MaxoutConv(channels, pieces, kernel, pad, pool, stride, init, name=f'maxout_conv_{i}')(h)
     h = h.reshape(h.shape[0], -1)
@@ -97,5 +113,7 @@ def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
   w = {**WIDTHS, **widths}
   if w['g_hidden'][-1] != w['g_channels'] * G_SPATIAL**2:
     raise ValueError(f'g_hidden[-1]={w["g_hidden"][-1]} must be g_channels * {G_SPATIAL**2}')
-  return (Generator(hidden=tuple(w['g_hidden']), channels=w['g_channels']),
-          Discriminator(channels=tuple(w['d_channels']), units=w['d_units']))
+  return (
+    Generator(hidden=tuple(w['g_hidden']), channels=w['g_channels']),
+    Discriminator(channels=tuple(w['d_channels']), units=w['d_units']),
+  )

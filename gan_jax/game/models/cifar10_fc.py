@@ -25,10 +25,21 @@ G_INIT_SCALES = (0.05, 0.05, 0.5)  # the two hidden layers, then the output laye
 D_INIT_SCALE = 0.005
 D_KEEP_PROBS = (0.8, 0.5, 0.5)
 # The original config's training recipe; its flagfile (cifar10_fc.flags) sets the same values.
-RECIPE = {'dataset': 'cifar10', 'noise_prior': 'normal', 'noise_dim': 100, 'batch_size': 100,
-          'learning_rate': 0.025, 'lr_decay': 1.000004, 'min_learning_rate': 1e-6,
-          'momentum': 0.5, 'final_momentum': 0.7, 'momentum_saturate_epoch': 250,
-          'update': 'simultaneous', 'g_loss': 'non_saturating', 'optimizer': 'sgd_momentum'}
+RECIPE = {
+  'dataset': 'cifar10',
+  'noise_prior': 'normal',
+  'noise_dim': 100,
+  'batch_size': 100,
+  'learning_rate': 0.025,
+  'lr_decay': 1.000004,
+  'min_learning_rate': 1e-6,
+  'momentum': 0.5,
+  'final_momentum': 0.7,
+  'momentum_saturate_epoch': 250,
+  'update': 'simultaneous',
+  'g_loss': 'non_saturating',
+  'optimizer': 'sgd_momentum',
+}
 
 
 class Generator(nn.Module):
@@ -43,10 +54,12 @@ class Generator(nn.Module):
   def __call__(self, z: Array) -> Array:
     h = z
     for i, (width, act) in enumerate(zip(self.hidden, self.activations)):
-      h = ACTIVATIONS[act](nn.Dense(width, kernel_init=uniform_init(self.init_scales[i]),
-                                    name=f'hidden_{i}')(h))
-    return nn.Dense(self.output_dim, kernel_init=uniform_init(self.init_scales[-1]),
-                    name='output')(h)
+      h = ACTIVATIONS[act](
+        nn.Dense(width, kernel_init=uniform_init(self.init_scales[i]), name=f'hidden_{i}')(h)
+      )
+    return nn.Dense(self.output_dim, kernel_init=uniform_init(self.init_scales[-1]), name='output')(
+      h
+    )
 
 
 def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
@@ -59,6 +72,9 @@ def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
   """
   del config
   w = {**WIDTHS, **widths}
-  return (Generator(hidden=tuple(w['g_hidden']), output_dim=data_dim),
-          Discriminator(units=tuple(w['d_units']), pieces=D_PIECES, init_scale=D_INIT_SCALE,
-                        keep_probs=D_KEEP_PROBS))
+  return (
+    Generator(hidden=tuple(w['g_hidden']), output_dim=data_dim),
+    Discriminator(
+      units=tuple(w['d_units']), pieces=D_PIECES, init_scale=D_INIT_SCALE, keep_probs=D_KEEP_PROBS
+    ),
+  )

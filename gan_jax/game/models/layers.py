@@ -11,7 +11,11 @@ import jax.numpy as jnp
 Array = jax.Array
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    'relu': nn.relu, 'sigmoid': nn.sigmoid, 'tanh': jnp.tanh, 'leaky_relu': nn.leaky_relu}
+  'relu': nn.relu,
+  'sigmoid': nn.sigmoid,
+  'tanh': jnp.tanh,
+  'leaky_relu': nn.leaky_relu,
+}
 
 
 def uniform_init(scale: float) -> nn.initializers.Initializer:
@@ -77,8 +81,12 @@ class MaxoutConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    y = nn.Conv(self.channels * self.pieces, (self.kernel, self.kernel),
-                padding=[(self.pad, self.pad)] * 2, kernel_init=self.kernel_init)(x)
+    y = nn.Conv(
+      self.channels * self.pieces,
+      (self.kernel, self.kernel),
+      padding=[(self.pad, self.pad)] * 2,
+      kernel_init=self.kernel_init,
+    )(x)
     y = y.reshape(*y.shape[:-1], self.channels, self.pieces).max(axis=-1)
     return max_pool_convnet(y, self.pool, self.pool_stride)
 

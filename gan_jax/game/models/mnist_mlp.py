@@ -75,7 +75,17 @@ def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
     **widths: ignored (the config's flags already set every width).
   """
   del widths
-  return (Generator(hidden=tuple(config.g_hidden), output_dim=data_dim,
-                    init_scale=config.g_init_scale, activation=config.g_activation),
-          Discriminator(units=tuple(config.d_units), pieces=config.d_pieces,
-                        init_scale=config.d_init_scale, keep_probs=tuple(config.d_keep_probs)))
+  return (
+    Generator(
+      hidden=tuple(config.g_hidden),
+      output_dim=data_dim,
+      init_scale=config.g_init_scale,
+      activation=config.g_activation,
+    ),
+    Discriminator(
+      units=tuple(config.d_units),
+      pieces=config.d_pieces,
+      init_scale=config.d_init_scale,
+      keep_probs=tuple(config.d_keep_probs),
+    ),
+  )
