@@ -6,6 +6,8 @@ import ast
 import glob
 import os
 import re
+import subprocess
+import sys
 
 from tests.helpers import ROOT
 
@@ -78,3 +80,11 @@ def test_the_toy_uses_only_public_library_names():
       ):
         private.append(f'{path}: uses {node.value.id}.{node.attr}')
   assert not private, private
+
+
+def test_the_tree_is_formatted_as_pyproject_says():
+  """`make format` was run: ruff's formatter and import order leave every file as it is."""
+  ruff = os.path.join(os.path.dirname(sys.executable), 'ruff')
+  for args in (['format', '--check'], ['check', '--select', 'I']):
+    result = subprocess.run([ruff, *args, '-q', '.'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
