@@ -16,6 +16,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
+from gan_jax.game.models import cifar10_fc
 from gan_jax.game.models.layers import Maxout, MaxoutConv, UntiedBias, uniform_init
 
 Array = jax.Array
@@ -32,21 +33,8 @@ D_CONV = ((2, 8, 4, 4, 2), (2, 8, 3, 4, 2), (2, 5, 3, 2, 2))
 D_PIECES = 5
 D_INIT_SCALE = 0.005
 D_KEEP_PROBS = (0.8, 0.5, 0.5, 0.5, 0.5)
-RECIPE = {
-  'dataset': 'cifar10',
-  'noise_prior': 'normal',
-  'noise_dim': 100,
-  'batch_size': 128,
-  'learning_rate': 0.004,
-  'lr_decay': 1.000004,
-  'min_learning_rate': 1e-6,
-  'momentum': 0.5,
-  'final_momentum': 0.7,
-  'momentum_saturate_epoch': 250,
-  'update': 'simultaneous',
-  'g_loss': 'non_saturating',
-  'optimizer': 'sgd_momentum',
-}
+# The original config's recipe: the fully connected model's, with its own batch and rate.
+RECIPE = {**cifar10_fc.RECIPE, 'batch_size': 128, 'learning_rate': 0.004}
 
 
 class Generator(nn.Module):
