@@ -144,7 +144,8 @@ class Driver:
     finally:
       for s, handler in previous.items():
         signal.signal(s, handler)
-      entry['wall_s'] = round(entry['wall_s'] + time.perf_counter() - start, 1)
+      # Milliseconds: a step stopped by a signal soon after its start still records its time.
+      entry['wall_s'] = round(entry['wall_s'] + time.perf_counter() - start, 3)
       entry['load_after'] = os.getloadavg()[0]
       entry['finished'] = _now()
       self._save()
