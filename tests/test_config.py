@@ -79,7 +79,7 @@ def test_validation_names_the_flag_and_the_value(args, message):
 
 
 def test_every_field_is_a_flag_listed_by_helpfull():
-  result = run_module('experiments.mnist', '--helpfull')
+  result = run_module('experiments.train', '--helpfull')
   for name, f in FIELDS.items():
     assert f'--{name}' in result.stdout, name
   assert "(default: '100')" in result.stdout or "(default: '100'" in result.stdout

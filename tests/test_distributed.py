@@ -114,7 +114,7 @@ def test_two_processes_train_and_resume_as_one_process_with_four_devices(referen
   workdir = str(tmp_path / 'two_processes')
   cache = str(tmp_path / 'jax_cache')
   out = launch(
-    'experiments.mnist',
+    'experiments.train',
     f'--flagfile={TEST_FLAGS}',
     *ARGS,
     f'--workdir={workdir}',
@@ -143,7 +143,7 @@ def test_two_processes_train_and_resume_as_one_process_with_four_devices(referen
     os.path.join(workdir, 'checkpoints', '10'), os.path.join(resumed, 'checkpoints', '10')
   )
   out = launch(
-    'experiments.mnist',
+    'experiments.train',
     f'--flagfile={TEST_FLAGS}',
     *ARGS,
     f'--workdir={resumed}',
@@ -190,7 +190,7 @@ def test_a_locked_workdir_stops_every_process_at_once(tmp_path):
   workdir = str(tmp_path)
   with workdir_lib.locked(workdir):
     (rc0, out0), (rc1, out1) = launch(
-      'experiments.mnist',
+      'experiments.train',
       f'--flagfile={TEST_FLAGS}',
       f'--workdir={workdir}',
       timeout=60,

@@ -36,7 +36,7 @@ def _env(devices: int = 1) -> dict:
 
 def _start(*args: str) -> subprocess.Popen:
   return subprocess.Popen(
-    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args],
+    [sys.executable, '-m', 'experiments.train', TEST_FLAGS, *args],
     cwd=ROOT,
     env=_env(),
     stdout=subprocess.PIPE,
@@ -78,7 +78,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
   args = ('--num_steps=80', '--checkpoint_every=20', '--log_every=10', '--sample_every=0')
   reference = str(tmp_path / 'reference')
   done = subprocess.run(
-    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args, f'--workdir={reference}'],
+    [sys.executable, '-m', 'experiments.train', TEST_FLAGS, *args, f'--workdir={reference}'],
     cwd=ROOT,
     env=_env(),
     capture_output=True,
@@ -111,7 +111,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
   assert killed_while_writing, 'never caught a checkpoint mid-write'
 
   last = subprocess.run(
-    [sys.executable, '-m', 'experiments.mnist', TEST_FLAGS, *args, f'--workdir={workdir}'],
+    [sys.executable, '-m', 'experiments.train', TEST_FLAGS, *args, f'--workdir={workdir}'],
     cwd=ROOT,
     env=_env(),
     capture_output=True,
@@ -181,7 +181,7 @@ def test_a_second_signal_during_the_checkpoint_write_stops_at_once_and_resume_is
       [
         sys.executable,
         '-m',
-        'experiments.mnist',
+        'experiments.train',
         TEST_FLAGS,
         *args,
         f'--num_steps={end}',
@@ -443,7 +443,7 @@ def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):
 
 def test_verbose_shows_the_traceback():
   result = run_module(
-    'experiments.mnist',
+    'experiments.train',
     TEST_FLAGS,
     '--workdir=/tmp/unused',
     '--dataset=mnist',
@@ -484,11 +484,11 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
       '--sample_every=0',
     )
     if failure == 'disk_full':
-      result = run_module('experiments.mnist', *args, '--num_steps=400')
+      result = run_module('experiments.train', *args, '--num_steps=400')
     else:
-      assert run_module('experiments.mnist', *args, '--num_steps=10').returncode == 0
+      assert run_module('experiments.train', *args, '--num_steps=10').returncode == 0
       subprocess.run(['mount', '-o', 'remount,ro', mount], check=True)
-      result = run_module('experiments.mnist', *args, '--num_steps=40')
+      result = run_module('experiments.train', *args, '--num_steps=40')
     assert result.returncode == 2, result.stderr
     lines = [l for l in result.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr

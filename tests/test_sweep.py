@@ -153,7 +153,7 @@ def test_structural_sweep_lists_one_command_per_group(tmp_path):
   expected = [
     f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
     '--group=base --eval=parzen',
-    f'python -m experiments.mnist --flagfile={base_flags} --update=alternating --d_steps=2 '
+    f'python -m experiments.train --flagfile={base_flags} --update=alternating --d_steps=2 '
     f'--workdir={workdir}/update_alternating-d_steps_2',
     f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
     '--group=g_hidden_16,16 --eval=parzen',

@@ -99,7 +99,7 @@ def test_sample_cli_restores_a_four_device_checkpoint_on_one_device(straight, tm
 
 def test_train_cli_runs_and_resumes(tmp_path):
   args = ('--flagfile=experiments/configs/test.flags', f'--workdir={tmp_path}', '--num_steps=20')
-  first = run_module('experiments.mnist', *args, devices=2)
+  first = run_module('experiments.train', *args, devices=2)
   assert first.returncode == 0, first.stderr
   assert 'step 20/20' in first.stdout and 'D(G(z))' in first.stdout
   second = run_module('experiments.mnist', *args[:2], '--num_steps=30', devices=2)

@@ -73,7 +73,7 @@ def commands(
       member = group.members[0]
       args = [
         '-m',
-        'experiments.mnist',
+        'experiments.train',
         base_flags,
         *(f'--{k}={plan_lib.flag_value(v)}' for k, v in member.overrides.items()),
         f'--workdir={os.path.join(workdir, member.name)}',
@@ -173,7 +173,7 @@ def train_group(
       if os.path.exists(os.path.join(member_dir, ranking.EVAL_FILE)):
         os.remove(os.path.join(member_dir, ranking.EVAL_FILE))
   eval_fn = None
-  if configs[0].eval_every > 0:  # evaluation during training, as experiments.mnist runs it
+  if configs[0].eval_every > 0:  # evaluation during training, as experiments.train runs it
     from gan_jax import evaluation
 
     eval_fn = evaluation.make_eval_fn(configs[0])
