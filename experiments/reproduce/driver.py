@@ -21,7 +21,7 @@ import sys
 import time
 
 from experiments.reproduce import plan as plan_lib
-from gan_jax.runtime import writers
+from gan_jax.runtime import log, writers
 from gan_jax.runtime.errors import Interrupted, UserError
 
 
@@ -125,7 +125,7 @@ class Driver:
     entry['attempts'] += 1
     entry['load_before'] = os.getloadavg()[0]
     self._save()
-    writers.log(f'reproduce: {key}: {entry["command"]}')
+    log.info(f'reproduce: {key}: {entry["command"]}')
     start = time.perf_counter()
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     child = subprocess.Popen(command, env=env)

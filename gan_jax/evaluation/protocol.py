@@ -32,7 +32,7 @@ from gan_jax import data
 from gan_jax.data import preprocess
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics, neighbours, parzen
-from gan_jax.runtime import sampling, writers
+from gan_jax.runtime import log, sampling
 from gan_jax.runtime.config import Config
 
 # (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
@@ -359,7 +359,7 @@ def make_eval_fn(
     real = {
       f'real_data/{k}': v for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()
     }
-  writers.log(
+  log.info(
     f'evaluation of {config.dataset} against {ref.test_note} ready in '
     f'{time.perf_counter() - start:.1f} s: '
     f'classifier test accuracy {ref.classifier.test_accuracy:.4f}, sha256 '

@@ -20,7 +20,8 @@ from gan_jax.game.state import GAN, TrainState
 from gan_jax.loop.loop import Action, Rewind
 from gan_jax.runtime import checkpoint, files, images, log, parallel, sampling, writers
 from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import CheckpointError, UserError, warn
+from gan_jax.runtime.errors import CheckpointError, UserError
+from gan_jax.runtime.log import warn
 
 # Written into a member's workdir when its losses or parameters become NaN/inf (and it is not
 # rolled back); the member is then left out of checkpoints, logs and the ranking.
@@ -136,7 +137,7 @@ class Members:
     self.failed[i] = True
     if self.num > 1:
       log.detail(f'member {self.workdirs[i]}: {message}')
-      writers.log(f'member {self.workdirs[i]} failed: {message}; the others train on')
+      log.info(f'member {self.workdirs[i]} failed: {message}; the others train on')
     if self.primary:
       files.write_text(os.path.join(self.workdirs[i], FAILED_FILE), message + '\n')
       if self.writers:
@@ -325,7 +326,7 @@ class Log(Action):
     for i in self.members.live():
       scalars[i] = {k: float(np.mean(v[i])) for k, v in values.items()}
       self.members.writers[i].write_scalars(step, {**scalars[i], 'steps_per_s': rate})
-    writers.log(self.line(step, rate, scalars))
+    log.info(self.line(step, rate, scalars))
     return None
 
 

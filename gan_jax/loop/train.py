@@ -18,7 +18,7 @@ from gan_jax import data
 from gan_jax.game import models
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 from gan_jax.loop import actions, loop
-from gan_jax.runtime import checkpoint, distributed, parallel, resources, writers
+from gan_jax.runtime import checkpoint, distributed, log, parallel, resources, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError, UserError
@@ -132,7 +132,7 @@ def _train(
         f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
         'or --overwrite to start again'
       )
-    writers.log(f'resumed from {ckpt.directory}/{step}')
+    log.info(f'resumed from {ckpt.directory}/{step}')
   members = actions.Members(
     [config], [workdir], [ckpt], mesh, stacked=False, failed=[False], primary=primary
   )
@@ -150,7 +150,7 @@ def _train(
     exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
   )
   line = lambda step, rate, scalars: writers.progress_line(step, config.num_steps, rate, scalars[0])
-  writers.log(
+  log.info(
     f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '
     f'{mesh.size} device(s) [{jax.devices()[0].platform}], steps {step} -> '
     f'{config.num_steps}, workdir {workdir}'

@@ -4,9 +4,6 @@ import errno
 import os
 import re
 
-# The log's warning, importable from here as before.
-from gan_jax.runtime.log import warn  # pylint: disable=unused-import
-
 # A full, read-only or forbidden disk: the user frees space or picks a writable path.
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 

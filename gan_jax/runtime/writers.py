@@ -10,7 +10,6 @@ import os
 import numpy as np
 
 from gan_jax.runtime import files
-from gan_jax.runtime import log as log_lib
 from gan_jax.runtime.errors import UserError
 
 METRICS_FILE = 'metrics.jsonl'
@@ -90,10 +89,9 @@ class MetricWriter:
       self._tb = None
 
 
-# The one atomic write and the one log, under the names the writers' callers know.
+# The one atomic write, under the names the writers' callers know.
 write_text = files.write_text
 write_json = files.write_json
-log = log_lib.info
 
 
 def format_duration(seconds: float) -> str:

@@ -28,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 from gan_jax.game import optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, distributed, parallel, writers
+from gan_jax.runtime import checkpoint, distributed, log, parallel, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
 from gan_jax.runtime.errors import ConfigError
@@ -311,7 +311,7 @@ def _train(
     raise
   if step:
     states = members.restore(states, step, quarantine=primary)
-    writers.log(f'resumed {num} members from step {step}')
+    log.info(f'resumed {num} members from step {step}')
   if primary:
     for workdir, config in zip(workdirs, configs):
       writers.write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
@@ -333,7 +333,7 @@ def _train(
       f'{writers.format_duration((template.num_steps - step) / rate)} | ' + ' | '.join(summary)
     )
 
-  writers.log(
+  log.info(
     f'training a population of {num} on {template.dataset} '
     f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
     f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
