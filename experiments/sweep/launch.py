@@ -190,7 +190,7 @@ def train_group(
       continue
     scalars = {}
     if evaluator is not None:
-      scalars = evaluator(_game_for(member.config), state.g_params)
+      scalars = evaluator(_game_for(member.config), state.generator_params())
     ranking.record_eval(member_dir, int(jax.device_get(state.step)), eval_mode, scalars)
 
 
