@@ -3,6 +3,7 @@ r"""Reproduces the paper's Table 1 row on MNIST with everything around it, and w
   python -m experiments.reproduce                    # standard: < 2 h on 2 CPU cores
   python -m experiments.reproduce --budget=quick     # the same pipeline in minutes
   python -m experiments.reproduce --budget=full      # the paper's length, for a GPU
+  python -m experiments.reproduce --budget=gpu --export=results/gpu   # make gpu-check
 
 Trains the Table 1 seeds, Fashion-MNIST, a recipe sweep, the ablations and the 1-D experiment
 (experiments/reproduce/plan.py), chooses checkpoints on validation, scores them on test once,
@@ -36,6 +37,13 @@ flags.DEFINE_string(
   'the published page).',
 )
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
+flags.DEFINE_string(
+  'export',
+  None,
+  "Also write Table 1's rows as a small summary (table1.json, the best seed's Figure 2) into "
+  'this directory, for committing: make gpu-check exports to results/gpu, which make '
+  'reproduce reports beside its own rows.',
+)
 FLAGS = flags.FLAGS
 
 
@@ -57,6 +65,10 @@ def main(argv):
   if standard and FLAGS.results is None:
     page.write_readme()  # README's Results section follows the published page
   print(f'wrote {results} and its figures in {figures_dir}')
+  if FLAGS.export:
+    from experiments.reproduce import export
+
+    print(f'exported Table 1 to {export.export(runs_dir, budget, FLAGS.export)}')
 
 
 if __name__ == '__main__':
