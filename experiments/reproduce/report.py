@@ -281,7 +281,9 @@ class Report:
       "trained here with several seeds. Each seed's checkpoint was chosen among those every "
       f'{self.budget.eval_every:,} steps by its validation Parzen log-likelihood (the fast '
       'recipe only among checkpoints whose samples sit no closer to their nearest training '
-      'images: `' + driver_lib.FAST_SELECTION_GATES + '`); only that checkpoint was scored on '
+      'images than held-out images do: `'
+      + driver_lib.FAST_SELECTION_GATES
+      + '`); only that checkpoint was scored on '
       f"the test set, once, by the paper's protocol ({protocol}), with samples drawn from "
       'another seed than the validation evaluations that chose it. Beside each Parzen number: '
       "the Fréchet distance and precision / recall in the evaluation classifier's features, "
