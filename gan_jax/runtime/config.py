@@ -46,7 +46,8 @@ def _field(default, help_text, *, choices=None, group='model'):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """An experiment. Defaults are the original code's MNIST recipe (PAPER.md)."""
+  """An experiment. Defaults are the original code's MNIST recipe (goodfeli/adversarial
+  mnist.yaml)."""
 
   # Data.
   dataset: str = _field('mnist_5k', 'Data set to train on.', choices=DATASETS, group='data')
