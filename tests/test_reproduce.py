@@ -1,6 +1,7 @@
 """make reproduce: the plan, the resumable driver, selection on validation, and RESULTS.md
 generated from outputs (synthetic ones here: the real runs take hours)."""
 
+import dataclasses
 import json
 import os
 import runpy
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from experiments.reproduce import driver as driver_lib
+from experiments.reproduce import export as export_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
 from gan_jax.runtime.errors import UserError
@@ -388,3 +390,50 @@ def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp
     {'name': 'seed_1', 'seed': 1},
     {'name': 'seed_2', 'seed': 2},
   ]
+
+
+def test_an_exported_gpu_summary_becomes_its_own_table1_row(tmp_path, monkeypatch):
+  runs_dir = str(tmp_path / 'gpu_runs')
+  budget = dataclasses.replace(TINY, name='gpu', parts=('table1',), populations=True)
+  driver = driver_lib.Driver(budget, runs_dir)
+  for seed, ll in zip(budget.seeds, (200.0, 210.0, 220.0)):
+    name = f'table1/seed_{seed}'
+    _fake_run(os.path.join(runs_dir, name), {2: ll - 50, 4: ll - 5}, (2, 4), average={2: ll, 4: ll})
+    _tested(driver, runs_dir, name, 'test_eval', 'test', ll)
+    _tested(driver, runs_dir, name, 'test_eval_average', 'test_average', ll + 20)
+  driver.state['steps']['train/table1'] = {'status': 'done', 'wall_s': 300.0, 'commit': 'abc' * 8}
+  driver._save()
+  monkeypatch.setattr(export_lib, 'device_name', lambda: 'NVIDIA H100 80GB HBM3')
+  monkeypatch.chdir(tmp_path)
+  path = export_lib.export(runs_dir, budget, os.path.join('results', 'gpu'))
+  data = json.load(open(path))
+  assert data['device'] == 'NVIDIA H100 80GB HBM3' and data['train_seconds'] == 300.0
+  assert [r['test_ll'] for r in data['rows']] == [[200.0, 210.0, 220.0], [220.0, 230.0, 240.0]]
+  assert data['rows'][0]['curves']['0'] == [[2.0, 4.0], [150.0, 195.0]]  # the raw G's curve
+  text = report_lib.Report(
+    str(tmp_path / 'cpu_runs'), TINY, str(tmp_path / 'RESULTS.md'), str(tmp_path / 'results')
+  ).write()
+  assert (
+    "| Adversarial nets, the paper's recipe on NVIDIA H100 80GB HBM3 (3 seeds, `make gpu-check`"
+    ', commit abcabcabcabc) | 4 | 5m00s for the population | 210.0 ± 10.0 |'
+  ) in text
+
+
+def test_the_gpu_check_script_names_what_exists():
+  import re
+  import subprocess
+
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  script = os.path.join(root, 'experiments', 'reproduce', 'gpu_check.sh')
+  assert subprocess.run(['bash', '-n', script]).returncode == 0
+  text = open(script).read()
+  for path in re.findall(r'tests/test_\w+\.py', text):
+    assert os.path.exists(os.path.join(root, path)), path
+  assert '--budget=gpu --export=results/gpu' in text and 'gpu' in plan_lib.BUDGETS
+  helpfull = subprocess.run(
+    [sys.executable, '-m', 'experiments.reproduce', '--helpfull'],
+    cwd=root,
+    capture_output=True,
+    text=True,
+  ).stdout
+  assert '--export' in helpfull and 'gpu' in helpfull
