@@ -11,12 +11,14 @@ and regenerates RESULTS.md and its figures from the outputs. Run the same comman
 interruption: it resumes where it stopped. --report_only rewrites RESULTS.md from what exists.
 """
 
+import dataclasses
 import os
 
 from absl import flags
 
 from experiments import cli
 from experiments.reproduce import plan as plan_lib
+from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_enum(
   'budget',
@@ -36,6 +38,12 @@ flags.DEFINE_string(
   '<runs_dir>/RESULTS.md otherwise, so a quick or full run never overwrites '
   'the published page).',
 )
+flags.DEFINE_list(
+  'parts',
+  None,
+  f'Run only these parts of the budget (of {", ".join(plan_lib.PARTS)}); the page then '
+  'reports what exists.',
+)
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
 flags.DEFINE_string(
   'export',
@@ -50,6 +58,14 @@ FLAGS = flags.FLAGS
 def main(argv):
   cli.no_positional_args(argv)
   budget = plan_lib.BUDGETS[FLAGS.budget]
+  if FLAGS.parts:
+    unknown = sorted(set(FLAGS.parts) - set(budget.parts))
+    if unknown:
+      raise UserError(
+        f'--parts={",".join(unknown)}: not a part of budget {budget.name} '
+        f'({", ".join(budget.parts)})'
+      )
+    budget = dataclasses.replace(budget, parts=tuple(p for p in budget.parts if p in FLAGS.parts))
   standard = budget.name == 'standard'
   runs_dir = FLAGS.runs_dir or os.path.join(
     'runs', 'reproduce' if standard else f'reproduce_{budget.name}'
