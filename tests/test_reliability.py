@@ -230,6 +230,21 @@ def _truncate(step_dir):
     f.truncate(os.path.getsize(path) // 2)
 
 
+def _flip_config_bit(step_dir):
+  # One bit of the saved config: '"seed": 0' becomes '"seed": 1', a valid but different config.
+  path = os.path.join(step_dir, 'config', 'metadata')
+  raw = bytearray(open(path, 'rb').read())
+  at = raw.index(b'"seed": ') + len(b'"seed": ')
+  raw[at] ^= 0x01
+  open(path, 'wb').write(bytes(raw))
+
+
+def _delete_integrity_then_rot(step_dir):
+  # Removing the hash must not switch the check off: the checkpoint's metadata still names it.
+  shutil.rmtree(os.path.join(step_dir, checkpoint.INTEGRITY_ITEM))
+  flip_bytes(_largest_array_file(step_dir))
+
+
 CORRUPTIONS = {
   'truncated_array_file': _truncate,
   'deleted_array': lambda d: os.remove(_largest_array_file(d)),
@@ -240,6 +255,8 @@ CORRUPTIONS = {
   'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
   # Bit rot: orbax reads the flipped bytes back without complaint; only the saved sha256 tells.
   'bit_rot_three_bytes': lambda d: flip_bytes(_largest_array_file(d)),
+  'config_bit_flip': _flip_config_bit,
+  'integrity_item_deleted_and_bit_rot': _delete_integrity_then_rot,
 }
 
 
@@ -257,8 +274,10 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(
   assert restored.step == 20 and os.path.isdir(bad)
   warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
   assert any(bad in l and 'of step 40 is unreadable' in l for l in warnings), warnings
-  if corruption == 'bit_rot_three_bytes':
+  if corruption in ('bit_rot_three_bytes', 'config_bit_flip'):
     assert any('sha256' in l for l in warnings), warnings
+  if corruption == 'integrity_item_deleted_and_bit_rot':
+    assert any('item is missing' in l for l in warnings), warnings
 
   state = train.train_and_evaluate(make_test_config(), workdir)  # resumes from 20
   jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
@@ -268,14 +287,20 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(
 
 
 def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path):
-  # Why the hash exists: the same three flipped bytes, with the integrity item removed (a
-  # checkpoint from before it), restore as step 40 with different numbers.
+  # Why the hash exists: the same three flipped bytes, in a checkpoint from before the hash
+  # (no integrity item, and its metadata names none), restore as step 40 with different numbers.
   reference_dir, reference = straight_run
   workdir = str(tmp_path / 'run')
   shutil.copytree(reference_dir, workdir)
   step_dir = os.path.join(workdir, 'checkpoints', '40')
   flip_bytes(_largest_array_file(step_dir))
   shutil.rmtree(os.path.join(step_dir, checkpoint.INTEGRITY_ITEM))
+  metadata_path = os.path.join(step_dir, checkpoint.METADATA_FILE)
+  with open(metadata_path) as f:
+    metadata = json.load(f)
+  del metadata['item_handlers'][checkpoint.INTEGRITY_ITEM]
+  with open(metadata_path, 'w') as f:
+    json.dump(metadata, f)
   restored = sampling.restore(workdir)
   assert restored.step == 40
   leaves = zip(jax.tree.leaves(reference), jax.tree.leaves(jax.device_get(restored.state)))
@@ -285,7 +310,12 @@ def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path)
 def test_each_checkpoint_records_the_hash_of_its_state(straight_run):
   workdir, reference = straight_run
   with open(os.path.join(workdir, 'checkpoints', '40', checkpoint.INTEGRITY_ITEM, 'metadata')) as f:
-    assert json.load(f) == {'state_sha256': checkpoint.state_sha256(reference)}
+    saved = json.load(f)
+  config = sampling.restore(workdir).config
+  assert saved == {
+    'state_sha256': checkpoint.state_sha256(reference),
+    'config_sha256': checkpoint.config_sha256(config.to_dict()),
+  }
 
 
 def test_no_readable_checkpoint_is_a_clear_error(straight_run, tmp_path):

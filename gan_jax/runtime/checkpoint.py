@@ -2,13 +2,15 @@
 
 Restoring takes an abstract target (shapes, dtypes and the current shardings), so a checkpoint
 written by any number of devices or processes restores onto any other. Each checkpoint also
-holds the sha256 of its state (the `integrity` item, committed with it): a restored state
-that hashes differently (bit rot: the compressed array files carry no checksum of their own)
-is treated as unreadable.
+holds the sha256 of its state and of its config (the `integrity` item, committed with it): a
+restored state or config that hashes differently (bit rot: the compressed array files carry no
+checksum of their own) is treated as unreadable, and so is a checkpoint whose own metadata names
+the integrity item but lacks it (deleting the item must not switch the check off).
 """
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -40,8 +42,18 @@ def abstract_like(tree: Any, sharding=None) -> Any:
 INTEGRITY_ITEM = 'integrity'
 
 
+# orbax's per-checkpoint metadata file: it names every item the checkpoint was written with.
+METADATA_FILE = '_CHECKPOINT_METADATA'
+
+
 class IntegrityError(ValueError):
-  """A checkpoint's state does not hash to the sha256 saved with it."""
+  """A checkpoint's state or config does not hash to the sha256 saved with it, or the saved
+  hashes are missing from a checkpoint written with them."""
+
+
+def config_sha256(values: dict) -> str:
+  """sha256 of a config's fields as canonical JSON (keys sorted; floats as Python repr)."""
+  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def state_sha256(state) -> str:
@@ -95,7 +107,10 @@ class Checkpointer:
     A write is atomic (orbax writes a temporary directory, then renames it): a full disk or
     a kill mid-write leaves the previous checkpoints as they were.
     """
-    integrity = {'state_sha256': state_sha256(state)}
+    integrity = {
+      'state_sha256': state_sha256(state),
+      'config_sha256': config_sha256(config.to_dict()),
+    }
     with self._storage_errors():
       self._manager.save(
         step,
@@ -108,8 +123,44 @@ class Checkpointer:
       )
 
   def read_config(self, step: int) -> Config:
-    restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return Config.from_dict(restored.config)
+    """The config checkpoint `step` was written with, checked against its saved sha256."""
+    return self._read_checked(step)[0]
+
+  def _integrity_named(self, step: int) -> bool:
+    """Whether checkpoint `step` was written with the integrity item.
+
+    Its orbax metadata lists the items it was written with: a checkpoint that names the item
+    must have it, whatever is on disk. Without readable metadata, the item's directory decides
+    (checkpoints from before the hash have neither).
+    """
+    step_dir = os.path.join(self.directory, str(step))
+    try:
+      with open(os.path.join(step_dir, METADATA_FILE), encoding='utf-8') as f:
+        handlers = json.load(f).get('item_handlers') or {}
+      return INTEGRITY_ITEM in handlers
+    except (OSError, ValueError, AttributeError):
+      return os.path.isdir(os.path.join(step_dir, INTEGRITY_ITEM))
+
+  def _read_checked(self, step: int) -> tuple[Config, dict | None]:
+    """(config, saved hashes or None for a checkpoint from before them); IntegrityError when
+    the item is named but missing or the config does not match its hash."""
+    named = self._integrity_named(step)
+    if named and not os.path.isdir(os.path.join(self.directory, str(step), INTEGRITY_ITEM)):
+      raise IntegrityError(
+        f'its metadata names the {INTEGRITY_ITEM} item (the sha256 of its state) but the '
+        'item is missing'
+      )
+    items = {'config': ocp.args.JsonRestore()}
+    if named:
+      items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    integrity = restored[INTEGRITY_ITEM] if named else None
+    if named and not isinstance(integrity, dict):
+      raise IntegrityError(f'its {INTEGRITY_ITEM} item is not a JSON object')
+    saved = integrity.get('config_sha256') if integrity else None
+    if saved is not None and config_sha256(restored.config) != saved:
+      raise IntegrityError('the config does not match the sha256 saved with it (bit rot)')
+    return Config.from_dict(restored.config), integrity
 
   def restore(
     self,
@@ -122,8 +173,9 @@ class Checkpointer:
     """Restores `step` (default: the newest checkpoint that reads back whole).
 
     A checkpoint that fails to read (half-written, truncated, garbage metadata) or whose state
-    does not match its saved sha256 (bit rot) is skipped with a warning naming it, falling back
-    to the previous one. Checkpoints written before the hash existed are restored unchecked. Nothing is deleted: with
+    does not match its saved sha256 (bit rot), or that lacks the integrity item its metadata
+    names, is skipped with a warning naming it, falling back to the previous one. Checkpoints
+    written before the hash existed (their metadata names no such item) are restored unchecked. Nothing is deleted: with
     `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/ so that training can
     write that step again.
 
@@ -152,7 +204,7 @@ class Checkpointer:
     errors = []
     for candidate in [step] if step is not None else available[::-1]:
       try:
-        config = self.read_config(candidate)
+        config, integrity = self._read_checked(candidate)
       except Exception as e:  # orbax raises many types for a damaged checkpoint
         errors.append(self._bad(candidate, e, quarantine))
         continue
@@ -160,14 +212,10 @@ class Checkpointer:
         check_compatible(config, expect, f'{self.directory}/{candidate}')
       try:
         target = abstract_state(config) if callable(abstract_state) else abstract_state
-        items = {'state': ocp.args.StandardRestore(target)}
-        checked = os.path.isdir(os.path.join(self.directory, str(candidate), INTEGRITY_ITEM))
-        if checked:
-          items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
-        restored = self._manager.restore(candidate, args=ocp.args.Composite(**items))
-        if checked and (
-          state_sha256(restored.state) != restored[INTEGRITY_ITEM].get('state_sha256')
-        ):
+        restored = self._manager.restore(
+          candidate, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        )
+        if integrity is not None and state_sha256(restored.state) != integrity.get('state_sha256'):
           raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
         return restored.state, config, candidate
       except Exception as e:
