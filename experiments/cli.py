@@ -4,6 +4,8 @@ import math
 import os
 import stat
 import sys
+import threading
+import time
 import traceback
 
 from absl import app, flags, logging
@@ -16,6 +18,9 @@ FLAGS = flags.FLAGS
 # A flagfile is a few hundred bytes of text; anything far larger is a wrong path (a data file,
 # /dev/zero), which absl would read whole into memory.
 MAX_FLAGFILE_BYTES = 1 << 20
+# After an error line, how long the process waits for library threads (orbax's commit threads)
+# before it exits without them: the line is the answer, a hang after it is not.
+EXIT_GRACE_SECONDS = 10.0
 
 
 def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> None:
@@ -177,11 +182,36 @@ def wrap(main):
   return wrapped
 
 
+def exit_despite_threads(code: int, grace: float = EXIT_GRACE_SECONDS) -> None:
+  """Exits with `code` once the other non-daemon threads end, or after `grace` seconds anyway.
+
+  Python waits for every non-daemon thread before it exits; a library thread stuck on a failed
+  write (orbax waits 300 s for a signal a failed save never sends) would hold the process, and
+  its workdir lock, long after the error line was printed.
+  """
+  deadline = time.monotonic() + grace
+  others = [
+    t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+  ]
+  for thread in others:
+    thread.join(max(0.0, deadline - time.monotonic()))
+  if any(t.is_alive() for t in others):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run(main) -> None:
-  """app.run(main) through parse_flags and wrap: every user error is one line."""
+  """app.run(main) through parse_flags and wrap: every user error is one line, and the process
+  then exits (exit_despite_threads)."""
   if '--verbose' not in sys.argv:
     sys.stderr = _DropClosedLoopTracebacks(sys.stderr)
-  app.run(wrap(main), flags_parser=parse_flags)
+  try:
+    app.run(wrap(main), flags_parser=parse_flags)
+  except SystemExit as e:
+    if e.code not in (0, None):
+      exit_despite_threads(e.code if isinstance(e.code, int) else 1)
+    raise
 
 
 def define_distributed_flags(flag_values: flags.FlagValues = FLAGS) -> None:

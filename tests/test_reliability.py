@@ -1,6 +1,8 @@
 """Stop it any time, feed it anything, lose nothing."""
 
 import ast
+import contextlib
+import fcntl
 import glob
 import json
 import os
@@ -8,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -531,6 +534,82 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
     assert sampling.restore(copy).step == good[-1]
   finally:
     subprocess.run(['umount', '-l', mount], capture_output=True)
+
+
+@contextlib.contextmanager
+def _read_only(path: str):
+  """`path` read-only for this test: a read-only bind mount (root), else its mode bits."""
+  if os.geteuid() != 0:
+    os.chmod(path, 0o555)
+    try:
+      yield
+    finally:
+      os.chmod(path, 0o755)
+    return
+  if subprocess.run(['mount', '--bind', path, path], capture_output=True).returncode:
+    pytest.skip('needs a bind mount to make a directory read-only as root')
+  try:
+    subprocess.run(['mount', '-o', 'remount,ro,bind', path], check=True, capture_output=True)
+    yield
+  finally:
+    subprocess.run(['umount', '-l', path], capture_output=True)
+
+
+def test_a_resume_onto_read_only_checkpoints_exits_at_once_and_frees_the_lock(
+  trained_workdir, tmp_path
+):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  with _read_only(os.path.join(workdir, 'checkpoints')):
+    start = time.monotonic()
+    result = run_module('experiments.train', TEST_FLAGS, f'--workdir={workdir}', timeout=120)
+    took = time.monotonic() - start
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and 'cannot write checkpoints to' in lines[0], result.stderr
+    assert 'the checkpoint of step 20 is intact' in lines[0]
+    assert took < 60  # start-up and one line, not orbax's 300 s wait
+  with open(os.path.join(workdir, workdir_lib.LOCK_FILE)) as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: nobody holds it any more
+  assert checkpoint.Checkpointer(workdir, read_only=True).all_steps() == [20]
+
+
+def test_a_failed_write_leaves_no_thread_waiting(tmp_path):
+  # A disk that turns read-only between two saves: orbax's commit threads of the failed write
+  # would wait 300 s for a signal, and the process could not exit until then.
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  state = {'w': np.ones(3, np.float32)}
+  try:
+    with _read_only(ckpt.directory):
+      with pytest.raises(CheckpointError, match='cannot write checkpoints'):
+        ckpt.save(10, state, make_test_config())
+        ckpt.wait()
+      deadline = time.monotonic() + 5
+      while time.monotonic() < deadline and _stuck_threads():
+        time.sleep(0.05)
+      assert not _stuck_threads()
+  finally:
+    ckpt.close()
+
+
+def _stuck_threads() -> list[str]:
+  return [
+    t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+  ]
+
+
+def test_the_entry_points_exit_even_when_a_thread_hangs():
+  code = (
+    'import threading, time\n'
+    'from experiments import cli\n'
+    'threading.Thread(target=time.sleep, args=(600,)).start()\n'
+    'cli.exit_despite_threads(2, grace=0.5)\n'
+  )
+  start = time.monotonic()
+  result = subprocess.run(
+    [sys.executable, '-c', code], cwd=ROOT, env=_env(), capture_output=True, timeout=60
+  )
+  assert result.returncode == 2 and time.monotonic() - start < 30
 
 
 # --------------------------------------------------------------------------------- pickle

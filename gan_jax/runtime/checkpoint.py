@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+import threading
 import time
 from typing import Any
 
@@ -94,6 +96,18 @@ class Checkpointer:
       enable_async_checkpointing=True,
     )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    if not read_only:
+      try:  # a resumed run on a read-only disk stops here, not after training to the first save
+        with self._storage_errors():
+          self._check_writable()
+      except BaseException:
+        self.close()
+        raise
+
+  def _check_writable(self) -> None:
+    fd, probe = tempfile.mkstemp(dir=self.directory, prefix='.gan_jax-write-check-')
+    os.close(fd)
+    os.remove(probe)
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -254,6 +268,9 @@ class Checkpointer:
     try:
       yield
     except Exception as e:
+      # A failed write leaves orbax's commit threads waiting (five minutes) for signals that
+      # will never come, and the process cannot exit until they give up.
+      release_stuck_writes()
       cause = storage_error(e)
       if cause is None:
         raise
@@ -271,6 +288,31 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def release_stuck_writes() -> None:
+  """Cancels orbax's background commit threads that still wait for their start signal (call
+  only once a write failed: it cancels every write in flight).
+
+  After a failed write (a read-only or full disk), the threads of that write wait up to
+  orbax's barrier timeout (300 s) for a signal, such as "the directory exists", that the failed
+  step never sends; they are not daemons, so the process could not exit. Each is cancelled,
+  then its awaited signals are set so that it wakes, sees the cancellation and ends. A thread
+  already past its wait is only cancelled. Uses orbax internals; if they change, this does
+  nothing (the entry points still exit: experiments.cli stops waiting for threads).
+  """
+  try:
+    from orbax.checkpoint._src.futures import future as orbax_future
+
+    thread_type = orbax_future._SignalingThread
+  except (ImportError, AttributeError):
+    return
+  for thread in threading.enumerate():
+    if not isinstance(thread, thread_type) or not thread.is_alive():
+      continue
+    with contextlib.suppress(Exception):
+      thread.cancel()
+      orbax_future.set_signals(thread._receive_signals, operation_id=thread._operation_id)
 
 
 def check_compatible(saved: Config, current: Config, where: str) -> None:
