@@ -11,6 +11,7 @@ import traceback
 from absl import app, flags, logging
 
 from gan_jax.runtime import distributed, log
+from gan_jax.runtime.config import check_path, check_text
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -21,6 +22,15 @@ MAX_FLAGFILE_BYTES = 1 << 20
 # After an error line, how long the process waits for library threads (orbax's commit threads)
 # before it exits without them: the line is the answer, a hang after it is not.
 EXIT_GRACE_SECONDS = 10.0
+# String flags that name a path (path_flags): checked once at entry, when given.
+_PATH_FLAGS: set[str] = set()
+
+
+def path_flags(*names: str) -> None:
+  """Marks the string flags `names` as paths: a given value must be a usable path (not blank,
+  valid UTF-8, no control characters: gan_jax.runtime.config.check_path), or the entry point
+  stops in one line before doing anything. Call it next to the flags' definitions."""
+  _PATH_FLAGS.update(names)
 
 
 def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> None:
@@ -39,7 +49,7 @@ def _flagfiles(args) -> list[str]:
         paths.append(value)
       elif i + 1 < len(args):
         paths.append(args[i + 1])
-  return [os.path.expanduser(p) for p in paths if p]
+  return [os.path.expanduser(p) for p in paths]
 
 
 def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
@@ -50,6 +60,10 @@ def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
   """
   for path in _flagfiles(args):
     where = f'--flagfile={path}' + (f' (named in {stack[-1]})' if stack else '')
+    if not path.strip():
+      raise UserError(
+        f'{where} is empty (an unset shell variable?); pass a flagfile or drop the flag'
+      )
     if os.path.realpath(path) in map(os.path.realpath, stack):
       raise UserError(f'{where} includes itself; remove the circular --flagfile line')
     try:
@@ -83,11 +97,23 @@ def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
     check_flagfiles([line.strip() for line in text.splitlines()], (*stack, path))
 
 
-def _check_finite_floats() -> None:
+def _check_values() -> None:
+  """Every value given: finite floats, paths usable (path_flags), no control characters."""
   for name in FLAGS:
-    value = FLAGS[name].value
+    flag = FLAGS[name]
+    value = flag.value
     if isinstance(value, float) and not math.isfinite(value):
       fail(f'--{name}={value} is not a finite number; pass a real value')
+    if not flag.present:
+      continue
+    try:
+      if isinstance(value, str) and name in _PATH_FLAGS:
+        check_path(f'--{name}', value)
+      for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+        if isinstance(text, str):
+          check_text(f'--{name}', text)
+    except UserError as e:
+      fail(str(e))
 
 
 def parse_flags(argv):
@@ -100,7 +126,7 @@ def parse_flags(argv):
     remaining = FLAGS(argv)
   except flags.Error as e:  # unknown flag, bad value, missing flagfile, missing required flag
     fail(str(e))
-  _check_finite_floats()
+  _check_values()
   return remaining
 
 

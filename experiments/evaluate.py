@@ -90,6 +90,7 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool('overwrite', False, 'Replace an earlier eval.json and eval.md in --out_dir.')
 flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
+cli.path_flags('workdir', 'samples', 'out_dir', 'data_dir', 'manual_dir', 'cache_dir')
 FLAGS = flags.FLAGS
 
 

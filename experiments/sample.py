@@ -23,6 +23,7 @@ flags.DEFINE_string(
 flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0, upper_bound=MAX_SEED)
 flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
 flags.mark_flag_as_required('workdir')
+cli.path_flags('workdir', 'out')
 FLAGS = flags.FLAGS
 
 

@@ -36,6 +36,7 @@ flags.DEFINE_string(
   'the published page).',
 )
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
+cli.path_flags('runs_dir', 'results')
 FLAGS = flags.FLAGS
 
 

@@ -8,6 +8,7 @@ defaults.
 import dataclasses
 import json
 import math
+import unicodedata
 from typing import Any
 
 from gan_jax.runtime.errors import ConfigError
@@ -32,6 +33,50 @@ MLP_SHAPE_FIELDS = (
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
 # with smaller ones, and past 2**63 it raises.
 MAX_SEED = 2**32 - 1
+
+
+def control_character(text: str) -> str | None:
+  """The first control character (newline, ESC, NUL, ...) in `text`, or None."""
+  return next((c for c in text if unicodedata.category(c) == 'Cc'), None)
+
+
+def check_text(flag: str, value: str, fix: str = 'retype it') -> None:
+  """A value that is written into flag files and shell commands: no control characters.
+
+  A newline splits a line of commands.sh or base.flags in two, ESC rewrites the terminal that
+  prints it, NUL ends the string at the operating system.
+  """
+  char = control_character(value)
+  if char is not None:
+    raise ConfigError(f'{flag}={value!r} holds the control character {char!r}; {fix}')
+
+
+def check_path(flag: str, value: str) -> None:
+  """A path flag as given: not empty or blank, no control characters, valid UTF-8, no blank
+  ends (a flagfile line loses them).
+
+  Python keeps the bytes of a non-UTF-8 name as surrogates; orbax and TensorBoard cannot encode
+  them and fail at the first write, long after the run started.
+  """
+  if not value.strip():
+    raise ConfigError(
+      f'{flag} is {"empty" if not value else f"only blanks ({value!r})"} (an unset shell '
+      'variable?); pass a path'
+    )
+  check_text(flag, value, 'rename it or pick another path')
+  try:
+    value.encode('utf-8')
+  except UnicodeEncodeError as e:
+    shown = value.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+    byte = ord(value[e.start]) - 0xDC00  # how Python keeps an undecodable byte of a name
+    raise ConfigError(
+      f'{flag}={shown} is not valid UTF-8 (byte 0x{byte & 0xFF:02x}); rename it or pick a '
+      'path of UTF-8 characters'
+    ) from None
+  if value != value.strip():
+    raise ConfigError(
+      f'{flag}={value!r} begins or ends with blanks (a quoting mistake?); remove them'
+    )
 
 
 def _field(default, help_text, *, choices=None, group='model'):
@@ -268,6 +313,8 @@ class Config:
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
+      if expected is str and value:  # paths: written into base.flags and commands.sh
+        check_path(f'--{f.name}', value)
     positive = (
       'noise_dim',
       'd_pieces',
