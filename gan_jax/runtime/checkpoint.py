@@ -299,7 +299,7 @@ def release_stuck_writes() -> None:
   step never sends; they are not daemons, so the process could not exit. Each is cancelled,
   then its awaited signals are set so that it wakes, sees the cancellation and ends. A thread
   already past its wait is only cancelled. Uses orbax internals; if they change, this does
-  nothing (the entry points still exit: experiments.cli stops waiting for threads).
+  nothing (an entry point still exits: it stops waiting for threads after its error line).
   """
   try:
     from orbax.checkpoint._src.futures import future as orbax_future
