@@ -11,7 +11,7 @@ import traceback
 from absl import app, flags, logging
 
 from gan_jax.runtime import distributed, log
-from gan_jax.runtime.config import check_path, check_text
+from gan_jax.runtime.config import check_float32, check_path, check_text
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -107,6 +107,8 @@ def _check_values() -> None:
     if not flag.present:
       continue
     try:
+      if isinstance(value, float):
+        check_float32(f'--{name}', value)
       if isinstance(value, str) and name in _PATH_FLAGS:
         check_path(f'--{name}', value)
       for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:

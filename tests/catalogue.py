@@ -241,6 +241,23 @@ ROWS = [
     ['--coordinator_address=', "control character '\\n'"],
     [],
   ),
+  # ------------------------------------------------------------- float32, the devices' type
+  (
+    'learning_rate_overflows_float32',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--learning_rate=1e39'],
+    2,
+    ['--learning_rate=1e+39 overflows float32', 'pass a smaller value'],
+    [],
+  ),
+  (
+    'init_scale_is_zero_in_float32',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--g_init_scale=1e-46'],
+    2,
+    ['--g_init_scale=1e-46 is 0 in float32'],
+    [],
+  ),
   # ------------------------------------------------------------------ data and resources
   (
     'batch_larger_than_data',
@@ -1016,6 +1033,14 @@ ROWS = [
     ['--sweep=', 'is not valid UTF-8 (byte 0xfe)'],
     [],
   ),
+  (
+    'sweep_member_overflows_float32',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_float32}'],
+    2,
+    ['sweep member 1', '--learning_rate=1e+300 overflows float32'],
+    ['sweep_float32'],
+  ),
   # ---------------------------------------------------------------- experiments.toy1d
   ('toy1d_empty_workdir', TOY1D, ['--workdir='], 2, ['--workdir is empty'], []),
   (
@@ -1083,6 +1108,14 @@ ROWS = [
     2,
     ['is not UTF-8 text'],
     ['binary_flags'],
+  ),
+  (
+    'toy1d_learning_rate_overflows_float32',
+    TOY1D,
+    ['--workdir={tmp}/t', '--g_learning_rate=1e308'],
+    2,
+    ['--g_learning_rate=1e+308 overflows float32'],
+    [],
   ),
   (
     'toy1d_workdir_not_utf8',
@@ -1316,6 +1349,10 @@ FIXTURES = {
   ),
   'sweep_value_nul': ('sweep_value_nul.py', _sweep_file("[{'data_dir': 'x\\x00y'}]")),
   'sweep_value_newline': ('sweep_value_newline.py', _sweep_file("[{'seed': '1\\n'}]")),
+  'sweep_float32': (
+    'sweep_float32.py',
+    _sweep_file("[{'seed': 0}, {'learning_rate': 1e300}]"),
+  ),
   'npy_huge_header': ('huge_header.npy', _huge_header),
   'npy_truncated': ('truncated.npy', _truncated_npy),
   'npy_object': ('object.npy', _npy(np.array([{'a': 1}] * 20, dtype=object), allow_pickle=True)),

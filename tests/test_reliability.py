@@ -390,6 +390,14 @@ def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rat
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == []
 
 
+@pytest.mark.parametrize('flag', ['g_init_scale', 'd_init_scale'])
+def test_non_finite_from_a_huge_init_scale_names_the_init_scale(tmp_path, flag):
+  # Weights of 1e20 overflow float32 at the first step, whatever the learning rate.
+  with pytest.raises(train.NonFiniteError) as error:
+    train.train_and_evaluate(make_test_config(f'--{flag}=1e20'), str(tmp_path))
+  assert f'--{flag}=1e+20' in str(error.value) and 'learning_rate' not in str(error.value)
+
+
 def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch):
   poisoned = _poison_after(30, monkeypatch)
   config = make_test_config('--on_nonfinite=rollback', '--rollback_lr_factor=0.5')

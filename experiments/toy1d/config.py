@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.toy1d import theory
-from gan_jax.runtime.config import MAX_SEED
+from gan_jax.runtime.config import MAX_SEED, check_float32
 from gan_jax.runtime.errors import ConfigError
 
 Array = jax.Array
@@ -130,6 +130,9 @@ class ToyConfig:
           f'--{f.name}={",".join(map(str, value))} holds a number that is not '
           'finite; pass real values'
         )
+      for number in value if isinstance(value, tuple) else [value]:
+        if isinstance(number, float):
+          check_float32(f'--{f.name}', number)
       choices = f.metadata['choices']
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')

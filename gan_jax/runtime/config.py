@@ -35,6 +35,27 @@ MLP_SHAPE_FIELDS = (
 MAX_SEED = 2**32 - 1
 
 
+# Every float of a config ends up in float32 on the devices (learning rates in optax's state,
+# init scales in the weights): a value that float32 cannot hold is inf or 0 there.
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.401298464324817e-45  # the smallest positive (subnormal) float32
+
+
+def check_float32(flag: str, value: float) -> None:
+  """A finite float the devices can hold: beyond float32 it is inf (or 0) in the first step,
+  which a float64 check at entry does not see."""
+  if abs(value) > FLOAT32_MAX:
+    raise ConfigError(
+      f'{flag}={value} overflows float32 (at most {FLOAT32_MAX:.4g} in magnitude), in which '
+      'the devices compute; pass a smaller value'
+    )
+  if value != 0 and abs(value) < FLOAT32_TINY:
+    raise ConfigError(
+      f'{flag}={value} is 0 in float32 (at least {FLOAT32_TINY:.4g} in magnitude), in which '
+      'the devices compute; pass a larger value or 0'
+    )
+
+
 def control_character(text: str) -> str | None:
   """The first control character (newline, ESC, NUL, ...) in `text`, or None."""
   return next((c for c in text if unicodedata.category(c) == 'Cc'), None)
@@ -310,6 +331,9 @@ class Config:
         raise ConfigError(f'--{f.name} must be a {expected.__name__}, got {value!r}')
       if expected is float and not math.isfinite(value):
         raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
+      for number in value if isinstance(default, tuple) else [value]:
+        if isinstance(number, float):
+          check_float32(f'--{f.name}', number)
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
