@@ -34,8 +34,7 @@ def path_flags(*names: str) -> None:
 
 
 def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> None:
-  message = ' '.join(message.split())
-  print(f'error: {message}', file=sys.stderr)
+  print(f'error: {log.one_line(message)}', file=sys.stderr)
   sys.exit(exit_code)
 
 
@@ -137,43 +136,6 @@ def no_positional_args(argv) -> None:
     fail(f'unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull)')
 
 
-class _DropClosedLoopTracebacks:
-  """A stderr that drops tracebacks ending in `RuntimeError: Event loop is closed`.
-
-  After a failed asynchronous checkpoint write (a full disk), tensorstore's pending callbacks
-  report into orbax's already closed event loop and print one such traceback each: noise once
-  the failure itself is reported as one line. Everything else passes through, line by line.
-  """
-
-  def __init__(self, stream):
-    self._stream = stream
-    self._partial = ''
-    self._held: list[str] = []
-
-  def write(self, text: str) -> int:
-    self._partial += text
-    *lines, self._partial = self._partial.split('\n')
-    for line in lines:
-      self._line(line + '\n')
-    return len(text)
-
-  def _line(self, line: str) -> None:
-    if not self._held and not line.startswith('Traceback (most recent call last):'):
-      self._stream.write(line)
-      return
-    self._held.append(line)
-    if line[:1] not in (' ', '\t') and not line.startswith('Traceback'):  # the exception line
-      if line.strip() != 'RuntimeError: Event loop is closed':
-        self._stream.write(''.join(self._held))
-      self._held = []
-
-  def flush(self) -> None:
-    self._stream.flush()
-
-  def __getattr__(self, name):
-    return getattr(self._stream, name)
-
-
 def wrap(main):
   """main(argv), with every error a user can cause turned into one line and an exit code:
 
@@ -233,7 +195,7 @@ def run(main) -> None:
   """app.run(main) through parse_flags and wrap: every user error is one line, and the process
   then exits (exit_despite_threads)."""
   if '--verbose' not in sys.argv:
-    sys.stderr = _DropClosedLoopTracebacks(sys.stderr)
+    log.catch_background_errors()
   try:
     app.run(wrap(main), flags_parser=parse_flags)
   except SystemExit as e:

@@ -409,6 +409,14 @@ ROWS = [
     ['is not empty', 'was not written by gan_jax', '--overwrite included'],
     ['foreign'],
   ),
+  (
+    'foreign_workdir_with_escape_names',
+    TRAIN,
+    [TEST, '--workdir={foreign_escape}'],
+    2,
+    ['is not empty (red.txt)', 'was not written by gan_jax'],
+    ['foreign_escape'],
+  ),
   ('workdir_is_a_file', TRAIN, [TEST, '--workdir={a_file}'], 2, ['is not a directory'], ['a_file']),
   (
     'workdir_is_a_sweep',
@@ -1264,6 +1272,10 @@ FIXTURES = {
       _write(os.path.join(p, 'notes.txt'), 'my thesis\n'),
       _write(os.path.join(p, 'sub', 'data.bin'), b'\1\2\3'),
     ),
+  ),
+  'foreign_escape': (
+    'foreign_escape',
+    lambda p, _: _write(os.path.join(p, '\x1b[31mred\x1b[0m.txt'), 'a name that paints\n'),
   ),
   'a_file': ('a_file', lambda p, _: _write(p, 'a file, not a directory\n')),
   'existing_png': ('grid.png', lambda p, _: _write(p, b'\x89PNG not really')),

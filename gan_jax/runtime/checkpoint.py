@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -240,7 +241,7 @@ class Checkpointer:
     )
 
   def _bad(self, step: int, error: Exception, quarantine: bool) -> str:
-    reason = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+    reason = f'{type(error).__name__}: {_first_line(error)}'
     where = os.path.join(self.directory, str(step))
     if quarantine:
       target = os.path.join(
@@ -288,6 +289,13 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _first_line(error: BaseException) -> str:
+  """The first line of an error's text, without tensorstore's pointer to its details (the
+  repr of a bound pybind method and a TensorStore spec: noise in a one-line warning)."""
+  text = str(error).splitlines()[0] if str(error) else ''
+  return re.sub(r'\s*See full TensorStore details:.*', '', text).strip() or type(error).__name__
 
 
 def release_stuck_writes() -> None:
