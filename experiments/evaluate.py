@@ -123,7 +123,7 @@ def main(argv):
         f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
         f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set'
       )
-    resources.check_samples(
+    resources.check_evaluation(
       f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
     )
     samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, files, parallel, sampling, writers
+from gan_jax.runtime import checkpoint, files, parallel, resources, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.errors import CheckpointError, UserError, file_error
 from tests.catalogue import flip_bytes
@@ -668,6 +668,29 @@ def test_the_entry_points_exit_even_when_a_thread_hangs():
     [sys.executable, '-c', code], cwd=ROOT, env=_env(), capture_output=True, timeout=60
   )
   assert result.returncode == 2 and time.monotonic() - start < 30
+
+
+# ------------------------------------------------------------------------------- memory
+
+
+def test_memory_estimates_cover_every_member_and_the_evaluation(monkeypatch):
+  config = make_test_config()
+  one, eight = (resources.training_bytes(config, 784, 4000, m) for m in (1, 8))
+  images = 4000 * 784
+  assert eight - images == 8 * (one - images)  # the images are shared, the rest is per member
+  monkeypatch.setattr(resources, 'host_bytes_available', lambda: 20 << 30)
+  monkeypatch.setattr(resources, 'device_bytes_limit', lambda: None)
+  # 3M MNIST samples are 9 GiB, but the evaluation holds them several times over.
+  with pytest.raises(UserError, match=r'--num_samples=3000000 needs about 43.8 GiB'):
+    resources.check_evaluation('--num_samples=3000000', 3_000_000, (28, 28, 1))
+  resources.check_evaluation('--num_samples=10000', 10_000, (28, 28, 1))
+  # A population whose members fit one at a time, but not together.
+  wide = make_test_config('--g_hidden=20000,20000')
+  alone = resources.training_bytes(wide, 784, 4000)
+  monkeypatch.setattr(resources, 'host_bytes_available', lambda: int(alone * 1.5))
+  resources.check_training(wide, 784, 4000)
+  with pytest.raises(UserError, match=r'x 2 members\).* or fewer members'):
+    resources.check_training(wide, 784, 4000, members=2)
 
 
 # --------------------------------------------------------------------------------- pickle

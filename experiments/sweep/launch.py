@@ -300,6 +300,14 @@ def run(
   higher_is_better = ranking.rank_direction(rank_by, rank_mode)
   eval_mode = ranking.resolve_eval_mode(eval_mode, rank_by)
   plan = make_plan(base, spec_path)
+  if eval_mode != 'none':  # every member is evaluated at the end: refused now, not then
+    from gan_jax import data
+    from gan_jax.runtime import resources
+
+    num = plan.base.eval_num_samples
+    resources.check_evaluation(
+      f'--eval_num_samples={num}', num, data.image_shape(plan.base.dataset)
+    )
   if group is not None:
     plan.group(group)  # an unknown --group is refused before anything is written
   # Process 0 checks the sweep workdir and every member's before anything trains; if one may

@@ -329,6 +329,7 @@ def run(
   figure1 and theory share one game. Returns the wall time of each part, in seconds.
   """
   config.validate()
+  config.check_memory()  # before the workdir is claimed or anything allocated
   unknown = set(experiments) - set(EXPERIMENTS)
   if unknown:
     raise ConfigError(f'unknown experiment(s) {sorted(unknown)}; choose from {EXPERIMENTS}')

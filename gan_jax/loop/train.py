@@ -51,8 +51,9 @@ class Experiment:
     return init(self.output_bias)
 
 
-def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
-  """Validates `config` against the devices and data, loads the training split."""
+def setup(config: Config, mesh: jax.sharding.Mesh | None = None, *, members: int = 1) -> Experiment:
+  """Validates `config` against the devices, the data and the memory (for `members` such
+  configs trained as one population), loads the training split."""
   config.validate()
   mesh = parallel.make_mesh() if mesh is None else mesh
   parallel.check_batch_size(config.batch_size, mesh)
@@ -71,7 +72,7 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
       f'of {config.dataset} ({split.num_examples} examples); use a smaller one'
     )
   data_dim = math.prod(split.images.shape[1:])
-  resources.check_training(config, data_dim, split.num_examples)  # before any allocation
+  resources.check_training(config, data_dim, split.num_examples, members)  # before allocating
   gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
   bias = None
   if config.g_output_bias == 'marginals' and gan.output == 'sigmoid':

@@ -33,6 +33,16 @@ MLP_SHAPE_FIELDS = (
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
 # with smaller ones, and past 2**63 it raises.
 MAX_SEED = 2**32 - 1
+# Counts, sizes and steps become int32 on the devices (the step counter, shapes, loop bounds).
+MAX_INT32 = 2**31 - 1
+
+
+def check_int32(flag: str, value: int) -> None:
+  if abs(value) > MAX_INT32:
+    raise ConfigError(
+      f'{flag}={value} is beyond {MAX_INT32}, the largest count the devices hold (int32); '
+      'pass a smaller value'
+    )
 
 
 # Every float of a config ends up in float32 on the devices (learning rates in optax's state,
@@ -334,6 +344,8 @@ class Config:
       for number in value if isinstance(default, tuple) else [value]:
         if isinstance(number, float):
           check_float32(f'--{f.name}', number)
+        elif _is_type(number, int) and f.name != 'seed':  # a seed is checked below
+          check_int32(f'--{f.name}', number)
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
