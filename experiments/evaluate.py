@@ -100,6 +100,13 @@ def main(argv):
     raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
   if FLAGS.samples is not None and (FLAGS.dataset is None or FLAGS.out_dir is None):
     raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
+  ignored = [f'--{n}' for n in ('step', 'num_samples') if FLAGS[n].present]
+  if FLAGS.samples is not None and ignored:
+    raise UserError(
+      f'{" and ".join(ignored)} {"do" if len(ignored) > 1 else "does"} not apply to --samples '
+      '(they choose a checkpoint and draw from its generator; the file is evaluated as it '
+      'is): drop them, or evaluate --workdir instead'
+    )
   if FLAGS.workdir == '' or FLAGS.samples == '':
     raise UserError(
       f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '

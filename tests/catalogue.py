@@ -8,6 +8,7 @@ tests/test_catalogue.py runs every row.
 """
 
 import fcntl
+import gzip
 import os
 import shutil
 
@@ -307,6 +308,14 @@ ROWS = [
     2,
     ['truncated'],
     ['truncated_idx'],
+  ),
+  (
+    'idx_gzip_bomb',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--dataset=mnist', '--manual_dir={bomb_idx}'],
+    2,
+    ['train-images-idx3-ubyte.gz', 'declares (1000000, 28, 28)', 'refused before inflating'],
+    ['bomb_idx'],
   ),
   (
     'huge_noise_dim',
@@ -806,6 +815,28 @@ ROWS = [
     ['--out_dir=', "control character '\\x1b'"],
     ['npy_nan'],
   ),
+  (
+    'evaluate_samples_with_step',
+    EVALUATE,
+    ['--samples={npy_nan}', '--dataset=mnist_5k', '--out_dir={tmp}/e', '--step=20'],
+    2,
+    ['--step does not apply to --samples', 'drop them'],
+    ['npy_nan'],
+  ),
+  (
+    'evaluate_samples_with_num_samples',
+    EVALUATE,
+    [
+      '--samples={npy_nan}',
+      '--dataset=mnist_5k',
+      '--out_dir={tmp}/e',
+      '--step=20',
+      '--num_samples=500',
+    ],
+    2,
+    ['--step and --num_samples do not apply to --samples'],
+    ['npy_nan'],
+  ),
   # ---------------------------------------------------------------- experiments.sweep
   ('sweep_missing_flag', SWEEP, [*SWEEP_BASE], 2, ['--sweep', 'must have a value'], []),
   ('sweep_file_missing', SWEEP, [*SWEEP_BASE, '--sweep={tmp}/nope.py'], 2, ['is not a file'], []),
@@ -1081,6 +1112,14 @@ ROWS = [
     ['--eval_num_samples=1000000000 needs about', 'more than the'],
     ['sweep_ok'],
   ),
+  (
+    'sweep_file_with_nul_bytes',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_nul}'],
+    2,
+    ['sweep_nul.py:2', 'null bytes', 'fix the file'],
+    ['sweep_nul'],
+  ),
   # ---------------------------------------------------------------- experiments.toy1d
   ('toy1d_empty_workdir', TOY1D, ['--workdir='], 2, ['--workdir is empty'], []),
   (
@@ -1224,8 +1263,20 @@ def _bad_idx(path: str, corrupt: str) -> None:
     )
   images = os.path.join(path, 'train-images-idx3-ubyte')
   raw = bytearray(open(images, 'rb').read())
-  raw = raw[:2] + b'\x08\x04' + raw[4:] if corrupt == 'magic' else raw[: len(raw) // 2]
-  _write(images, bytes(raw))
+  if corrupt == 'magic':
+    _write(images, bytes(raw[:2] + b'\x08\x04' + raw[4:]))
+  elif corrupt == 'truncated':
+    _write(images, bytes(raw[: len(raw) // 2]))
+
+
+def _bomb_idx(path: str, _) -> None:
+  """The four idx files, the training images a gzip bomb: 100 kB whose header declares 784 MB
+  (a real bomb would inflate to them; this one holds only zeros after the header)."""
+  _bad_idx(path, 'none')
+  images = os.path.join(path, 'train-images-idx3-ubyte')
+  os.remove(images)
+  header = bytes([0, 0, 8, 3]) + b''.join(d.to_bytes(4, 'big') for d in (10**6, 28, 28))
+  _write(images + '.gz', gzip.compress(header + bytes(10**8), mtime=0))
 
 
 def _run_copy(change=None):
@@ -1371,6 +1422,7 @@ FIXTURES = {
   ),
   'magic_idx': ('magic_idx', lambda p, _: _bad_idx(p, 'magic')),
   'truncated_idx': ('truncated_idx', lambda p, _: _bad_idx(p, 'truncated')),
+  'bomb_idx': ('bomb_idx', _bomb_idx),
   'binary_flags': ('binary.flags', lambda p, _: _write(p, b'--seed=1\n\xff\xfe\x00\x81\n')),
   'huge_flags': ('huge.flags', lambda p, _: _write(p, '#' * (2 << 20))),
   'nul_flags': ('nul.flags', lambda p, _: _write(p, '--seed=1\n\0\n')),
@@ -1415,6 +1467,10 @@ FIXTURES = {
   'sweep_bad_value': ('sweep_bad_value.py', _sweep_file("[{'learning_rate': -1.0}]")),
   'sweep_nan': ('sweep_nan.py', _sweep_file("[{'seed': 0}, {'learning_rate': float('nan')}]")),
   'sweep_ok': ('sweep_ok.py', _sweep_file("[{'seed': 0}, {'seed': 1}]")),
+  'sweep_nul': (
+    'sweep_nul.py',
+    lambda p, _: _write(p, b'def sweep():\n  return [{"seed": 1}]\x00\n'),
+  ),
   'sweep_name_newline': (
     'sweep_name_newline.py',
     _sweep_file("[{'name': 'a\\nb', 'seed': 1}, {'seed': 2}]"),

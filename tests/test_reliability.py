@@ -357,6 +357,32 @@ def test_a_write_that_fails_without_a_file_name_is_named(tmp_path):
   assert str(file_error(error.value)).startswith(f'cannot write {path} (No space left on device)')
 
 
+def test_reading_a_run_while_it_rotates_its_checkpoints_says_so(
+  straight_run, tmp_path, monkeypatch, capfd
+):
+  reference_dir, _ = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  read = checkpoint.Checkpointer._read_checked
+  rotate = {40}  # steps the "run" removes just as the reader opens them
+
+  def racing(self, step):
+    if step in rotate:
+      shutil.rmtree(os.path.join(self.directory, str(step)))
+      raise FileNotFoundError(errno.ENOENT, 'No such file or directory', self.directory)
+    return read(self, step)
+
+  monkeypatch.setattr(checkpoint.Checkpointer, '_read_checked', racing)
+  assert sampling.restore(workdir).step == 20  # the next one, nothing quarantined or warned
+  assert not [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
+  rotate.add(20)
+  with pytest.raises(CheckpointError) as error:
+    sampling.restore(workdir)
+  message = str(error.value)
+  assert 'changed while being read' in message and 'run the same command again' in message
+  assert '--workdir' not in message and '--overwrite' not in message
+
+
 def test_no_readable_checkpoint_is_a_clear_error(straight_run, tmp_path):
   reference_dir, _ = straight_run
   workdir = str(tmp_path / 'run')
@@ -506,6 +532,24 @@ def test_a_directory_gan_jax_did_not_write_is_never_used(tmp_path, overwrite):
   assert (tmp_path / 'metrics.jsonl').read_text() == 'not ours\n'
   with pytest.raises(UserError, match='--workdir is empty'):
     train.train_and_evaluate(make_test_config('--num_steps=10'), '', overwrite=overwrite)
+
+
+def test_naming_the_preprocessing_that_default_resolved_to_resumes(trained_workdir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)  # --preprocessing=default: pixels for mnist_mlp
+  state = train.train_and_evaluate(
+    make_test_config('--num_steps=30', '--preprocessing=pixels'), workdir
+  )
+  assert int(state.step) == 30
+
+
+def test_an_empty_runs_dir_is_one_line_not_the_default():
+  # --report_only writes the results page: an empty --runs_dir= must not mean runs/reproduce.
+  result = run_module('experiments.reproduce', '--runs_dir=', '--report_only')
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+    'error: --runs_dir is empty (an unset shell variable?); pass a path'
+  ]
 
 
 def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):

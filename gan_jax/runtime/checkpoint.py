@@ -45,6 +45,8 @@ def abstract_like(tree: Any, sharding=None) -> Any:
 INTEGRITY_ITEM = 'integrity'
 
 
+# A reader racing a run that writes and rotates checkpoints: how many fresh listings it tries.
+ROTATION_RETRIES = 3
 # orbax's per-checkpoint metadata file: it names every item the checkpoint was written with.
 METADATA_FILE = '_CHECKPOINT_METADATA'
 
@@ -216,25 +218,48 @@ class Checkpointer:
       raise CheckpointError(
         f'no checkpoint for step {step} in {self.directory}; available steps: {available}'
       )
-    errors = []
-    for candidate in [step] if step is not None else available[::-1]:
-      try:
-        config, integrity = self._read_checked(candidate)
-      except Exception as e:  # orbax raises many types for a damaged checkpoint
-        errors.append(self._bad(candidate, e, quarantine))
-        continue
-      if expect is not None:
-        check_compatible(config, expect, f'{self.directory}/{candidate}')
-      try:
-        target = abstract_state(config) if callable(abstract_state) else abstract_state
-        restored = self._manager.restore(
-          candidate, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
-        )
-        if integrity is not None and state_sha256(restored.state) != integrity.get('state_sha256'):
-          raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
-        return restored.state, config, candidate
-      except Exception as e:
-        errors.append(self._bad(candidate, e, quarantine))
+    errors, rotated, tried = [], [], set()
+
+    def failed(candidate: int, error: Exception) -> None:
+      if os.path.isdir(os.path.join(self.directory, str(candidate))):
+        errors.append(self._bad(candidate, error, quarantine))
+      else:  # removed while being read: a run writing here rotated it away, nothing is damaged
+        rotated.append(candidate)
+
+    for _ in range(ROTATION_RETRIES):
+      candidates = [step] if step is not None else [s for s in available[::-1] if s not in tried]
+      for candidate in candidates:
+        tried.add(candidate)
+        try:
+          config, integrity = self._read_checked(candidate)
+        except Exception as e:  # orbax raises many types for a damaged checkpoint
+          failed(candidate, e)
+          continue
+        if expect is not None:
+          check_compatible(config, expect, f'{self.directory}/{candidate}')
+        try:
+          target = abstract_state(config) if callable(abstract_state) else abstract_state
+          restored = self._manager.restore(
+            candidate, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+          )
+          if integrity is not None and state_sha256(restored.state) != integrity.get(
+            'state_sha256'
+          ):
+            raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
+          return restored.state, config, candidate
+        except Exception as e:
+          failed(candidate, e)
+      if step is not None or not rotated:
+        break
+      self._manager.reload()  # the newer checkpoints the run wrote meanwhile
+      available = self.all_steps()
+    if rotated:
+      also = f'; unreadable: {"; ".join(errors)}' if errors else ''
+      raise CheckpointError(
+        f'the checkpoints in {self.directory} changed while being read: step(s) {rotated} '
+        f'were removed meanwhile (a run writing there rotates them){also}; run the same '
+        'command again' + (', or pick a newer --step' if step is not None else '')
+      )
     raise CheckpointError(
       f'no readable checkpoint in {self.directory} ({"; ".join(errors)}); '
       'use a new --workdir or --overwrite'
@@ -325,6 +350,10 @@ def release_stuck_writes() -> None:
 
 def check_compatible(saved: Config, current: Config, where: str) -> None:
   """Raises CheckpointError naming the first field that makes resuming a different experiment."""
+  # --preprocessing=default is the model's own choice: pixels on a run made with default (that
+  # resolved to pixels) is the same experiment.
+  saved = saved.replace(preprocessing=saved.resolved_preprocessing)
+  current = current.replace(preprocessing=current.resolved_preprocessing)
   differ = saved.diff(current, CHECKPOINT_FIELDS)
   if differ:
     name = differ[0]

@@ -91,8 +91,16 @@ def load_spec(path: str) -> list[dict[str, Any]]:
 
 def _where(path: str, error: BaseException) -> str:
   """file:line of `error`: where a syntax error is, else the sweep file's innermost frame."""
-  if isinstance(error, SyntaxError):
+  if isinstance(error, SyntaxError) and error.filename is not None:
     return f'{error.filename}:{error.lineno}'
+  if isinstance(error, SyntaxError):  # NUL bytes: Python names neither the file nor the line
+    try:
+      with open(path, 'rb') as f:
+        before, nul, _ = f.read().partition(b'\0')
+    except OSError:
+      return path
+    line = before.count(b'\n') + 1
+    return f'{path}:{line}' if nul else path
   frames = [
     f
     for f in traceback.extract_tb(error.__traceback__)
