@@ -144,7 +144,8 @@ def test_cifar10_fc_shapes_and_parameter_count_at_the_papers_sizes():
 
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_init_ranges_dropout_and_linear_output(model, runs):
+def test_init_ranges_and_linear_output(model, runs):
+  """(D's dropout, for every model: tests/test_models.py.)"""
   gan = runs(model).gan
   g, d = runs(model).state.g_params, runs(model).state.d_params
   g_hidden = np.concatenate([np.ravel(g[f'hidden_{i}']['kernel']) for i in range(2)])
@@ -157,7 +158,8 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
     ]
   )
   assert 0.0049 < np.abs(d_kernels).max() <= 0.005
-  out = g['output']['kernel'] if model == 'cifar10_fc' else g['deconv']['kernel']
+  last = 'output' if model == 'cifar10_fc' else 'deconv'
+  out = g[last]['kernel']
   assert np.abs(out).max() <= (0.5 if model == 'cifar10_fc' else 0.05)
   assert np.abs(out).max() > (0.45 if model == 'cifar10_fc' else 0.04)
   biases = [
@@ -166,9 +168,18 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
   assert biases and not any(np.any(np.asarray(b)) for b in biases)
   assert gan.output == 'linear' and gan.preprocessing == 'gcn'
   assert models.get(model).recipe['noise_prior'] == 'normal'
-  # Linear output: G(z) is not squashed into [0, 1] (a large z leaves it).
-  x = jax.jit(gan.generate)(g, 30.0 * jnp.ones((1, 100)))
-  assert float(jnp.max(jnp.abs(x))) > 0 and (model == 'cifar10_fc') <= (float(jnp.max(x)) > 1)
+  # Linear output: G's sample is its last affine layer's value (after the conv model's untied
+  # bias), nothing applied after it.
+  z = gan.sample_noise(jax.random.PRNGKey(3), 8)
+  x, inter = gan.generator.apply(
+    {'params': g}, z, capture_intermediates=True, mutable=['intermediates']
+  )
+  affine = inter['intermediates']['output' if model == 'cifar10_fc' else 'deconv_bias']
+  np.testing.assert_array_equal(np.asarray(x), np.asarray(affine['__call__'][0]).reshape(8, -1))
+  # So with its last weights scaled up, G's samples leave [0, 1] on both sides.
+  big = {**g, last: {**g[last], 'kernel': 1000 * g[last]['kernel']}}
+  x = np.asarray(jax.jit(gan.generate)(big, z))
+  assert x.min() < -1 and x.max() > 2
 
 
 def test_convnet_pooling_overhangs_as_cuda_convnet():
