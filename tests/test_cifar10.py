@@ -657,15 +657,47 @@ def test_evaluation_matmuls_ask_for_full_float32_precision():
   assert 'HIGHEST' not in plain  # the default is not it: the argument is what asks
 
 
+# The original configs' training recipes, written from goodfeli/adversarial's files (not from
+# the models' RECIPE dicts, which this checks): each value with its file and field. The two
+# CIFAR-10 configs differ only in the batch size and the learning rate.
+_CIFAR10_YAMLS = {
+  'noise_dim': 100,  # generator: mlp: nvis: 100
+  # Neither config sets generator: noise:, so __init__.py's Generator(noise="gaussian") holds.
+  'noise_prior': 'normal',
+  'update': 'simultaneous',  # __init__.py AdversaryCost2.get_gradients: D's and G's gradients
+  'g_loss': 'non_saturating',  # __init__.py AdversaryCost2: g_obj = cost(y1, y_hat0)
+  'optimizer': 'sgd_momentum',  # algorithm: SGD, learning_rule: Momentum
+  'momentum': 0.5,  # learning_rule: Momentum: init_momentum: .5
+  'lr_decay': 1.000004,  # update_callbacks: ExponentialDecay: decay_factor: 1.000004
+  'min_learning_rate': 1e-6,  # update_callbacks: ExponentialDecay: min_lr: .000001
+  'final_momentum': 0.7,  # extensions: MomentumAdjustor: final_momentum: .7
+  'momentum_saturate_epoch': 250,  # extensions: MomentumAdjustor: saturate: 250
+  'dataset': 'cifar10',  # dataset: pylearn2.datasets.cifar10.CIFAR10
+}
+ORIGINAL_RECIPES = {
+  # cifar10_fully_connected.yaml, algorithm: SGD: batch_size: 100, learning_rate: .025
+  'cifar10_fc': {**_CIFAR10_YAMLS, 'batch_size': 100, 'learning_rate': 0.025},
+  # cifar10_convolutional.yaml, algorithm: SGD: batch_size: 128, learning_rate: .004
+  'cifar10_conv': {**_CIFAR10_YAMLS, 'batch_size': 128, 'learning_rate': 0.004},
+}
+
+
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_flagfile_is_the_models_original_recipe(model):
+def test_flagfile_is_the_original_configs_recipe(model):
   from experiments.flags import config_from_args
   from tests.helpers import ROOT
 
   path = f'{ROOT}/experiments/configs/{model}.flags'
   config = config_from_args([f'--flagfile={path}'])
-  assert config.model == model and config.resolved_preprocessing == 'gcn'
-  assert {k: getattr(config, k) for k in models.get(model).recipe} == models.get(model).recipe
+  original = ORIGINAL_RECIPES[model]
+  assert {k: getattr(config, k) for k in original} == original
+  # The model's recipe holds the same values and no others.
+  recipe = models.get(model).recipe
+  assert recipe == {k: original[k] for k in recipe}
+  assert config.model == model
+  assert config.resolved_preprocessing == 'gcn'  # dataset: CIFAR10: gcn: 55.
+  assert builders.NUM_TRAIN['cifar10'] == 40_000  # dataset: CIFAR10: start: 0, stop: 40000
+  assert preprocess.gcn(np.array([[0.0, 1.0]]), xp=np)[0, 1] == pytest.approx(55 / math.sqrt(2))
   with open(path) as f:
     header = f.read()
   assert 'GPU' in header and 'FLOP' in header and 'estimated' in header
