@@ -33,6 +33,7 @@ from gan_jax.runtime import config as config_lib
 from gan_jax.runtime import parallel, sampling
 from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError
+from tests.tiny_catalog import TinyCifar10
 
 SMALL = {
   'cifar10_fc': {'g_hidden': (16, 16), 'd_units': (8, 8)},
@@ -355,18 +356,27 @@ def test_cifar10_split_is_the_original_configs(mock_cifar):
   np.testing.assert_array_equal(splits['validation'].images, images[48:])
 
 
-def test_tfds_mock_data_feeds_the_model(runs):
-  """TFDS's prepared `cifar10`, mocked: its examples go through GCN into D and G's shapes."""
+def test_tfds_prepared_cifar10_feeds_the_model(runs, tmp_path, monkeypatch):
+  """TFDS's prepared `cifar10` (its own builder, fed 15 + 4 tiny images), read by the project's
+  loader: its train split goes through GCN into D."""
+  data_dir = str(tmp_path / 'tfds')
+  TinyCifar10(data_dir=data_dir, file_format='array_record').download_and_prepare()
+  monkeypatch.setitem(builders.NUM_TRAIN, 'cifar10', 12)
+  train = data.load_split('cifar10', 'train', data_dir=data_dir)
+  # TFDS's train[0:12], in its order (pixel (0, 0, 0) holds the example's index), and no data
+  # set of the project's own builders prepared.
   import tensorflow_datasets as tfds
 
-  with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
-    source = tfds.data_source('cifar10', split='train')
-    images = np.stack([source[i]['image'] for i in range(16)])
-  assert images.shape == (16, 32, 32, 3) and images.dtype == np.uint8
+  source = tfds.data_source('cifar10', split='train', data_dir=data_dir)
+  assert list(train.images[:, 0, 0, 0]) == [source[i]['image'][0, 0, 0] for i in range(12)]
+  images, labels = TinyCifar10.arrays('train')
+  np.testing.assert_array_equal(train.images, images[train.images[:, 0, 0, 0]])
+  np.testing.assert_array_equal(train.labels, labels[train.images[:, 0, 0, 0]])
+  assert not os.path.exists(os.path.join(data_dir, data.loader._BUILDERS['cifar10'].name))
   run = runs('cifar10_conv')
-  x = run.gan.prepare(jnp.asarray(images.reshape(16, -1)))
+  x = run.gan.prepare(jnp.asarray(train.images.reshape(12, -1)))
   np.testing.assert_allclose(np.linalg.norm(np.asarray(x), axis=1), 55.0, rtol=1e-4)
-  assert run.gan.discriminate(run.state.d_params, x).shape == (16,)
+  assert run.gan.discriminate(run.state.d_params, x).shape == (12,)
 
 
 def _on(run, mesh, state=None):
