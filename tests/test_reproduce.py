@@ -250,6 +250,8 @@ def _fake_table1(runs_dir: str, lls=(100.0, 110.0, 120.0)) -> driver_lib.Driver:
     name = f'table1/seed_{seed}'
     workdir = os.path.join(runs_dir, name)
     _fake_run(workdir, {2: ll - 50, 4: ll - 5}, saved=(2, 4))
+    config = {'dataset': 'mnist', 'batch_size': 10, 'momentum_saturate_epoch': 250}
+    json.dump(config, open(os.path.join(workdir, 'config.json'), 'w'))
     os.makedirs(os.path.join(workdir, 'test_eval'))
     json.dump(_eval_json(ll), open(os.path.join(workdir, 'test_eval', 'eval.json'), 'w'))
     driver.state['steps'][f'train/{name}'] = {
@@ -310,6 +312,11 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
     'where the validation evaluations that chose it drew seed 0.'
   ) in text
   assert 'machine: 7 CPU cores (Test CPU 9000), x,' in text
+  # The recipe's ramp: 250 epochs of 100 training images in batches of 10.
+  assert (
+    'The momentum ramp of the recipe alone spans 2,500 steps (250 epochs); `make reproduce '
+    'FULL=1` runs 150,000 steps per seed, for a GPU.'
+  ) in text
   assert text.splitlines()[0] == (
     '<!-- made by experiments.reproduce; results: table1/seed_0 table1/seed_1 table1/seed_2 '
     'ablations/alternating_k1 -->'

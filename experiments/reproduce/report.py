@@ -381,10 +381,23 @@ class Report:
               if rate
               else ''
             )
-            + '. The momentum ramp of the recipe alone spans 125,000 steps (250 epochs); '
-            '`make reproduce FULL=1` runs 150,000 steps per seed, for a GPU.'
+            + '. '
+            + self._momentum_ramp(runs)
+            + f'`make reproduce FULL=1` runs {plan_lib.BUDGETS["full"].mnist_steps:,} steps '
+            'per seed, for a GPU.'
           )
     return lines + ['']
+
+  def _momentum_ramp(self, runs) -> str:
+    """The length of the recipe's momentum ramp, from a run's config and the recorded train
+    size; '' when either is missing."""
+    config = _read_json(os.path.join(self.workdir(runs[0].name), 'config.json')) or {}
+    sizes = self.data_sizes(config.get('dataset', ''))
+    if not sizes or 'momentum_saturate_epoch' not in config or not config.get('batch_size'):
+      return ''
+    epochs = config['momentum_saturate_epoch']
+    steps = epochs * (sizes['train'] // config['batch_size'])
+    return f'The momentum ramp of the recipe alone spans {steps:,} steps ({epochs} epochs); '
 
   def _steps_per_second(self, runs) -> float | None:
     rates = []
