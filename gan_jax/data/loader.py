@@ -170,14 +170,15 @@ def load_split(
     data_dir: TFDS data directory where prepared data sets live and new ones
       are written (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).
     manual_dir: directory holding the raw source files (idx files,
-      cifar-10-batches-bin; mnist_5k needs none); see the module docstring
-      for the defaults.
+      cifar-10-batches-bin; mnist_5k takes none); it must exist. See the
+      module docstring for the defaults.
 
   Returns:
     The split, images uint8 [N, H, W, C] and labels int32 [N].
 
   Raises:
-    DataError: unknown name or split, or the data set is missing or malformed.
+    DataError: unknown name or split, a manual_dir that is not a directory,
+      or the data set is missing or malformed.
   """
   _check_name(name)
   if split not in SPLITS:
@@ -360,6 +361,10 @@ def _prepared_from(name: str, builder, source_dir: str, data_dir: str):
   key = (os.fspath(builder.data_dir), source_dir)
   if key in _verified:
     return _verified[key]
+  if '://' in data_dir:  # a remote data_dir: no record kept there, prepared once as before
+    if not _is_prepared(builder):
+      _prepare(builder, source_dir)
+    return builder
   record = _source_record(builder, source_dir)
   if not _is_prepared(builder):
     _prepare(builder, source_dir)
