@@ -701,3 +701,87 @@ def test_report_only_on_a_fresh_clone_leaves_the_published_page(tmp_path, runs_d
     'the --runs_dir it wrote'
   ]
   assert {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()} == before
+
+
+def _fake_bin(tmp_path, uid: int, tools: dict[str, str]) -> str:
+  """A PATH holding only `id` (answering `uid`) and the given fake tools, each a script that
+  logs its argv to calls.log."""
+  directory = tmp_path / 'bin'
+  directory.mkdir()
+  scripts = {'id': f'echo {uid}', **tools}
+  for name, body in scripts.items():
+    path = directory / name
+    path.write_text(f'#!/bin/sh\necho "{name} $*" >> {tmp_path}/calls.log\n{body}\n')
+    path.chmod(0o755)
+  return str(directory)
+
+
+@pytest.mark.parametrize(
+  'uid, tools, calls, says',
+  [
+    # root with apt-get: installs, no sudo
+    (
+      0,
+      {'apt-get': 'exit 0'},
+      ['apt-get update -qq', 'apt-get install -y -qq dataset-fashion-mnist'],
+      "installing Debian's dataset-fashion-mnist (make reproduce trains on it)",
+    ),
+    # a user with password-less sudo: through sudo
+    (
+      1000,
+      {'apt-get': 'exit 0', 'sudo': 'exit 0'},
+      [
+        'sudo -n true',
+        'sudo apt-get update -qq',
+        'sudo apt-get install -y -qq dataset-fashion-mnist',
+      ],
+      "installing Debian's dataset-fashion-mnist (make reproduce trains on it)",
+    ),
+    # a user whose sudo wants a password: never prompts, prints the one command
+    (
+      1000,
+      {'apt-get': 'exit 0', 'sudo': 'exit 1'},
+      ['sudo -n true'],
+      'Fashion-MNIST is not installed (make reproduce needs it); run: sudo apt-get install -y '
+      'dataset-fashion-mnist',
+    ),
+    # no apt-get (not Debian): prints the one command
+    (
+      0,
+      {},
+      [],
+      'Fashion-MNIST is not installed (make reproduce needs it); run: sudo apt-get install -y '
+      'dataset-fashion-mnist',
+    ),
+  ],
+)
+def test_make_install_installs_fashion_mnist_or_names_the_command(
+  tmp_path, uid, tools, calls, says
+):
+  make = shutil.which('make')
+  if make is None:
+    pytest.skip('make is not installed')
+  path = _fake_bin(tmp_path, uid, tools)
+  out = subprocess.run(
+    [make, '-s', '-C', ROOT, 'data', f'FASHION_MNIST_DIR={tmp_path}/none'],
+    env={'PATH': path, 'HOME': str(tmp_path)},
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.splitlines() == [says]
+  log = tmp_path / 'calls.log'
+  logged = log.read_text().splitlines() if log.exists() else []
+  assert [c for c in logged if not c.startswith('id ')] == calls
+  # Installed already: nothing runs, nothing is said.
+  (tmp_path / 'none').mkdir()
+  again = subprocess.run(
+    [make, '-s', '-C', ROOT, 'data', f'FASHION_MNIST_DIR={tmp_path}/none'],
+    env={'PATH': path, 'HOME': str(tmp_path)},
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
+  assert again.returncode == 0 and again.stdout == ''
+  assert (log.read_text().splitlines() if log.exists() else []) == logged
