@@ -312,6 +312,7 @@ def test_report_computes_table1_from_outputs_and_lists_what_is_missing(tmp_path)
     'where the validation evaluations that chose it drew seed 0.'
   ) in text
   assert 'machine: 7 CPU cores (Test CPU 9000), x,' in text
+  assert 'Each seed (± is the standard error over the 700 test images):' in text
   # The recipe's ramp: 250 epochs of 100 training images in batches of 10.
   assert (
     'The momentum ramp of the recipe alone spans 2,500 steps (250 epochs); `make reproduce '

@@ -305,7 +305,7 @@ class Report:
       f'| real data: {real["source"]}, same code | {real["parzen"]["ll"]:.1f} ± '
       f'{real["parzen"]["se"]:.1f} |',
       '',
-      'Each seed (± is the standard error over the 10,000 test images):',
+      f'Each seed (± is the standard error over the {test["parzen"]["num_test"]:,} test images):',
       '',
       '| seed | chosen step | validation LL | test LL | σ | FD (test) | precision / recall '
       '| training time |',
