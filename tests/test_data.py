@@ -9,6 +9,8 @@ import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 from unittest import mock
 
 import hypothesis
@@ -477,6 +479,15 @@ def _idx_source(name, directory, seed):
   return train[0][..., None]
 
 
+def _leftovers(data_dir: str) -> list[str]:
+  return [
+    os.path.join(root, d)
+    for root, dirs, _ in os.walk(data_dir)
+    for d in dirs
+    if '.preparing.' in d or '.replaced.' in d
+  ]
+
+
 @pytest.mark.parametrize('name', ['mnist', 'fashion_mnist', 'cifar10'])
 def test_a_prepared_copy_is_read_only_for_the_source_it_was_made_from(tmp_path, monkeypatch, name):
   """Issue 19: train from A, then B, then A: each time the named files, never the copy of the
@@ -508,8 +519,7 @@ def test_a_prepared_copy_is_read_only_for_the_source_it_was_made_from(tmp_path, 
   np.testing.assert_array_equal(load(str(b)).images, train_b[:cut])  # prepared again, from B
   loader.clear_cache()
   np.testing.assert_array_equal(load(str(a)).images, train_a[:cut])  # and back
-  assert sorted(os.listdir(data_dir)) == sorted(os.listdir(tmp_path / 'tfds'))  # no scratch left
-  assert not [d for d in os.listdir(data_dir) if d.startswith('.')]
+  assert _leftovers(data_dir) == []  # no scratch copy, no replaced copy
 
   # Named sources that are not there: one line each, no fallback to the prepared copy.
   (tmp_path / 'a_file').write_text('not a directory\n')
@@ -531,7 +541,7 @@ def test_a_prepared_copy_is_read_only_for_the_source_it_was_made_from(tmp_path, 
   with pytest.raises(DataError):
     load(str(broken))
   assert open(os.path.join(version, loader.SOURCE_RECORD)).read() == before
-  assert not [d for d in os.listdir(data_dir) if d.startswith('.')]
+  assert _leftovers(data_dir) == []
   loader.clear_cache()
   np.testing.assert_array_equal(load(str(a)).images, train_a[:cut])
 
@@ -1020,3 +1030,36 @@ def test_unknown_name_and_split():
   assert _one_line(e) == ("Unknown split 'valid' of mnist; valid splits: train, validation, test.")
   with pytest.raises(DataError):
     data.image_shape('svhn')
+
+
+def test_processes_preparing_one_copy_at_once_all_get_it(tmp_path):
+  """A sweep's or a test run's processes start together: one prepares, the others wait for it
+  (TFDS alone collides on its final rename)."""
+  raw_dir, data_dir = tmp_path / 'raw', str(tmp_path / 'tfds')
+  train = _idx_source('fashion_mnist', raw_dir, 11)
+  script = (
+    'import sys\n'
+    'from gan_jax.data import builders, loader\n'
+    "builders.NUM_TRAIN['fashion_mnist'] = 10\n"
+    "split = loader.load_split('fashion_mnist', 'train', data_dir=sys.argv[1], "
+    'manual_dir=sys.argv[2])\n'
+    'sys.stdout.write(split.images.tobytes().hex())\n'
+  )
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  procs = [
+    subprocess.Popen(
+      [sys.executable, '-c', script, data_dir, str(raw_dir)],
+      cwd=root,
+      env={**os.environ, 'PYTHONPATH': root},
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for _ in range(3)
+  ]
+  outputs = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+  # The last line: the one preparing process also has TFDS's progress lines before it.
+  assert {out.splitlines()[-1] for out, _ in outputs} == {train[:10].tobytes().hex()}
+  assert sum('Downloading and preparing' in out for out, _ in outputs) == 1
+  assert _leftovers(data_dir) == []

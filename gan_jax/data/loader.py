@@ -25,7 +25,9 @@ replaced once the new one is complete) when they differ. A copy whose source is 
 `manual_dir`, no default source left) is read as it is.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -366,20 +368,41 @@ def _prepared_from(name: str, builder, source_dir: str, data_dir: str):
       _prepare(builder, source_dir)
     return builder
   record = _source_record(builder, source_dir)
-  if not _is_prepared(builder):
-    _prepare(builder, source_dir)
-    files.write_json(os.path.join(os.fspath(builder.data_dir), SOURCE_RECORD), record)
-  else:
-    old = _read_record(builder)
-    if old is None or old.get('files') != record['files']:
-      made_from = f'from other files ({old.get("source")})' if old else 'from an unrecorded source'
-      log.warn(
-        f'{builder.name} in {builder.data_dir} was prepared {made_from}; preparing it again '
-        f'from {source_dir}'
-      )
-      builder = _prepare_again(name, builder, source_dir, data_dir, record)
+  # One process at a time checks and prepares a copy: processes started together (a sweep's,
+  # a test run's workers) neither prepare it twice nor swap it under each other.
+  with _locked(data_dir, builder.name):
+    builder = _builder(name, type(builder), data_dir)  # as it is now, not as it was
+    if not _is_prepared(builder):
+      _prepare(builder, source_dir)
+      files.write_json(os.path.join(os.fspath(builder.data_dir), SOURCE_RECORD), record)
+    else:
+      old = _read_record(builder)
+      if old is None or old.get('files') != record['files']:
+        made_from = (
+          f'from other files ({old.get("source")})' if old else 'from an unrecorded source'
+        )
+        log.warn(
+          f'{builder.name} in {builder.data_dir} was prepared {made_from}; preparing it again '
+          f'from {source_dir}'
+        )
+        builder = _prepare_again(name, builder, source_dir, data_dir, record)
   _verified[key] = builder
   return builder
+
+
+@contextlib.contextmanager
+def _locked(data_dir: str, builder_name: str):
+  """An exclusive flock on <data_dir>/.<builder_name>.lock, released when the process dies."""
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    fd = os.open(os.path.join(data_dir, f'.{builder_name}.lock'), os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise DataError(f'cannot write in the data directory {data_dir} ({e.strerror or e}).') from None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)
 
 
 def _prepare_again(name: str, builder, source_dir: str, data_dir: str, record: dict):
