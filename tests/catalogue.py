@@ -1035,7 +1035,10 @@ ROWS = [
     REPRODUCE,
     ['--report_only', '--budget=quick', '--runs_dir={reproduction_partial}', PUBLISHED],
     2,
-    ['RESULTS.md holds results these runs lack (table1/seed_1, table1/seed_2)', '--overwrite'],
+    [
+      'RESULTS.md holds results these runs lack (test/table1/seed_1, test/table1/seed_2)',
+      '--overwrite',
+    ],
     ['reproduction_partial', 'published'],
   ),
   (
@@ -1195,7 +1198,7 @@ _ROT = np.full((20, 784), np.nan, np.float32)
 
 def _published(path, _):
   """A results page holding Table 1's three seeds, and its marked figures folder."""
-  held = ' '.join(f'table1/seed_{s}' for s in range(3))
+  held = ' '.join(f'test/table1/seed_{s}' for s in range(3))
   _write(
     os.path.join(path, 'RESULTS.md'),
     f'<!-- made by experiments.reproduce; results: {held} -->\n# Results\n\n225 nats\n',
@@ -1214,8 +1217,10 @@ def _reproduction(seeds: tuple[int, ...]):
       steps[f'test/{name}'] = {'status': 'done', 'chosen_step': 200, 'validation_parzen_ll': 50.0}
       parzen = {'ll': 60.0, 'se': 2.0, 'sigma': 0.2, 'sigmas': [0.1, 1.0]}
       parzen.update(num_centres=2000, num_validation=1000, num_test=10000)
-      result = {'parzen': parzen, 'frechet_distance': 30.0, 'precision': 0.5, 'recall': 0.4}
-      result['real_data'] = {'parzen': {'ll': 240.0, 'se': 2.0}, 'source': '2000 images'}
+      metrics = {'frechet_distance': 30.0, 'precision': 0.5, 'recall': 0.4}
+      result = {'parzen': parzen, **metrics}
+      result['real_data'] = {'parzen': {'ll': 240.0, 'se': 2.0}, **metrics, 'source': '2000'}
+      result['memorisation'] = {'samples_median_l2': 5.0, 'test_median_l2': 4.5}
       _write(os.path.join(path, name, 'test_eval', 'eval.json'), json.dumps(result))
       _write(os.path.join(path, name, 'metrics.jsonl'), '{"step": 200, "steps_per_s": 10.0}\n')
     _write(os.path.join(path, 'reproduce.json'), json.dumps({'budget': 'quick', 'steps': steps}))

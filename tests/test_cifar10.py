@@ -561,7 +561,8 @@ def test_protocol_and_reference_row_on_colour_images(tiny_convnet, mock_cifar, c
     restored = sampling.restore(workdir)
   eval_fn = evaluation.make_eval_fn(config, reference=ref, num_samples=12, **KID)
   values = eval_fn(restored.gan, restored.g_params, 2)
-  assert set(values) == {*protocol.SCALARS, *(f'real_data/{k}' for k in protocol.SCALARS)}
+  names = (*protocol.SCALARS, protocol.MEMORISATION)
+  assert set(values) == {*names, *(f'real_data/{k}' for k in names)}
   assert all(np.isfinite(v) for v in values.values()), values
   assert {k: values[f'real_data/{k}'] for k in protocol.SCALARS} == real_scalars
   # It measures what the checkpoint's sampler shows.

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import pytest
 from absl import flags as absl_flags
@@ -12,7 +13,7 @@ from experiments import flags as gan_flags
 from experiments.flags import config_from_args
 from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
 from gan_jax.runtime.errors import ConfigError
-from tests.helpers import make_test_config, run_module
+from tests.helpers import TEST_FLAGS, make_test_config, run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
@@ -193,3 +194,18 @@ def test_the_config_api_is_the_generic_one_on_config():
   args = ['--seed=3', '--g_hidden=8,4', '--update=alternating', '--d_steps=2']
   assert config_from_args(args) == gan_flags.from_args(Config, args)
   assert config_from_args(args) == Config(seed=3, g_hidden=(8, 4), update='alternating', d_steps=2)
+
+
+def test_the_fast_recipe_changes_only_what_its_header_says():
+  """mnist_fast.flags keeps the paper's networks, data, game and batch; each number it changes
+  is named, with its value, in its header."""
+  configs = os.path.dirname(TEST_FLAGS)
+  fast = config_from_args([f'--flagfile={os.path.join(configs, "mnist_fast.flags")}'])
+  paper = config_from_args([f'--flagfile={os.path.join(configs, "mnist_paper.flags")}'])
+  schedule = {'num_steps', 'checkpoint_every', 'sample_every', 'log_every', 'eval_every'}
+  changed = set(paper.diff(fast, tuple(paper.to_dict()))) - schedule
+  assert changed == {'momentum', 'lr_decay', 'g_ema_decay'}
+  with open(os.path.join(configs, 'mnist_fast.flags')) as f:
+    header = ''.join(line for line in f if line.startswith('#'))
+  for name in changed:
+    assert f'--{name}={getattr(fast, name):g}' in header, name

@@ -450,8 +450,19 @@ def test_make_eval_fn_computes_the_reference_once(reference, monkeypatch):
   exp = train.setup(config)
   state = exp.init_state()
   first = eval_fn(exp.gan, state.g_params, 0)
-  assert set(first) == set(protocol.SCALARS) | {f'real_data/{k}' for k in protocol.SCALARS}
+  names = (*protocol.SCALARS, protocol.MEMORISATION)
+  assert set(first) == set(names) | {f'real_data/{k}' for k in names}
   assert all(np.isfinite(v) for v in first.values())
+  # Memorisation: the median nearest-training-image distance of the first 2,000 (here all 200)
+  # samples, beside that of held-out images.
+  samples = protocol.generate_samples(exp.gan, state.g_params, 200)
+  sq, _ = neighbours.nearest_training_images(samples, reference.train)
+  assert first[protocol.MEMORISATION] == pytest.approx(float(np.median(np.sqrt(sq))), rel=1e-6)
+  held_out = reference.test[: protocol.MEMORISATION_SAMPLES]
+  sq, _ = neighbours.nearest_training_images(held_out, reference.train)
+  assert first[f'real_data/{protocol.MEMORISATION}'] == pytest.approx(
+    float(np.median(np.sqrt(sq))), rel=1e-6
+  )
   assert eval_fn(exp.gan, state.g_params, 10) == first  # the same noise at every evaluation
   # The samples are those experiments.evaluate draws from a checkpoint with the same seed.
   restored = sampling.Restored(config, exp.gan, state, 0, (28, 28, 1))

@@ -3,6 +3,7 @@ r"""Reproduces the paper's Table 1 row on MNIST with everything around it, and w
   python -m experiments.reproduce                    # standard: < 2 h on 2 CPU cores
   python -m experiments.reproduce --budget=quick     # the same pipeline in minutes
   python -m experiments.reproduce --budget=full      # the paper's length, for a GPU
+  python -m experiments.reproduce --budget=gpu --export=results/gpu   # make gpu-check
 
 Trains the Table 1 seeds, Fashion-MNIST, a recipe sweep, the ablations and the 1-D experiment
 (experiments/reproduce/plan.py), chooses checkpoints on validation, scores them on test once,
@@ -15,6 +16,7 @@ record in --runs_dir, and a page (or README's Results section) is never replaced
 fewer results without --overwrite.
 """
 
+import dataclasses
 import os
 
 from absl import flags
@@ -43,11 +45,24 @@ flags.DEFINE_string(
   '<runs_dir>/RESULTS.md otherwise, so a quick or full run never overwrites '
   'the published page).',
 )
+flags.DEFINE_list(
+  'parts',
+  None,
+  f'Run only these parts of the budget (of {", ".join(plan_lib.PARTS)}); the page then '
+  'reports what exists.',
+)
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
 flags.DEFINE_bool(
   'overwrite',
   False,
   "Replace a results page (and README's Results section) even with one holding fewer results.",
+)
+flags.DEFINE_string(
+  'export',
+  None,
+  "Also write Table 1's rows as a small summary (table1.json, the best seed's Figure 2) into "
+  'this directory, for committing: make gpu-check exports to results/gpu, which make '
+  'reproduce reports beside its own rows.',
 )
 FLAGS = flags.FLAGS
 
@@ -55,6 +70,14 @@ FLAGS = flags.FLAGS
 def main(argv):
   cli.no_positional_args(argv)
   budget = plan_lib.BUDGETS[FLAGS.budget]
+  if FLAGS.parts:
+    unknown = sorted(set(FLAGS.parts) - set(budget.parts))
+    if unknown:
+      raise UserError(
+        f'--parts={",".join(unknown)}: not a part of budget {budget.name} '
+        f'({", ".join(budget.parts)})'
+      )
+    budget = dataclasses.replace(budget, parts=tuple(p for p in budget.parts if p in FLAGS.parts))
   standard = budget.name == 'standard'
   for name in ('runs_dir', 'results'):
     if getattr(FLAGS, name) is not None and not getattr(FLAGS, name).strip():
@@ -74,6 +97,10 @@ def main(argv):
   page = report_lib.Report(runs_dir, budget, results, figures_dir)
   page.write(overwrite=FLAGS.overwrite, readme=readme)
   print(f'wrote {results} and its figures in {figures_dir}')
+  if FLAGS.export:
+    from experiments.reproduce import export
+
+    print(f'exported Table 1 to {export.export(runs_dir, budget, FLAGS.export)}')
 
 
 if __name__ == '__main__':

@@ -46,6 +46,8 @@ class StepInterrupted(Interrupted):
 
 STATE_FILE = 'reproduce.json'
 TEST_EVAL_DIR = 'test_eval'
+# The test evaluation of a run's average of G, where it keeps one beside the G it reports.
+AVERAGE_TEST_EVAL_DIR = 'test_eval_average'
 VALIDATION_EVAL_DIR = 'validation_eval'
 SELECT_BY = 'eval/parzen_ll'  # validation Parzen log-likelihood, higher is better
 # The validation evaluations during training draw their samples with EVAL_SEED
@@ -54,6 +56,11 @@ VALIDATION_SEED = protocol.EVAL_SEED
 TEST_SEED = VALIDATION_SEED + 1
 HEARTBEAT_S = 10.0
 DIED = 'lost: the driver died during it (SIGKILL?); its time counts to the last heartbeat'
+# The same for the raw G of a run that keeps an average (its eval/ rows are the average's).
+SELECT_RAW_BY = 'eval_raw/parzen_ll'
+# A recipe that is not the paper's own is chosen only among checkpoints whose samples sit no
+# closer to the training images than held-out images do: Parzen rewards copies and blur.
+FAST_SELECTION_GATES = 'nn_median_l2>=real_data'
 
 
 def machine() -> dict:
@@ -250,19 +257,32 @@ class Driver:
     self._save()
 
 
-def select_step(workdir: str) -> tuple[int, float] | None:
-  """The evaluated step with the best validation Parzen LL whose checkpoint exists, or None."""
+def select_step(workdir: str, key: str = SELECT_BY, gates: str = '') -> tuple[int, float] | None:
+  """The evaluated step with the best validation `key` whose checkpoint exists, among those that
+  pass `gates` (gan_jax.evaluation.gates, read from the same evaluation's metrics and reference
+  row), or None.
+  """
+  from gan_jax.evaluation import gates as gates_lib
   from gan_jax.runtime import checkpoint
 
   directory = checkpoint.checkpoint_dir(workdir)
   saved = (
     {int(n) for n in os.listdir(directory) if n.isdigit()} if os.path.isdir(directory) else set()
   )
+  prefix = key.rsplit('/', 1)[0] + '/'
+  parsed = gates_lib.parse(gates)
   best = None
   for row in writers.read_metrics(workdir):
-    if SELECT_BY in row and row['step'] in saved:
-      if best is None or row[SELECT_BY] > best[1]:
-        best = (row['step'], row[SELECT_BY])
+    if key not in row or row['step'] not in saved:
+      continue
+    scalars = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+    reference = {
+      k[len('real_data/') :]: v for k, v in scalars.items() if k.startswith('real_data/')
+    }
+    if gates_lib.check(parsed, scalars, reference):
+      continue
+    if best is None or row[key] > best[1]:
+      best = (row['step'], row[key])
   return best
 
 
@@ -348,15 +368,38 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
       signature=f'step {run.num_steps}',
     )
     return
-  chosen = select_step(workdir)
+  averaged = dict(run.overrides).get('g_ema_decay', 0) > 0
+  if averaged:  # the run's own G is its row; its average is another row, chosen on its own
+    test_chosen(driver, run, f'test/{run.name}', SELECT_RAW_BY, TEST_EVAL_DIR, raw=True)
+    test_chosen(driver, run, f'test_average/{run.name}', SELECT_BY, AVERAGE_TEST_EVAL_DIR)
+  else:
+    gates = FAST_SELECTION_GATES if run.part == 'table1_fast' else ''
+    test_chosen(driver, run, f'test/{run.name}', SELECT_BY, TEST_EVAL_DIR, gates=gates)
+
+
+def test_chosen(
+  driver: Driver,
+  run: plan_lib.Run,
+  key: str,
+  select_by: str,
+  out: str,
+  *,
+  raw: bool = False,
+  gates: str = '',
+) -> None:
+  """Scores on test, once, the checkpoint of `run` with the best validation `select_by` among
+  those passing `gates`; `raw`: G itself, not the average the run keeps."""
+  workdir = os.path.join(driver.runs_dir, run.name)
+  chosen = select_step(workdir, select_by, gates)
   if chosen is None:
     raise UserError(
-      f'{workdir} has no evaluated checkpoint to choose from; delete it and run '
-      'the same command to train it again'
+      f'{workdir} has no evaluated checkpoint to choose from'
+      + (f' that passes {gates}' if gates else '')
+      + '; delete it and run the same command to train it again'
     )
   step, validation_ll = chosen
   driver.run(
-    f'test/{run.name}',
+    key,
     module(
       'experiments.evaluate',
       '--overwrite',
@@ -365,11 +408,13 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
       '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
       f'--seed={TEST_SEED}',
-      f'--out_dir={os.path.join(workdir, TEST_EVAL_DIR)}',
+      f'--out_dir={os.path.join(workdir, out)}',
+      *(['--raw_generator'] if raw else []),
     ),
-    signature=f'step {step} seed {TEST_SEED}',
+    signature=f'step {step} seed {TEST_SEED}' + (' raw' if raw else ''),
     chosen_step=step,
     validation_parzen_ll=validation_ll,
+    selected_by=select_by + (f' with {gates}' if gates else ''),
     validation_seed=VALIDATION_SEED,
     test_seed=TEST_SEED,
   )
@@ -439,8 +484,9 @@ def toy1d(driver: Driver) -> None:
 
 
 def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
-  """Runs every step of the budget not yet done: the Table 1 runs first (the main result),
-  then Fashion-MNIST, the recipe sweep, the 1-D experiment, the quick-start comparison and the
+  """Runs every step of the budget not yet done, part by part (plan.PARTS): the Table 1 runs
+  first (the paper recipe with its average, then the fast recipe: the main result), then
+  Fashion-MNIST, the recipe sweep, the 1-D experiment, the quick-start comparison and the
   ablations (the longest part, last). Every data set is checked before anything runs."""
   needs = check_data(budget)
   driver = Driver(budget, runs_dir)
@@ -450,13 +496,16 @@ def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
       sizes[name] = data_sizes(name)
       driver._save()
   runs = plan_lib.runs(budget)
-  for part in ('table1', 'fashion'):
-    train_part(driver, [r for r in runs if r.part == part])
-  sweep(driver)
-  toy1d(driver)
-  train_part(driver, [r for r in runs if r.part == 'quickstart'])
-  for name, _, _ in plan_lib.ABLATIONS:
-    train_part(driver, [r for r in runs if r.part == f'ablation/{name}'])
+  for part in budget.parts:
+    if part == 'sweep':
+      sweep(driver)
+    elif part == 'toy1d':
+      toy1d(driver)
+    elif part == 'ablations':
+      for name, _, _ in plan_lib.ABLATIONS:
+        train_part(driver, [r for r in runs if r.part == f'ablation/{name}'])
+    else:
+      train_part(driver, [r for r in runs if r.part == part])
   driver.state['finished'] = _now()
   driver._save()
   return driver

@@ -16,10 +16,14 @@ CONFIGS = os.path.join('experiments', 'configs')
 MNIST_FLAGS = os.path.join(CONFIGS, 'mnist_paper.flags')
 FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
 QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
+FAST_FLAGS = os.path.join(CONFIGS, 'mnist_fast.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
 # The quick-start run (mnist_5k) is scored against full MNIST's validation images, as the
 # Table 1 runs are.
 QUICKSTART_EVAL_DATASET = 'mnist'
+# Steps of each fast-recipe seed (mnist_fast.flags' --num_steps), for the standard and full
+# budgets alike: the recipe is defined by its length.
+FAST_STEPS = 30_000
 
 # Table 1 (MNIST column) of the paper: log-likelihood in nats, ± standard error.
 PAPER_TABLE1 = (
@@ -29,6 +33,20 @@ PAPER_TABLE1 = (
   ('Adversarial nets', 225, 2),
 )
 PAPER_GAN_LL = 225
+# Later numbers by the same protocol on MNIST (Theis, van den Oord & Bethge 2016, Table 2;
+# Makhzani et al. 2015): where the project stands beyond the paper.
+BEYOND_PAPER = (
+  ('GMMN + AE (Li et al. 2015)', 282, None),
+  ('adversarial autoencoders (Makhzani et al. 2015)', 340, 2),
+  ('k-means, 10,000 centroids: blurred prototypes (Theis et al. 2016)', 313, None),
+)
+# Table 1's paper-recipe runs keep an average of G beside the recipe's own G. The average never
+# feeds back into training (tests/test_average.py: G and D are bit-identical with and without
+# it), so one training gives two rows: the paper recipe (its raw G) and the paper recipe with
+# averaging. Decay 0.9999 with the warm-up min(d, (1 + t) / (10 + t)) (--g_ema_warmup's default).
+TABLE1_AVERAGE = (('g_ema_decay', 0.9999),)
+# The parts of a reproduction, in the order the driver runs them.
+PARTS = ('table1', 'table1_fast', 'fashion', 'sweep', 'toy1d', 'quickstart', 'ablations')
 
 # The ablations of the original recipe, each one change (flags) at equal steps. The baseline,
 # the recipe itself, is the Table 1 runs at the same step.
@@ -51,6 +69,7 @@ class Budget:
   Attributes:
     name: quick, standard or full.
     mnist_steps: Table 1 runs (the paper recipe on full MNIST), per seed.
+    fast_steps: Table 1's fast recipe (experiments/configs/mnist_fast.flags), per seed.
     fashion_steps: the same recipe on Fashion-MNIST, per seed.
     ablation_steps: each ablation run; also the step at which the baseline is read.
     sweep_steps: each member of the recipe sweep.
@@ -65,6 +84,7 @@ class Budget:
       instead of one run after another: on an accelerator the paper's small networks leave
       most of the chip idle, so a population of seeds costs little more than one run; on 2 CPU
       cores it saves only the compilations (measured 1.3x on 8 seeds, all of it compile time).
+    parts: which parts run (PARTS, in that order).
   """
 
   name: str
@@ -79,10 +99,16 @@ class Budget:
   ablation_seeds: tuple[int, ...] = (0, 1)
   toy1d: tuple[tuple[str, tuple[str, ...]], ...] = (('figure1', ()), ('theory', ()))
   populations: bool = False
+  fast_steps: int = 0
+  parts: tuple[str, ...] = PARTS
 
   def __post_init__(self):
+    unknown = set(self.parts) - set(PARTS)
+    if unknown:
+      raise ValueError(f'{self.name}: unknown parts {sorted(unknown)}; parts are {PARTS}')
     for name in (
       'mnist_steps',
+      'fast_steps',
       'fashion_steps',
       'ablation_steps',
       'sweep_steps',
@@ -114,6 +140,7 @@ BUDGETS = {
     ablation_steps=200,
     sweep_steps=200,
     quickstart_steps=200,
+    fast_steps=400,
     eval_every=200,
     eval_num_samples=2000,
     toy1d=tuple((e, ('--num_steps=1500', '--d_fit_steps=300')) for e in ('figure1', 'theory')),
@@ -126,6 +153,7 @@ BUDGETS = {
     ablation_steps=3_000,
     sweep_steps=3_000,
     quickstart_steps=4_500,
+    fast_steps=FAST_STEPS,
     eval_every=1_500,
   ),
   # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
@@ -140,6 +168,20 @@ BUDGETS = {
     seeds=(0, 1, 2),
     ablation_seeds=(0, 1, 2),
     populations=True,
+    fast_steps=FAST_STEPS,
+  ),
+  # make gpu-check: Table 1's paper recipe alone at the full budget's length, its seeds as one
+  # population, in minutes on one GPU (experiments/reproduce/gpu_check.sh).
+  'gpu': Budget(
+    'gpu',
+    mnist_steps=150_000,
+    fashion_steps=0,
+    ablation_steps=0,
+    sweep_steps=0,
+    quickstart_steps=0,
+    eval_every=10_000,
+    populations=True,
+    parts=('table1',),
   ),
 }
 
@@ -194,7 +236,12 @@ class Run:
 def runs(budget: Budget) -> list[Run]:
   """Every training run of the budget, in the order the driver trains them."""
   out = [
-    Run(f'table1/seed_{s}', 'table1', MNIST_FLAGS, s, budget.mnist_steps) for s in budget.seeds
+    Run(f'table1/seed_{s}', 'table1', MNIST_FLAGS, s, budget.mnist_steps, TABLE1_AVERAGE)
+    for s in budget.seeds
+  ]
+  out += [
+    Run(f'table1_fast/seed_{s}', 'table1_fast', FAST_FLAGS, s, budget.fast_steps)
+    for s in budget.seeds
   ]
   out += [
     Run(f'fashion/seed_{s}', 'fashion', FASHION_FLAGS, s, budget.fashion_steps)
@@ -213,7 +260,12 @@ def runs(budget: Budget) -> list[Run]:
       for s in budget.ablation_seeds
     ]
   out.append(Run('quickstart/mnist_5k', 'quickstart', QUICKSTART_FLAGS, 0, budget.quickstart_steps))
-  return out
+  return [run for run in out if part_of(run) in budget.parts]
+
+
+def part_of(run: Run) -> str:
+  """The reproduction part (PARTS) a run belongs to."""
+  return 'ablations' if run.part.startswith('ablation/') else run.part
 
 
 def sweep_flags(budget: Budget) -> list[str]:
@@ -234,12 +286,24 @@ def sweep_flags(budget: Budget) -> list[str]:
 
 
 def flagfile_dataset(flagfile: str) -> str:
-  """The --dataset a recipe's flagfile names (the flagfile owns it)."""
-  with open(flagfile) as f:
-    for line in f:
-      if line.strip().startswith('--dataset='):
-        return line.strip().split('=', 1)[1]
-  raise ValueError(f'{flagfile} names no --dataset')
+  """The --dataset a recipe's flagfile names, itself or through a flagfile it includes (the last
+  one wins, as absl reads them); the flagfile owns it."""
+
+  def read(path: str) -> str | None:
+    found = None
+    with open(path) as f:
+      for line in f:
+        line = line.strip()
+        if line.startswith('--flagfile='):
+          found = read(line.split('=', 1)[1]) or found
+        elif line.startswith('--dataset='):
+          found = line.split('=', 1)[1]
+    return found
+
+  dataset = read(flagfile)
+  if dataset is None:
+    raise ValueError(f'{flagfile} names no --dataset')
+  return dataset
 
 
 def datasets(budget: Budget) -> dict[str, list[str]]:
@@ -247,6 +311,8 @@ def datasets(budget: Budget) -> dict[str, list[str]]:
   needs: dict[str, list[str]] = {}
   for run in runs(budget):
     needs.setdefault(flagfile_dataset(run.flagfile), []).append(run.name)
-  needs.setdefault(flagfile_dataset(MNIST_FLAGS), []).append('sweep')
-  needs.setdefault(QUICKSTART_EVAL_DATASET, []).append('quickstart evaluation')
+  if 'sweep' in budget.parts:
+    needs.setdefault(flagfile_dataset(MNIST_FLAGS), []).append('sweep')
+  if 'quickstart' in budget.parts:
+    needs.setdefault(QUICKSTART_EVAL_DATASET, []).append('quickstart evaluation')
   return needs

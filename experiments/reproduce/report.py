@@ -79,14 +79,22 @@ def loop_seconds(workdir: str) -> tuple[np.ndarray, np.ndarray]:
   return np.array(steps), np.array(seconds)
 
 
-def eval_row(workdir: str, step: int) -> dict | None:
-  """Every logged evaluation metric at `step`, or None."""
+def own_g(workdir: str) -> str:
+  """The prefix of the evaluations of the G a run trains: 'eval_raw' where the run also keeps
+  an average of G (its 'eval' rows are the average's), else 'eval'."""
+  rows = writers.read_metrics(workdir)
+  return 'eval_raw' if any('eval_raw/parzen_ll' in r for r in rows) else 'eval'
+
+
+def eval_row(workdir: str, step: int, prefix: str | None = None) -> dict | None:
+  """Every logged evaluation metric at `step` of the run's own G (or of `prefix`'s), or None."""
+  prefix = prefix or own_g(workdir)
   for r in writers.read_metrics(workdir):
-    if r['step'] == step and 'eval/parzen_ll' in r:
+    if r['step'] == step and f'{prefix}/parzen_ll' in r:
       return {
         k.split('/', 1)[1]: v
         for k, v in r.items()
-        if k.startswith('eval/') and not k.startswith('eval/real_data/')
+        if k.startswith(f'{prefix}/') and not k.startswith(f'{prefix}/real_data/')
       }
   return None
 
@@ -136,7 +144,10 @@ class Report:
   def __init__(self, runs_dir: str, budget: plan_lib.Budget, results_md: str, figures_dir: str):
     self.runs_dir, self.budget = runs_dir, budget
     self.results_md, self.figures_dir = results_md, figures_dir
-    self.state = read_state(runs_dir, budget)
+    # The entry point refuses a missing reproduction (read_state); a report of none, made in code,
+    # holds only what was exported beside the page (the GPU summary).
+    has_state = os.path.exists(os.path.join(runs_dir, driver_lib.STATE_FILE))
+    self.state = read_state(runs_dir, budget) if has_state else {'steps': {}}
     self.missing: list[str] = []
     self.present: list[str] = []  # the results the page holds (its first line lists them)
     self.figures: dict[str, str] = {}
@@ -202,15 +213,21 @@ class Report:
     title: str,
     hline: tuple[float, str] | None = None,
     max_step: int | None = None,
-    real_key: str = 'eval/real_data/',
   ) -> str | None:
-    """Validation Parzen LL and FD against steps, one line per run (up to max_step)."""
+    """Validation Parzen LL and FD against steps, one line per run (up to max_step).
+
+    `series`: label -> a workdir (its eval/ curves) or (workdir, key of its Parzen curve), whose
+    prefix (eval/ or eval_raw/) names the G whose curves are drawn.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
-    present = {label: wd for label, wd in series.items() if len(curve(wd)[0])}
+    series = {
+      label: (wd, 'eval/parzen_ll') if isinstance(wd, str) else wd for label, wd in series.items()
+    }
+    present = {label: v for label, v in series.items() if len(curve(*v)[0])}
     if not present:
       return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -222,11 +239,12 @@ class Report:
       ),
     ):
       real = None
-      for run_label, wd in present.items():
-        steps, values = curve(wd, f'eval/{key}')
+      for run_label, (wd, ll_key) in present.items():
+        prefix = ll_key.rsplit('/', 1)[0]
+        steps, values = curve(wd, f'{prefix}/{key}')
         keep = steps <= max_step if max_step else slice(None)
         ax.plot(steps[keep], values[keep], marker='o', ms=3, label=run_label)
-        _, real_values = curve(wd, f'{real_key}{key}')
+        _, real_values = curve(wd, f'{prefix}/real_data/{key}')
         if len(real_values):
           real = real_values[-1]
       if real is not None:
@@ -248,156 +266,302 @@ class Report:
 
   # ----------------------------------------------------------------------------- sections
 
+  # Table 1's rows of this reproduction: (label, part, test evaluation dir, driver step prefix,
+  # validation curve key). The paper recipe's runs keep an average of G beside their own G, so
+  # they give two rows (plan.TABLE1_AVERAGE).
+  def table1_kinds(self) -> list[tuple[str, str, str, str, str]]:
+    return [
+      (
+        "Adversarial nets, the paper's recipe",
+        'table1',
+        driver_lib.TEST_EVAL_DIR,
+        'test',
+        'eval_raw/parzen_ll',
+      ),
+      (
+        "the paper's recipe, G averaged (decay 0.9999, warm-up)",
+        'table1',
+        driver_lib.AVERAGE_TEST_EVAL_DIR,
+        'test_average',
+        'eval/parzen_ll',
+      ),
+      (
+        f'the fast recipe (`{plan_lib.FAST_FLAGS}`)',
+        'table1_fast',
+        driver_lib.TEST_EVAL_DIR,
+        'test',
+        'eval/parzen_ll',
+      ),
+    ]
+
+  def seeds(self, part: str, eval_dir: str, prefix: str) -> list[tuple]:
+    """(run, the driver's record of its test step, its test eval.json) of each tested seed."""
+    out = []
+    for run in self.runs(part):
+      test = _read_json(os.path.join(self.workdir(run.name), eval_dir, 'eval.json'))
+      record = self.step(f'{prefix}/{run.name}')
+      if test and record:
+        out.append((run, record, test))
+    return out
+
+  def paper_best(self):
+    """The paper recipe's seed chosen on validation: (run, record, test) or None. The fast
+    recipe's gates hold it to this checkpoint's test numbers."""
+    seeds = self.seeds('table1', driver_lib.TEST_EVAL_DIR, 'test')
+    return max(seeds, key=lambda s: s[1]['validation_parzen_ll'], default=None)
+
   def table1(self) -> list[str]:
-    runs = self.runs('table1')
-    rows, test_lls, tests = [], [], []
-    real = None
-    for run in runs:
-      ev, test = self.step(f'test/{run.name}'), self.test_eval(run.name)
-      if not test:
-        self.missing.append(f'Table 1 run {run.name} (training or its test evaluation)')
-        continue
-      self.present.append(run.name)
-      tests.append((ev, test))
-      p = test['parzen']
-      test_lls.append(p['ll'])
-      real = test['real_data']
-      rows.append(
-        f'| {run.seed} | {ev["chosen_step"]} | {_fmt(ev["validation_parzen_ll"])} | '
-        f'{p["ll"]:.1f} ± {p["se"]:.1f} | {p["sigma"]:.3f} | {_fmt(test["frechet_distance"])} '
-        f'| {_fmt(test["precision"])} / {_fmt(test["recall"])} | '
-        f'{_duration(loop_seconds(self.workdir(run.name))[1][-1])} |'
-      )
     lines = ['## Table 1: MNIST, Parzen window log-likelihood of the test set', '']
-    if not test_lls:
-      return lines + ['Not run yet.', '']
-    steps = self.trained_steps(runs, self.budget.mnist_steps)
+    kinds = [(k, self.seeds(k[1], k[2], k[3])) for k in self.table1_kinds()]
+    accelerator = self.accelerator_rows()
+    if self.gpu_summary():
+      self.present.append('gpu')
+    if not any(seeds for _, seeds in kinds):
+      self.missing.append('Table 1 (training or its test evaluations)')
+      if not self.gpu_summary():
+        return lines + ['Not run yet.', '']
+    for (label, part, _, _, _), seeds in kinds:
+      if len(seeds) < len(self.runs(part)):
+        self.missing.append(f'Table 1: {label} ({len(seeds)} of {len(self.runs(part))} seeds)')
+    tested = [t for _, seeds in kinds for _, _, t in seeds]
+    records = [r for _, seeds in kinds for _, r, _ in seeds]
+    protocol = _protocol(tested[0]) if tested else 'as below'
+    for (_, _, _, prefix, _), seeds in kinds:
+      self.present += [f'{prefix}/{run.name}' for run, _, _ in seeds]
     sizes = self.data_sizes('mnist')
-    ev, test = tests[0]
+    cut = f', train[0:{sizes["train"]}]' if sizes else ''
+    seeds_note = (
+      f'with samples of seed {records[0]["test_seed"]} where the validation evaluations that '
+      f'chose it drew seed {records[0]["validation_seed"]}'
+      if records and 'test_seed' in records[0]
+      else 'with the evaluation seed its driver recorded'
+    )
     lines += [
-      f"The original code's recipe (`{plan_lib.MNIST_FLAGS}`) on full MNIST"
-      + (f' (train[0:{sizes["train"]}])' if sizes else '')
-      + f", {len(test_lls)} seeds × {steps:,} steps. Each seed's checkpoint "
-      f'was chosen among those every {self.budget.eval_every:,} steps by its validation '
-      'Parzen log-likelihood'
+      f"Each row is a recipe on the paper's networks and data (full MNIST{cut}), "
+      "trained here with several seeds. Each seed's checkpoint was chosen among those every "
+      f'{self.budget.eval_every:,} steps by its validation Parzen log-likelihood (the fast '
+      'recipe only among checkpoints whose samples sit no closer to their nearest training '
+      'images than held-out images do: `'
+      + driver_lib.FAST_SELECTION_GATES
+      + '`); only that checkpoint was scored on '
+      f"the test set, once, by the paper's protocol ({protocol}), {seeds_note}. Beside each "
+      'Parzen number: '
+      "the Fréchet distance and precision / recall in the evaluation classifier's features, "
+      'and the median distance of samples to their nearest training image next to the test '
+      "images' own (samples much closer than test images are copies or blurred prototypes). "
+      'Means ± sd over seeds.',
+      '',
+      '| model | steps | training time per seed | MNIST LL (nats) | FD | precision / recall '
+      '| nearest training image, median L2 (samples / test) |',
+      '|---|---|---|---|---|---|---|',
+      *(f'| {name} (paper) | | | {ll} ± {se} | | | |' for name, ll, se in plan_lib.PAPER_TABLE1),
+    ]
+    real = None
+    for (label, part, _, _, _), seeds in kinds:
+      if not seeds:
+        lines.append(f'| {label} | not run yet | | | | | |')
+        continue
+      real = seeds[0][2]['real_data']
+      lines.append(
+        f'| **{label}** ({len(seeds)} seeds) | {_steps_of(self.runs(part))} | '
+        f'{_duration(np.median([self.train_seconds(r) for r, _, _ in seeds]))} | '
+        f'**{_mean_sd([t["parzen"]["ll"] for _, _, t in seeds])}** | '
+        f'{_mean_sd([t["frechet_distance"] for _, _, t in seeds])} | '
+        f'{_mean_sd([t["precision"] for _, _, t in seeds])} / '
+        f'{_mean_sd([t["recall"] for _, _, t in seeds])} | '
+        f'{_mean_sd([_nn(t, "samples") for _, _, t in seeds])} / '
+        f'{_mean_sd([_nn(t, "test") for _, _, t in seeds])} |'
+      )
+    lines += accelerator
+    if real:
+      lines.append(
+        f'| real data: {real["source"]}, same code | | | {real["parzen"]["ll"]:.1f} ± '
+        f'{real["parzen"]["se"]:.1f} | {_fmt(real["frechet_distance"])} | '
+        f'{_fmt(real["precision"])} / {_fmt(real["recall"])} | |'
+      )
+    lines += [
+      *(
+        f'| {name} (published, same protocol) | | | {ll}{f" ± {se}" if se else ""} | | | |'
+        for name, ll, se in plan_lib.BEYOND_PAPER
+      ),
+      '',
+      'Each seed (± is the standard error over the '
       + (
-        f' (σ chosen on the first {sizes["validation_sigma"]:,} validation images, scored '
-        f'on the other {sizes["validation_scored"]:,})'
-        if sizes
+        f'{tested[0]["parzen"]["num_test"]:,} '
+        if tested and 'num_test' in tested[0]['parzen']
         else ''
       )
-      + "; only that checkpoint was scored on the test set, once, by the paper's protocol ("
-      + _parzen_protocol(test)
-      + ')'
-      + (
-        f', with samples of seed {ev["test_seed"]} where the validation evaluations that '
-        f'chose it drew seed {ev["validation_seed"]}'
-        if 'test_seed' in ev
-        else ''
-      )
-      + '.',
+      + 'test images):',
       '',
-      '| model | MNIST log-likelihood (nats) |',
-      '|---|---|',
-      *(f'| {name} (paper) | {ll} ± {se} |' for name, ll, se in plan_lib.PAPER_TABLE1),
-      f'| **Adversarial nets, this reproduction** ({steps:,} steps; mean ± sd over '
-      f'{len(test_lls)} seeds) | **{_mean_sd(test_lls)}** |',
-      f'| real data: {real["source"]}, same code | {real["parzen"]["ll"]:.1f} ± '
-      f'{real["parzen"]["se"]:.1f} |',
-      '',
-      f'Each seed (± is the standard error over the {test["parzen"]["num_test"]:,} test images):',
-      '',
-      '| seed | chosen step | validation LL | test LL | σ | FD (test) | precision / recall '
-      '| training time |',
-      '|---|---|---|---|---|---|---|---|',
-      *rows,
+      '| recipe | seed | chosen step | validation LL | test LL | σ | FD | precision / recall '
+      '| NN median (samples / test) | training time |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    ]
+    for (label, _, _, _, _), seeds in kinds:
+      for run, record, test in seeds:
+        p = test['parzen']
+        lines.append(
+          f'| {label} | {run.seed} | {record["chosen_step"]:,} | '
+          f'{_fmt(record["validation_parzen_ll"])} | {p["ll"]:.1f} ± {p["se"]:.1f} | '
+          f'{p["sigma"]:.3f} | {_fmt(test["frechet_distance"])} | {_fmt(test["precision"])} '
+          f'/ {_fmt(test["recall"])} | {_fmt(_nn(test, "samples"))} / '
+          f'{_fmt(_nn(test, "test"))} | {_duration(self.train_seconds(run))} |'
+        )
+    lines += [
       '',
       "Training time: the loop's own time from its logged rates, evaluations during "
-      "training and resumes included, start-up excluded; each step's wall time is in the "
-      'last section.',
+      'training and resumes included, start-up excluded (for seeds trained as one '
+      "population, the population's time); each step's wall time is in the last section.",
       '',
     ]
-    mean = float(np.mean(test_lls))
-    verdict = 'reaches' if mean >= plan_lib.PAPER_GAN_LL else 'does not reach'
-    lines += [
-      f"The mean over seeds, {mean:.1f}, {verdict} the paper's "
-      f'{plan_lib.PAPER_GAN_LL} at {steps:,} steps.',
-      '',
-    ]
-    lines += self.time_to_target(runs)
-    series = {f'seed {r.seed}': self.workdir(r.name) for r in runs}
+    lines += self.gates_verdict(dict((k[1] + k[3], s) for k, s in kinds))
+    lines += self.time_to_target(kinds)
+    series = {}
+    for label, part, _, _, key in self.table1_kinds():
+      for run in self.runs(part):
+        series[f'{label.split(" (")[0]}, seed {run.seed}'] = (self.workdir(run.name), key)
     fig = self.plot_curves(
       'mnist_curves.png',
       series,
-      title='MNIST, the paper recipe: validation curves',
+      title='MNIST, Table 1 recipes: validation curves',
       hline=(plan_lib.PAPER_GAN_LL, 'paper (225, test)'),
     )
     if fig:
       lines += [f'![MNIST learning curves]({fig})', '']
     return lines
 
-  def time_to_target(self, runs) -> list[str]:
+  def gates_verdict(self, kinds: dict) -> list[str]:
+    """Whether the fast recipe passes the gates that keep Parzen honest, on test numbers."""
+    fast, best = kinds.get('table1_fasttest'), self.paper_best()
+    if not fast or not best:
+      return []
+    _, record, paper = best
+    gates = (
+      ('test Parzen LL, mean over seeds', 'parzen', plan_lib.PAPER_GAN_LL, True),
+      ('FD', 'frechet_distance', paper['frechet_distance'], False),
+      ('precision', 'precision', paper['precision'], True),
+      ('recall', 'recall', paper['recall'], True),
+    )
+    lines = [
+      '### Does the fast recipe pass the gates?',
+      '',
+      "Its seeds' test numbers (mean) against the paper's 225 and against the paper recipe's "
+      f'checkpoint chosen on validation (seed {best[0].seed}, step {record["chosen_step"]:,}); '
+      "memorisation against the test images' own median distance to the training set.",
+      '',
+      '| gate | fast recipe | bound | verdict |',
+      '|---|---|---|---|',
+    ]
+    for label, key, bound, higher in gates:
+      value = float(np.mean([t['parzen']['ll'] if key == 'parzen' else t[key] for _, _, t in fast]))
+      lines.append(_gate_row(label, value, bound, higher))
+    samples = float(np.mean([_nn(t, 'samples') for _, _, t in fast]))
+    test = float(np.mean([_nn(t, 'test') for _, _, t in fast]))
+    lines.append(_gate_row('nearest training image, median L2', samples, test, True))
+    return lines + ['']
+
+  def train_seconds(self, run) -> float:
+    return float(loop_seconds(self.workdir(run.name))[1][-1])
+
+  def gpu_summary(self) -> dict | None:
+    """What `make gpu-check` exported (results/gpu/table1.json beside the page), or None."""
+    from experiments.reproduce import export
+
+    return _read_json(os.path.join(os.path.dirname(self.results_md) or '.', export.GPU_SUMMARY))
+
+  def accelerator_rows(self) -> list[str]:
+    """Table 1 rows measured on an accelerator by `make gpu-check`."""
+    summary = self.gpu_summary()
+    if not summary:
+      return [
+        f"| the paper's recipe at its full length, {plan_lib.BUDGETS['gpu'].mnist_steps:,} "
+        'steps, on a GPU | not run yet: `make gpu-check` on a GPU machine | | | | | |'
+      ]
+    out = []
+    for row in summary['rows']:
+      out.append(
+        f'| {row["label"]} on {summary["device"]} ({len(row["seeds"])} seeds, '
+        f'`make gpu-check`, commit {summary["commit"][:12]}) | {row["steps"]:,} | '
+        f'{_duration(summary["train_seconds"])} for the population | '
+        f'{_mean_sd(row["test_ll"])} | {_mean_sd(row["frechet_distance"])} | '
+        f'{_mean_sd(row["precision"])} / {_mean_sd(row["recall"])} | '
+        f'{_mean_sd(row["nn_samples"])} / {_mean_sd(row["nn_test"])} |'
+      )
+    return out
+
+  def time_to_target(self, kinds) -> list[str]:
+    """Steps and training time at which each recipe's validation curve first reached the
+    paper's number; for one that did not, an extrapolation, said to be one."""
     target = plan_lib.PAPER_GAN_LL
     lines = [f"### Time to the paper's number ({target} nats on validation)", '']
-    reached, points = [], []
-    for run in runs:
-      wd = self.workdir(run.name)
-      steps, values = curve(wd)
-      if not len(steps):
+    for (label, part, _, _, key), _ in kinds:
+      runs = self.runs(part)
+      reached, points = [], []
+      for run in runs:
+        wd = self.workdir(run.name)
+        steps, values = curve(wd, key)
+        if not len(steps):
+          continue
+        points += list(zip(steps, values))
+        hit = np.flatnonzero(values >= target)
+        if hit.size:
+          loop_steps, seconds = loop_seconds(wd)
+          at = int(steps[hit[0]])
+          reached.append(
+            f'seed {run.seed}: step {at:,}, '
+            f'{_duration(float(np.interp(at, loop_steps, seconds)))} of training'
+          )
+      if not points:
         continue
-      points += list(zip(steps, values))
-      hit = np.flatnonzero(values >= target)
-      if hit.size:
-        loop_steps, seconds = loop_seconds(wd)
-        at = int(steps[hit[0]])
-        reached.append(
-          f'seed {run.seed}: step {at:,}, '
-          f'{_duration(float(np.interp(at, loop_steps, seconds)))} of training'
+      if reached:
+        lines.append(
+          f'- **{label}**: first reached it at '
+          + '; '.join(reached)
+          + (f' ({len(runs) - len(reached)} seed(s) did not)' if len(reached) < len(runs) else '')
+          + '.'
         )
-    if reached:
-      lines.append('The paper recipe first reached it at ' + '; '.join(reached) + '.')
-    else:
-      best = max(points, key=lambda p: p[1]) if points else None
-      lines.append(
-        f'Not reached within {self.budget.mnist_steps:,} steps: the best validation '
-        f'value was {best[1]:.1f} (step {best[0]:,}).'
-        if best
-        else 'No curve yet.'
+        continue
+      best = max(points, key=lambda p: p[1])
+      text = (
+        f'- **{label}**: not reached within {_steps_of(runs)} steps: the best validation value '
+        f'was {best[1]:.1f} (step {best[0]:,}).'
       )
-      late = [(s, v) for s, v in points if s >= self.budget.mnist_steps / 3]
+      horizon = max(s for s, _ in points)
+      late = [(s, v) for s, v in points if s >= horizon / 3]
       if len(late) >= 3:
         x = np.log([s for s, _ in late])
         slope, intercept = np.polyfit(x, [v for _, v in late], 1)
         if slope > 0:
           need = math.exp((target - intercept) / slope)
           rate = self._steps_per_second(runs)
-          lines.append(
-            f'A straight line through the validation values against log(step) from step '
-            f'{int(self.budget.mnist_steps / 3):,} on (slope {slope:.1f} nats per e-fold of '
-            f'steps; an extrapolation, not a measurement) reaches {target} near step '
-            f'{need:,.0f}'
-            + (
-              f", about {_duration(need / rate)} at this machine's {rate:.1f} steps/s"
-              if rate
-              else ''
-            )
-            + '. '
-            + self._momentum_ramp(runs)
-            + f'`make reproduce FULL=1` runs {plan_lib.BUDGETS["full"].mnist_steps:,} steps '
-            'per seed, for a GPU.'
+          text += (
+            f' A straight line through the validation values against log(step) from step '
+            f'{int(horizon / 3):,} on (slope {slope:.1f} nats per e-fold of steps; an '
+            f'extrapolation, not a measurement) reaches {target} near step {need:,.0f}'
+            + (f', about {_duration(need / rate)} at {rate:.1f} steps/s' if rate else '')
+            + '.'
           )
-    return lines + ['']
+      lines.append(text)
+    gpu_steps = plan_lib.BUDGETS['gpu'].mnist_steps
+    return lines + [
+      '',
+      self._momentum_ramp(self.runs('table1'))
+      + f'`make gpu-check` runs it for {gpu_steps:,} steps per seed on a GPU.',
+      '',
+    ]
 
   def _momentum_ramp(self, runs) -> str:
-    """The length of the recipe's momentum ramp, from a run's config and the recorded train
-    size; '' when either is missing."""
-    config = _read_json(os.path.join(self.workdir(runs[0].name), 'config.json')) or {}
+    """The length of the paper recipe's momentum ramp, from a run's config and the recorded
+    train size; '' when either is missing."""
+    config = (
+      (_read_json(os.path.join(self.workdir(runs[0].name), 'config.json')) or {}) if runs else {}
+    )
     sizes = self.data_sizes(config.get('dataset', ''))
     if not sizes or 'momentum_saturate_epoch' not in config or not config.get('batch_size'):
       return ''
     epochs = config['momentum_saturate_epoch']
     steps = epochs * (sizes['train'] // config['batch_size'])
-    return f'The momentum ramp of the recipe alone spans {steps:,} steps ({epochs} epochs); '
+    return f'The momentum ramp of the paper recipe alone spans {steps:,} steps ({epochs} epochs); '
 
   def _steps_per_second(self, runs) -> float | None:
     rates = []
@@ -457,6 +621,7 @@ class Report:
     steps = self.budget.sweep_steps
     baseline = [r for r in self.runs('table1')][0]
     members = {'paper recipe (Table 1 run, seed 0)': (self.workdir(baseline.name), 1)}
+    # Each run's own G: the Table 1 runs also keep an average, evaluated apart.
     for group in plan['groups']:
       for m in group['members']:
         members[m['name']] = (os.path.join(sweep_dir, m['name']), len(group['members']))
@@ -471,7 +636,8 @@ class Report:
       '|---|---|---|---|---|',
     ]
     for label, (wd, share) in members.items():
-      s, v = curve(wd)
+      own = own_g(wd)
+      s, v = curve(wd, f'{own}/parzen_ll')
       at = v[s == steps]
       loop_steps, seconds = loop_seconds(wd)
       cost = (
@@ -481,7 +647,7 @@ class Report:
       )
       if len(s):
         i = int(np.argmax(np.where(s <= steps, v, -np.inf)))
-        fd = curve(wd, 'eval/frechet_distance')[1]
+        fd = curve(wd, f'{own}/frechet_distance')[1]
         lines.append(
           f'| {label} | {_fmt(at[0]) if at.size else "n/a"} | {_fmt(v[i])} '
           f'({s[i]:,}) | {_fmt(fd[i]) if i < len(fd) else "n/a"} | '
@@ -499,7 +665,7 @@ class Report:
       else '',
       '',
     ]
-    series = {label: wd for label, (wd, _) in members.items()}
+    series = {label: (wd, f'{own_g(wd)}/parzen_ll') for label, (wd, _) in members.items()}
     fig = self.plot_curves(
       'sweep_curves.png', series, title="Recipes on the paper's networks: validation curves"
     )
@@ -540,7 +706,11 @@ class Report:
       lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     lines.append('')
     series = {
-      f'original, seed {s}': self.workdir(f'table1/seed_{s}') for s in self.budget.ablation_seeds
+      f'original, seed {s}': (
+        self.workdir(f'table1/seed_{s}'),
+        f'{own_g(self.workdir(f"table1/seed_{s}"))}/parzen_ll',
+      )
+      for s in self.budget.ablation_seeds
     }
     for name, _, _ in plan_lib.ABLATIONS:
       series.update(
@@ -565,7 +735,8 @@ class Report:
     """`make train`'s recipe on mnist_5k against the paper recipe on full MNIST, at equal steps
     (the same networks, so equal time), both scored on full MNIST's validation images."""
     steps = self.budget.quickstart_steps
-    small_data = plan_lib.flagfile_dataset(plan_lib.QUICKSTART_FLAGS)
+    config = _read_json(os.path.join(self.workdir('quickstart/mnist_5k'), 'config.json')) or {}
+    small_data = config.get('dataset', 'mnist_5k')  # the run's own record
     small_sizes, full_sizes = self.data_sizes(small_data), self.data_sizes('mnist')
     small_n = f'{small_sizes["train"]:,} ' if small_sizes else ''
     full_n = f', {full_sizes["train"]:,}' if full_sizes else ''
@@ -769,15 +940,17 @@ class Report:
   def all_results(self) -> set[str]:
     """Every result a complete reproduction of the budget holds (what a page made before the
     report listed its results is taken to hold)."""
-    runs = plan_lib.runs(self.budget)
-    return {
-      *(r.name for r in runs if r.part in ('table1', 'fashion')),
-      'sweep',
-      *(f'ablations/{name}' for name, _, _ in plan_lib.ABLATIONS),
-      'quickstart',
-      'toy1d/figure1',
-      'toy1d/theory',
+    parts = self.budget.parts
+    out = {
+      f'{prefix}/{run.name}'
+      for _, part, _, prefix, _ in self.table1_kinds()
+      for run in self.runs(part)
     }
+    out |= {run.name for run in self.runs('fashion')}
+    out |= {'sweep'} if 'sweep' in parts else set()
+    out |= {f'ablations/{n}' for n, _, _ in plan_lib.ABLATIONS} if 'ablations' in parts else set()
+    out |= {'quickstart'} if 'quickstart' in parts else set()
+    return out | ({'toy1d/figure1', 'toy1d/theory'} if 'toy1d' in parts else set())
 
   def render(self) -> str:
     """The page (and, as a side product, the figures waiting to be written)."""
@@ -899,7 +1072,11 @@ def check_target(results_md: str, figures_dir: str) -> None:
         f'{figures_dir}, where --results={results_md} puts its figures, is a file; pass a '
         '--results in another directory'
       )
-    entries = sorted(set(os.listdir(figures_dir)) - {workdir_lib.MARKER_FILE})
+    from experiments.reproduce import export
+
+    # `make gpu-check`'s summary (results/gpu) sits beside the figures: the project's too.
+    exported = os.path.basename(os.path.dirname(export.GPU_SUMMARY))
+    entries = sorted(set(os.listdir(figures_dir)) - {workdir_lib.MARKER_FILE, exported})
     if entries and workdir_lib.kind_of(figures_dir) != workdir_lib.REPORT:
       shown = ', '.join(entries[:3]) + (', ...' if len(entries) > 3 else '')
       raise UserError(
@@ -963,6 +1140,36 @@ def _parzen_protocol(test: dict) -> str:
     f'{min(sigmas):g} to {max(sigmas):g} chosen on the first {p["num_validation"]:,} '
     f'validation images, {p["num_test"]:,} test images'
   )
+
+
+def _protocol(test: dict) -> str:
+  """The Parzen protocol's sizes, as an eval.json records them."""
+  p = test['parzen']
+  sizes = {k: p.get(k) for k in ('num_centres', 'num_validation', 'num_test')}
+  if None in sizes.values():
+    return 'a Gaussian Parzen window on the samples, σ chosen on validation images'
+  return (
+    f'{sizes["num_centres"]:,} samples, σ among {len(p["sigmas"])} log-spaced values from '
+    f'{min(p["sigmas"]):.3g} to {max(p["sigmas"]):.3g} chosen on '
+    f'{sizes["num_validation"]:,} validation images, {sizes["num_test"]:,} test images'
+  )
+
+
+def _nn(test: dict, which: str) -> float | None:
+  """Median L2 distance to the nearest training image of the samples or the test images."""
+  return test.get('memorisation', {}).get(f'{which}_median_l2')
+
+
+def _steps_of(runs) -> str:
+  steps = sorted({r.num_steps for r in runs})
+  return ' / '.join(f'{s:,}' for s in steps) or 'n/a'
+
+
+def _gate_row(label: str, value: float, bound: float, higher: bool) -> str:
+  holds = value >= bound if higher else value <= bound
+  word = ('at or above' if higher else 'at or below') if holds else ('below' if higher else 'above')
+  margin = '' if holds else f' by {abs(value - bound):.3g}'
+  return f'| {label} | {_fmt(value)} | {_fmt(bound)} | {"passes" if holds else "fails"}: {word}{margin} |'
 
 
 def _metric(result: dict, key: str):

@@ -60,6 +60,14 @@ flags.DEFINE_enum(
   'gan_jax.evaluation; trains its classifier on first use), none; auto: what '
   '--rank_by needs.',
 )
+flags.DEFINE_string(
+  'gates',
+  '',
+  'Conditions a member must meet before it is ranked by --rank_by: comma-separated '
+  'metric<=bound or metric>=bound, the bound a number or real_data (the reference row), e.g. '
+  'frechet_distance<=16.5,recall>=0.69,nn_median_l2>=real_data. Members that fail a gate are '
+  'ranked after those that pass, with the margin. Parzen alone rewards blur: gate it.',
+)
 flags.DEFINE_integer(
   'sweep_devices',
   0,
@@ -91,6 +99,7 @@ def main(argv):
     rank_by=FLAGS.rank_by,
     rank_mode=FLAGS.rank_mode,
     eval_mode=FLAGS.eval,
+    gates=FLAGS.gates,
     sweep_devices=FLAGS.sweep_devices,
     overwrite=FLAGS.overwrite,
     python=FLAGS.python,

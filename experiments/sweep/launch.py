@@ -190,7 +190,7 @@ def train_group(
       continue
     scalars = {}
     if evaluator is not None:
-      scalars = evaluator(_game_for(member.config), state.g_params)
+      scalars = evaluator(_game_for(member.config), state.generator_params())
     ranking.record_eval(member_dir, int(jax.device_get(state.step)), eval_mode, scalars)
 
 
@@ -255,6 +255,7 @@ def run(
   rank_by: str = 'parzen_ll',
   rank_mode: str = 'auto',
   eval_mode: str = 'auto',
+  gates: str = '',
   sweep_devices: int = 0,
   overwrite: bool = False,
   python: str = 'python',
@@ -270,7 +271,9 @@ def run(
     group: train only this group (a population line of commands.sh), without the table.
     results_only: only evaluate what is not yet and write the results tables.
     rank_by, rank_mode: the ranking metric and its direction (auto: the metric's own).
-    eval_mode: see ranking.EVAL_MODES ('auto': what rank_by needs).
+    eval_mode: see ranking.EVAL_MODES ('auto': what rank_by and the gates need).
+    gates: conditions a member must meet to be ranked ahead of those that do not
+      (gan_jax.evaluation.gates, e.g. 'frechet_distance<=16.5,nn_median_l2>=real_data').
     sweep_devices: size of the population mesh's sweep axis (0: chosen).
     overwrite: discard previous runs of the members instead of resuming them.
     python: the interpreter named in commands.sh.
@@ -281,7 +284,8 @@ def run(
   if launch not in ('local', 'none'):
     raise ConfigError(f'--launch={launch} is not one of local, none')
   higher_is_better = ranking.rank_direction(rank_by, rank_mode)
-  eval_mode = ranking.resolve_eval_mode(eval_mode, rank_by)
+  gate_list = ranking.parse_gates(gates)
+  eval_mode = ranking.resolve_eval_mode(eval_mode, rank_by, gate_list)
   plan = make_plan(base, spec_path)
   if group is not None:
     plan.group(group)  # an unknown --group is refused before anything is written
@@ -290,6 +294,7 @@ def run(
   with distributed.primary_context(lambda: _claimed(workdir, plan)):
     pass
   extra = [f'--eval={eval_mode}'] + ([f'--sweep_devices={sweep_devices}'] if sweep_devices else [])
+  extra += [f'--gates={gates}'] if gate_list else []
   if group is None and not results_only:
     write_plan_files(plan, workdir, spec_path, python=python, extra_sweep_args=extra)
     log.info(
@@ -318,7 +323,7 @@ def run(
   if group is None:
     evaluate_missing(plan, workdir, evaluator=evaluator, eval_mode=eval_mode)
     distributed.barrier('sweep_evaluated')
-    rows = ranking.write_results(plan, workdir, rank_by, higher_is_better)
+    rows = ranking.write_results(plan, workdir, rank_by, higher_is_better, gate_list)
     best = rows[0] if rows and rows[0]['rank'] == 1 else None
     log.info(
       f'results in {os.path.join(workdir, plan_lib.RESULTS_MD)}'

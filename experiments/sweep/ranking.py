@@ -11,6 +11,7 @@ import math
 import os
 from typing import Any
 
+from gan_jax.evaluation import gates as gates_lib
 from gan_jax.runtime import distributed, files, writers
 from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as plan_lib
@@ -35,28 +36,45 @@ METRIC_DIRECTIONS = {
 }
 
 
-def resolve_eval_mode(mode: str, rank_by: str) -> str:
-  """The evaluation --rank_by needs when --eval=auto; checks the two agree otherwise."""
+def parse_gates(text: str) -> tuple[gates_lib.Gate, ...]:
+  """--gates, parsed; a gate on a metric the evaluation does not compute is refused."""
+  parsed = gates_lib.parse(text)
+  known = {*METRIC_DIRECTIONS, 'parzen_se', 'nn_median_l2'}
+  for gate in parsed:
+    if gate.metric not in known:
+      raise ConfigError(
+        f'--gates: {gate.metric} is not an evaluation metric; use one of {", ".join(sorted(known))}'
+      )
+  return parsed
+
+
+def resolve_eval_mode(mode: str, rank_by: str, gates=()) -> str:
+  """The evaluation --rank_by and --gates need when --eval=auto; checks they agree otherwise."""
   if mode not in EVAL_MODES:
     raise ConfigError(f'--eval={mode} is not one of {", ".join(EVAL_MODES)}')
-  needs = (
-    'none'
-    if rank_by in TRAINING_METRICS
-    else 'parzen'
-    if rank_by in ('parzen_ll', 'parzen_se')
-    else 'full'
-    if rank_by in METRIC_DIRECTIONS
-    else None
-  )
+  needs = _needs(rank_by)
   if needs is None:
     known = [*METRIC_DIRECTIONS, 'parzen_se', *TRAINING_METRICS]
     raise ConfigError(f'--rank_by={rank_by} is not a metric; use one of {", ".join(known)}')
+  order = {'none': 0, 'parzen': 1, 'full': 2}
+  what = f'--rank_by={rank_by}'
+  gates_need = max((_needs(g.metric) or 'full' for g in gates), key=order.get, default='none')
+  if order[gates_need] > order[needs]:
+    needs, what = gates_need, f'--gates={",".join(map(str, gates))}'
   if mode == 'auto':
     return needs
-  order = {'none': 0, 'parzen': 1, 'full': 2}
   if order[mode] < order[needs]:
-    raise ConfigError(f'--rank_by={rank_by} needs --eval={needs} (or auto), got --eval={mode}')
+    raise ConfigError(f'{what} needs --eval={needs} (or auto), got --eval={mode}')
   return mode
+
+
+def _needs(metric: str) -> str | None:
+  """The evaluation that computes `metric` (None: not a metric)."""
+  if metric in TRAINING_METRICS:
+    return 'none'
+  if metric in ('parzen_ll', 'parzen_se'):
+    return 'parzen'
+  return 'full' if metric in METRIC_DIRECTIONS else None
 
 
 def rank_direction(rank_by: str, rank_mode: str) -> bool:
@@ -97,9 +115,11 @@ def read_eval(workdir: str) -> dict | None:
 
 
 def results_rows(
-  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool, gates=()
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-  """One row per member, best first; members without the metric (failed, not trained) last.
+  """One row per member, best first: those that pass every gate, then those that fail one (the
+  'gates' column says which, by how much), then members without the metric (failed, not
+  trained).
 
   Returns:
     (rows, the reference row's scalars: the same metrics on real data, where computed).
@@ -127,27 +147,32 @@ def results_rows(
         row.update({k: last[-1][k] for k in TRAINING_METRICS if k in last[-1]})
       row['workdir'] = member_dir
       rows.append(row)
+  if gates:
+    for row in rows:
+      if row['status'] == 'ok':
+        row['gates'] = '; '.join(gates_lib.check(gates, row, reference)) or 'pass'
 
   def key(row):
     value = row.get(rank_by) if row['status'] == 'ok' else None
     if not isinstance(value, (int, float)) or not math.isfinite(value):
-      return (1, 0.0)
-    return (0, -value if higher_is_better else value)
+      return (2, 0.0)
+    return (0 if row.get('gates', 'pass') == 'pass' else 1, -value if higher_is_better else value)
 
   rows.sort(key=key)
   for rank, row in enumerate(rows, 1):
-    row['rank'] = rank if key(row)[0] == 0 else ''
+    row['rank'] = rank if key(row)[0] < 2 else ''
   return rows, reference
 
 
 def write_results(
-  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool
+  plan: plan_lib.Plan, workdir: str, rank_by: str, higher_is_better: bool, gates=()
 ) -> list[dict]:
-  """results.csv and results.md in the sweep workdir (process 0), members ranked by rank_by."""
-  rows, reference = results_rows(plan, workdir, rank_by, higher_is_better)
+  """results.csv and results.md in the sweep workdir (process 0), members ranked by rank_by
+  (those passing every gate first)."""
+  rows, reference = results_rows(plan, workdir, rank_by, higher_is_better, gates)
   if not distributed.is_primary():
     return rows
-  first = ['rank', 'member', rank_by]
+  first = ['rank', 'member', rank_by, *(['gates'] if gates else [])]
   columns = list(
     dict.fromkeys(first + [k for row in rows for k in row if k != 'workdir'] + ['workdir'])
   )
@@ -164,6 +189,16 @@ def write_results(
   lines = [
     f'# Sweep results, ranked by {rank_by} ({"higher" if higher_is_better else "lower"} is better)',
     '',
+    *(
+      [
+        'Members that pass every gate ('
+        + ', '.join(f'`{g}`' for g in gates)
+        + ') are ranked first; the gates column says by how much the others fail.',
+        '',
+      ]
+      if gates
+      else []
+    ),
     "Evaluation metrics compare with validation images, never the test split: Parzen's "
     'σ is chosen on the first 1,000 validation images and scored on the rest. Report the '
     "chosen member's test number with `python -m experiments.evaluate "

@@ -17,11 +17,33 @@ Params = flax.core.FrozenDict | dict
 
 
 @flax.struct.dataclass
+class Average:
+  """An exponential moving average of G's parameters (Polyak averaging; Yazici et al. 2019,
+  "The unusual effectiveness of averaging in GAN training").
+
+  Its numbers live here as arrays, not in the static game, so members of a population that
+  differ only in them share one compiled step.
+  """
+
+  params: Params
+  decay: jax.Array  # d, float32 []
+  warmup: jax.Array  # w, float32 []: update t uses min(d, (1 + t) / (w + t))
+
+  def update(self, g_params: Params, t: jax.Array) -> 'Average':
+    """The average after update t (0-based) brought G to `g_params`."""
+    t = t.astype(jnp.float32)
+    decay = jnp.minimum(self.decay, (1.0 + t) / (self.warmup + t))
+    params = jax.tree.map(lambda a, p: a + (1.0 - decay) * (p - a), self.params, g_params)
+    return self.replace(params=params)
+
+
+@flax.struct.dataclass
 class TrainState:
   """Everything that changes during training; orbax checkpoints exactly this.
 
   `step` counts iterations: one G update (after `d_steps` D updates). All randomness of step t
   is drawn from `fold_in(rng, t)`, so a resumed run draws what an uninterrupted run would.
+  `g_average` is the moving average of G's parameters (--g_ema_decay), None without one.
   """
 
   step: jax.Array
@@ -30,6 +52,12 @@ class TrainState:
   g_opt_state: optax.OptState
   d_opt_state: optax.OptState
   rng: jax.Array
+  g_average: Average | None = None
+
+  def generator_params(self, *, raw: bool = False) -> Params:
+    """The G to sample, show and evaluate: the average when the run keeps one (unless `raw`),
+    else G itself."""
+    return self.g_params if raw or self.g_average is None else self.g_average.params
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -54,6 +82,10 @@ class GAN:
   # 'linear'; together they say how samples are shown.
   preprocessing: str = 'pixels'
   output: str = 'sigmoid'
+  # The moving average of G (Average): kept when g_ema_decay > 0; these are its initial
+  # numbers, the state holds the ones in use.
+  g_ema_decay: float = 0.0
+  g_ema_warmup: float = 10.0
 
   def prepare(self, images: jax.Array) -> jax.Array:
     """Real data as the nets see it: uint8 examples [..., data_dim] -> float32."""
@@ -115,6 +147,8 @@ def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN
     steps_per_epoch=steps_per_epoch,
     preprocessing=config.resolved_preprocessing,
     output=model.output,
+    g_ema_decay=config.g_ema_decay,
+    g_ema_warmup=config.g_ema_warmup,
   )
 
 
@@ -133,6 +167,13 @@ def create_train_state(
   if output_bias is not None:
     g_params = flax.core.unfreeze(g_params)
     g_params['output']['bias'] = jnp.asarray(output_bias, jnp.float32)
+  average = None
+  if gan.g_ema_decay > 0:
+    average = Average(
+      params=jax.tree.map(jnp.copy, g_params),
+      decay=jnp.asarray(gan.g_ema_decay, jnp.float32),
+      warmup=jnp.asarray(gan.g_ema_warmup, jnp.float32),
+    )
   return TrainState(
     step=jnp.zeros([], jnp.int32),
     g_params=g_params,
@@ -140,6 +181,7 @@ def create_train_state(
     g_opt_state=gan.g_tx.init(g_params),
     d_opt_state=gan.d_tx.init(d_params),
     rng=run_key,
+    g_average=average,
   )
 
 

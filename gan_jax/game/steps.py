@@ -117,15 +117,18 @@ def train_step(
       data-parallel wrapper passes a sharding constraint over the data axis.
 
   Returns:
-    The new state (step + 1) and scalar metrics: d_loss, g_loss, d_real (mean D(x)),
+    The new state (step + 1; G's average, if kept, moved towards the new G) and scalar
+    metrics: d_loss, g_loss, d_real (mean D(x)),
     d_fake (mean D(G(z))), all from the dropped-out training pass.
   """
   key = jax.random.fold_in(state.rng, state.step)
   if gan.update == 'simultaneous':
-    state, metrics = _simultaneous(state, batch[0], key, gan, constrain)
+    new_state, metrics = _simultaneous(state, batch[0], key, gan, constrain)
   else:
-    state, metrics = _alternating(state, batch, key, gan, constrain)
-  return state.replace(step=state.step + 1), metrics
+    new_state, metrics = _alternating(state, batch, key, gan, constrain)
+  if state.g_average is not None:
+    new_state = new_state.replace(g_average=state.g_average.update(new_state.g_params, state.step))
+  return new_state.replace(step=state.step + 1), metrics
 
 
 # Data order gets its own stream, apart from the per-step keys fold_in(rng, step).

@@ -333,7 +333,9 @@ class Log(Action):
 class Evaluate(Action):
   """`fn(gan, g_params, step)` for each live member; its scalars logged as eval/<name>.
 
-  Without `fn` it still bounds the fused chunks, as a run with an evaluation would.
+  A run that averages G is evaluated on the average (eval/<name>) and on the raw G
+  (eval_raw/<name>). Without `fn` it still bounds the fused chunks, as a run with an evaluation
+  would.
   """
 
   at_end = False
@@ -345,8 +347,13 @@ class Evaluate(Action):
     if self.fn is None:
       return None
     for i in self.members.live():
-      results = self.fn(self.gan, self.members.take(state, i).g_params, step)
-      self.members.writers[i].write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+      member = self.members.take(state, i)
+      results = self.fn(self.gan, member.generator_params(), step)
+      scalars = {f'eval/{k}': v for k, v in results.items()}
+      if member.g_average is not None:
+        raw = self.fn(self.gan, member.generator_params(raw=True), step)
+        scalars.update({f'eval_raw/{k}': v for k, v in raw.items()})
+      self.members.writers[i].write_scalars(step, scalars)
     return None
 
 
@@ -357,7 +364,8 @@ def grid_noise(gan: GAN, config: Config) -> jax.Array:
 
 
 class SampleGrid(Action):
-  """Each live member's G on its fixed grid noise: samples/step_*.png and TensorBoard."""
+  """Each live member's G (its average, if kept) on its fixed grid noise: samples/step_*.png
+  and TensorBoard."""
 
   def __init__(self, members: Members, gan: GAN, every: int, image_shape: tuple[int, ...]):
     self.members, self.gan, self.every, self.image_shape = members, gan, every, image_shape
@@ -369,10 +377,10 @@ class SampleGrid(Action):
     # Every process computes (a population's output is a collective); the primary writes.
     if members.stacked:
       samples = sampling.generate(
-        self.gan, state.g_params, self.z, mesh=members.mesh, members=True, display=True
+        self.gan, state.generator_params(), self.z, mesh=members.mesh, members=True, display=True
       )
     else:
-      samples = sampling.generate(self.gan, state.g_params, self.z, display=True)[None]
+      samples = sampling.generate(self.gan, state.generator_params(), self.z, display=True)[None]
     if not members.primary:
       return None
     for i in members.live():

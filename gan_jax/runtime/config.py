@@ -32,6 +32,9 @@ MLP_SHAPE_FIELDS = (
 # jax.random.PRNGKey keeps the low 32 bits of a seed (without x64): larger seeds would collide
 # with smaller ones, and past 2**63 it raises.
 MAX_SEED = 2**32 - 1
+# The average's warm-up is held in float32 beside the step count: a larger w is no warm-up ever
+# ending within any run.
+MAX_EMA_WARMUP = 1e9
 
 
 def _field(default, help_text, *, choices=None, group='model'):
@@ -43,7 +46,8 @@ def _field(default, help_text, *, choices=None, group='model'):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """An experiment. Defaults are the original code's MNIST recipe (PAPER.md)."""
+  """An experiment. Defaults are the original code's MNIST recipe (goodfeli/adversarial
+  mnist.yaml)."""
 
   # Data.
   dataset: str = _field('mnist_5k', 'Data set to train on.', choices=DATASETS, group='data')
@@ -166,6 +170,20 @@ class Config:
   )
   adam_b1: float = _field(0.5, 'adam: beta1.', group='optimizer')
   adam_b2: float = _field(0.999, 'adam: beta2.', group='optimizer')
+  g_ema_decay: float = _field(
+    0.0,
+    "Decay d of an exponential moving average of G's parameters kept beside G (Polyak "
+    'averaging; Yazici et al. 2019): avg <- avg + (1 - d_t) (G - avg) after each update. '
+    'Sampling, evaluation and figures use the average (evaluation during training reports '
+    'the raw G too). 0: no average (the original code).',
+    group='optimizer',
+  )
+  g_ema_warmup: float = _field(
+    10.0,
+    'Warm-up w of the average: update t (from 0) uses d_t = min(d, (1 + t) / (w + t)), so '
+    'early parameters do not linger in it; 1: d from the first update (no warm-up).',
+    group='optimizer',
+  )
   seed: int = _field(0, 'Seed of parameters, noise, dropout and data order.', group='training')
 
   # Loop.
@@ -311,6 +329,13 @@ class Config:
     for name in ('momentum', 'final_momentum', 'adam_b1', 'adam_b2'):
       if not 0 <= getattr(self, name) < 1:
         raise ConfigError(f'--{name} must be in [0, 1), got {getattr(self, name)}')
+    if not 0 <= self.g_ema_decay < 1:
+      raise ConfigError(f'--g_ema_decay must be in [0, 1) (0: no average), got {self.g_ema_decay}')
+    if not 1 <= self.g_ema_warmup <= MAX_EMA_WARMUP:
+      raise ConfigError(
+        f'--g_ema_warmup must be in [1, {MAX_EMA_WARMUP:g}] (1: no warm-up), got '
+        f'{self.g_ema_warmup}'
+      )
     if not 0 < self.rollback_lr_factor < 1:
       raise ConfigError(f'--rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}')
     if not (self.lr_decay >= 1 and math.isfinite(self.lr_decay)):
@@ -383,6 +408,8 @@ CHECKPOINT_FIELDS = (
   'momentum_saturate_epoch',
   'adam_b1',
   'adam_b2',
+  'g_ema_decay',
+  'g_ema_warmup',
   'seed',
 )
 

@@ -75,17 +75,27 @@ def draw(
 
 @dataclasses.dataclass
 class Restored:
-  """A checkpoint restored for use: its config, game, whole state and step."""
+  """A checkpoint restored for use: its config, game, whole state and step.
+
+  `g_params` is the G it samples and evaluates: the run's average of G when it keeps one,
+  unless `raw` (then, and in runs without an average, G itself).
+  """
 
   config: Config
   gan: GAN
   state: TrainState
   step: int
   image_shape: tuple[int, int, int]
+  raw: bool = False
 
   @property
   def g_params(self) -> Params:
-    return self.state.g_params
+    return self.state.generator_params(raw=self.raw)
+
+  @property
+  def averaged(self) -> bool:
+    """Whether `g_params` is an average of G."""
+    return self.state.g_average is not None and not self.raw
 
   def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
     """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed` (see draw); a
@@ -94,11 +104,12 @@ class Restored:
     return flat.reshape(-1, *self.image_shape)
 
 
-def restore(workdir: str, step: int | None = None) -> Restored:
+def restore(workdir: str, step: int | None = None, *, raw: bool = False) -> Restored:
   """Restores the newest readable (or the given) checkpoint of `workdir` onto this host's devices.
 
   Works whatever number of devices or processes wrote it: the arrays are read into a state laid
-  out for the current devices. Unreadable checkpoints are skipped with a warning.
+  out for the current devices. Unreadable checkpoints are skipped with a warning. `raw`: sample
+  G itself even where the run keeps an average of it (see Restored).
   """
   mesh = parallel.make_mesh(jax.local_devices())
   games = {}
@@ -121,4 +132,5 @@ def restore(workdir: str, step: int | None = None) -> Restored:
     state, config, restored_step = ckpt.restore(abstract_state, step)
   finally:
     ckpt.close()
-  return Restored(config, games[config], state, restored_step, data.image_shape(config.dataset))
+  shape = data.image_shape(config.dataset)
+  return Restored(config, games[config], state, restored_step, shape, raw=raw)

@@ -49,16 +49,25 @@ NUMERIC_FIELDS = (
   'momentum_saturate_epoch',
   'adam_b1',
   'adam_b2',
+  'g_ema_decay',
+  'g_ema_warmup',
 )
+# Whether G is averaged is structure (the state holds the average or not), its numbers are not:
+# structure() keeps an average by setting this representative decay (the states hold each
+# member's own).
+_AVERAGED = 0.999
 # Written into a member's workdir when it goes non-finite (see actions.NonFinitePolicy); the
 # member is then left out of checkpoints, logs and the ranking, and the others train on.
 FAILED_FILE = actions.FAILED_FILE
 
 
 def structure(config: Config) -> Config:
-  """`config` with its numeric fields at their defaults: equal for members of one population."""
+  """`config` with its numeric fields at their defaults (an averaged G stays averaged): equal
+  for members of one population."""
   defaults = Config()
-  return config.replace(**{name: getattr(defaults, name) for name in NUMERIC_FIELDS})
+  numbers = {name: getattr(defaults, name) for name in NUMERIC_FIELDS}
+  numbers['g_ema_decay'] = _AVERAGED if config.g_ema_decay else 0.0
+  return config.replace(**numbers)
 
 
 def check_members(configs: Sequence[Config]) -> None:
@@ -67,6 +76,12 @@ def check_members(configs: Sequence[Config]) -> None:
     raise ConfigError('a population needs at least one member')
   first = configs[0]
   for i, config in enumerate(configs[1:], 1):
+    if bool(first.g_ema_decay) != bool(config.g_ema_decay):
+      raise ConfigError(
+        f'members 0 and {i} differ in whether G is averaged (--g_ema_decay '
+        f'{first.g_ema_decay} vs {config.g_ema_decay}), which changes the state; a population '
+        'averages every member or none'
+      )
     differ = [
       f
       for f in first.to_dict()
@@ -145,8 +160,12 @@ def init_population(exp: train.Experiment, configs: Sequence[Config]) -> TrainSt
   data_dim, num_train = exp.gan.generator.output_dim, exp.train_images.shape[0]
   games = [build_gan(c, data_dim=data_dim, num_train=num_train) for c in configs]
   g_hparams, d_hparams = (_stack(h) for h in zip(*(member_hparams(g) for g in games)))
+  average = {
+    'decay': jnp.asarray([c.g_ema_decay for c in configs], jnp.float32),
+    'warmup': jnp.asarray([c.g_ema_warmup for c in configs], jnp.float32),
+  }
   init = _compiled_init(program_game(configs[0], data_dim, num_train), exp.mesh)
-  return init(keys, g_hparams, d_hparams, exp.output_bias)
+  return init(keys, g_hparams, d_hparams, average, exp.output_bias)
 
 
 def program_game(config: Config, data_dim: int, num_train: int) -> GAN:
@@ -156,7 +175,8 @@ def program_game(config: Config, data_dim: int, num_train: int) -> GAN:
   the same program; sharing the object lets a process that trains the same structure again (a
   resume, the next group of a sweep, a benchmark) reuse the compiled functions below.
   """
-  key = tuple((f, getattr(config, f)) for f in CHECKPOINT_FIELDS if f not in NUMERIC_FIELDS)
+  config = structure(config)
+  key = tuple((f, getattr(config, f)) for f in CHECKPOINT_FIELDS)
   return _program_game(key, data_dim, num_train)
 
 
@@ -167,14 +187,16 @@ def _program_game(key, data_dim: int, num_train: int) -> GAN:
 
 @functools.lru_cache(maxsize=16)
 def _compiled_init(gan: GAN, mesh: Mesh):
-  def init(key, g_h, d_h, bias):
+  def init(key, g_h, d_h, average, bias):
     state = create_train_state(gan, key, bias)
+    if state.g_average is not None:
+      state = state.replace(g_average=state.g_average.replace(**average))
     return state.replace(
       g_opt_state=_with_hparams(state.g_opt_state, g_h),
       d_opt_state=_with_hparams(state.d_opt_state, d_h),
     )
 
-  return jax.jit(jax.vmap(init, in_axes=(0, 0, 0, None)), out_shardings=members_sharded(mesh))
+  return jax.jit(jax.vmap(init, in_axes=(0, 0, 0, 0, None)), out_shardings=members_sharded(mesh))
 
 
 @functools.lru_cache(maxsize=64)
