@@ -4,11 +4,14 @@ import math
 import os
 import stat
 import sys
+import threading
+import time
 import traceback
 
 from absl import app, flags, logging
 
 from gan_jax.runtime import distributed, log
+from gan_jax.runtime.config import check_float32, check_path, check_text
 from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
@@ -16,11 +19,22 @@ FLAGS = flags.FLAGS
 # A flagfile is a few hundred bytes of text; anything far larger is a wrong path (a data file,
 # /dev/zero), which absl would read whole into memory.
 MAX_FLAGFILE_BYTES = 1 << 20
+# After an error line, how long the process waits for library threads (orbax's commit threads)
+# before it exits without them: the line is the answer, a hang after it is not.
+EXIT_GRACE_SECONDS = 10.0
+# String flags that name a path (path_flags): checked once at entry, when given.
+_PATH_FLAGS: set[str] = set()
+
+
+def path_flags(*names: str) -> None:
+  """Marks the string flags `names` as paths: a given value must be a usable path (not blank,
+  valid UTF-8, no control characters: gan_jax.runtime.config.check_path), or the entry point
+  stops in one line before doing anything. Call it next to the flags' definitions."""
+  _PATH_FLAGS.update(names)
 
 
 def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> None:
-  message = ' '.join(message.split())
-  print(f'error: {message}', file=sys.stderr)
+  print(f'error: {log.one_line(message)}', file=sys.stderr)
   sys.exit(exit_code)
 
 
@@ -34,7 +48,7 @@ def _flagfiles(args) -> list[str]:
         paths.append(value)
       elif i + 1 < len(args):
         paths.append(args[i + 1])
-  return [os.path.expanduser(p) for p in paths if p]
+  return [os.path.expanduser(p) for p in paths]
 
 
 def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
@@ -45,6 +59,10 @@ def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
   """
   for path in _flagfiles(args):
     where = f'--flagfile={path}' + (f' (named in {stack[-1]})' if stack else '')
+    if not path.strip():
+      raise UserError(
+        f'{where} is empty (an unset shell variable?); pass a flagfile or drop the flag'
+      )
     if os.path.realpath(path) in map(os.path.realpath, stack):
       raise UserError(f'{where} includes itself; remove the circular --flagfile line')
     try:
@@ -78,11 +96,25 @@ def check_flagfiles(args, stack: tuple[str, ...] = ()) -> None:
     check_flagfiles([line.strip() for line in text.splitlines()], (*stack, path))
 
 
-def _check_finite_floats() -> None:
+def _check_values() -> None:
+  """Every value given: finite floats, paths usable (path_flags), no control characters."""
   for name in FLAGS:
-    value = FLAGS[name].value
+    flag = FLAGS[name]
+    value = flag.value
     if isinstance(value, float) and not math.isfinite(value):
       fail(f'--{name}={value} is not a finite number; pass a real value')
+    if not flag.present:
+      continue
+    try:
+      if isinstance(value, float):
+        check_float32(f'--{name}', value)
+      if isinstance(value, str) and name in _PATH_FLAGS:
+        check_path(f'--{name}', value)
+      for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+        if isinstance(text, str):
+          check_text(f'--{name}', text)
+    except UserError as e:
+      fail(str(e))
 
 
 def parse_flags(argv):
@@ -95,50 +127,13 @@ def parse_flags(argv):
     remaining = FLAGS(argv)
   except flags.Error as e:  # unknown flag, bad value, missing flagfile, missing required flag
     fail(str(e))
-  _check_finite_floats()
+  _check_values()
   return remaining
 
 
 def no_positional_args(argv) -> None:
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; every option is a --flag (see --helpfull)')
-
-
-class _DropClosedLoopTracebacks:
-  """A stderr that drops tracebacks ending in `RuntimeError: Event loop is closed`.
-
-  After a failed asynchronous checkpoint write (a full disk), tensorstore's pending callbacks
-  report into orbax's already closed event loop and print one such traceback each: noise once
-  the failure itself is reported as one line. Everything else passes through, line by line.
-  """
-
-  def __init__(self, stream):
-    self._stream = stream
-    self._partial = ''
-    self._held: list[str] = []
-
-  def write(self, text: str) -> int:
-    self._partial += text
-    *lines, self._partial = self._partial.split('\n')
-    for line in lines:
-      self._line(line + '\n')
-    return len(text)
-
-  def _line(self, line: str) -> None:
-    if not self._held and not line.startswith('Traceback (most recent call last):'):
-      self._stream.write(line)
-      return
-    self._held.append(line)
-    if line[:1] not in (' ', '\t') and not line.startswith('Traceback'):  # the exception line
-      if line.strip() != 'RuntimeError: Event loop is closed':
-        self._stream.write(''.join(self._held))
-      self._held = []
-
-  def flush(self) -> None:
-    self._stream.flush()
-
-  def __getattr__(self, name):
-    return getattr(self._stream, name)
 
 
 def wrap(main):
@@ -177,11 +172,36 @@ def wrap(main):
   return wrapped
 
 
+def exit_despite_threads(code: int, grace: float = EXIT_GRACE_SECONDS) -> None:
+  """Exits with `code` once the other non-daemon threads end, or after `grace` seconds anyway.
+
+  Python waits for every non-daemon thread before it exits; a library thread stuck on a failed
+  write (orbax waits 300 s for a signal a failed save never sends) would hold the process, and
+  its workdir lock, long after the error line was printed.
+  """
+  deadline = time.monotonic() + grace
+  others = [
+    t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+  ]
+  for thread in others:
+    thread.join(max(0.0, deadline - time.monotonic()))
+  if any(t.is_alive() for t in others):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run(main) -> None:
-  """app.run(main) through parse_flags and wrap: every user error is one line."""
+  """app.run(main) through parse_flags and wrap: every user error is one line, and the process
+  then exits (exit_despite_threads)."""
   if '--verbose' not in sys.argv:
-    sys.stderr = _DropClosedLoopTracebacks(sys.stderr)
-  app.run(wrap(main), flags_parser=parse_flags)
+    log.catch_background_errors()
+  try:
+    app.run(wrap(main), flags_parser=parse_flags)
+  except SystemExit as e:
+    if e.code not in (0, None):
+      exit_despite_threads(e.code if isinstance(e.code, int) else 1)
+    raise
 
 
 def define_distributed_flags(flag_values: flags.FlagValues = FLAGS) -> None:

@@ -96,6 +96,7 @@ flags.DEFINE_bool(
   'without an average always use G).',
 )
 flags.DEFINE_bool('figures', True, 'Write Figure 2, Figure 3 (with --workdir) and the histogram.')
+cli.path_flags('workdir', 'samples', 'out_dir', 'data_dir', 'manual_dir', 'cache_dir')
 FLAGS = flags.FLAGS
 
 
@@ -105,6 +106,13 @@ def main(argv):
     raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
   if FLAGS.samples is not None and (FLAGS.dataset is None or FLAGS.out_dir is None):
     raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
+  ignored = [f'--{n}' for n in ('step', 'num_samples') if FLAGS[n].present]
+  if FLAGS.samples is not None and ignored:
+    raise UserError(
+      f'{" and ".join(ignored)} {"do" if len(ignored) > 1 else "does"} not apply to --samples '
+      '(they choose a checkpoint and draw from its generator; the file is evaluated as it '
+      'is): drop them, or evaluate --workdir instead'
+    )
   if FLAGS.workdir == '' or FLAGS.samples == '':
     raise UserError(
       f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '
@@ -128,7 +136,7 @@ def main(argv):
         f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
         f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set'
       )
-    resources.check_samples(
+    resources.check_evaluation(
       f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
     )
     samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)

@@ -12,6 +12,7 @@ from typing import Sequence, TypeVar
 
 from absl import flags
 
+from experiments import cli
 from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError
 
@@ -101,6 +102,7 @@ def config_from_args(args: Sequence[str]) -> Config:
 
 
 def define_workdir_flag(required: bool = True) -> None:
+  cli.path_flags('workdir')
   if 'workdir' not in FLAGS:
     flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, images and logs.')
     if required:

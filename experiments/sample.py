@@ -29,6 +29,7 @@ flags.DEFINE_bool(
   'without an average always use G).',
 )
 flags.mark_flag_as_required('workdir')
+cli.path_flags('workdir', 'out')
 FLAGS = flags.FLAGS
 
 

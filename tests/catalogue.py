@@ -8,6 +8,7 @@ tests/test_catalogue.py runs every row.
 """
 
 import fcntl
+import gzip
 import json
 import os
 import shutil
@@ -202,6 +203,65 @@ ROWS = [
     ['binary.flags (named in', 'nested.flags)', 'is not UTF-8 text'],
     ['nested_flags', 'binary_flags'],
   ),
+  (
+    'empty_flagfile',
+    TRAIN,
+    ['--flagfile=', TEST, '--workdir={tmp}/w'],
+    2,
+    ['--flagfile= is empty', 'pass a flagfile'],
+    [],
+  ),
+  # ------------------------------------------------- paths and text: validated once at entry
+  (
+    'workdir_not_utf8',
+    TRAIN,
+    [TEST, '--workdir={tmp}/bad\udcff\udcfedir'],
+    2,
+    ['bad\\xff\\xfedir is not valid UTF-8 (byte 0xff)', 'rename it'],
+    [],
+  ),
+  ('workdir_only_blanks', TRAIN, [TEST, '--workdir= '], 2, ['--workdir is only blanks'], []),
+  (
+    'newline_in_data_dir',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--data_dir={tmp}/a\nb'],
+    2,
+    ['--data_dir=', "holds the control character '\\n'"],
+    [],
+  ),
+  (
+    'escape_in_workdir',
+    TRAIN,
+    [TEST, '--workdir={tmp}/\x1b[31mred'],
+    2,
+    ["holds the control character '\\x1b'"],
+    [],
+  ),
+  (
+    'newline_in_coordinator_address',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--coordinator_address=h:1\nx'],
+    2,
+    ['--coordinator_address=', "control character '\\n'"],
+    [],
+  ),
+  # ------------------------------------------------------------- float32, the devices' type
+  (
+    'learning_rate_overflows_float32',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--learning_rate=1e39'],
+    2,
+    ['--learning_rate=1e+39 overflows float32', 'pass a smaller value'],
+    [],
+  ),
+  (
+    'init_scale_is_zero_in_float32',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--g_init_scale=1e-46'],
+    2,
+    ['--g_init_scale=1e-46 is 0 in float32'],
+    [],
+  ),
   # ------------------------------------------------------------------ data and resources
   (
     'batch_larger_than_data',
@@ -277,6 +337,14 @@ ROWS = [
     ['truncated_idx'],
   ),
   (
+    'idx_gzip_bomb',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--dataset=mnist', '--manual_dir={bomb_idx}'],
+    2,
+    ['train-images-idx3-ubyte.gz', 'declares (1000000, 28, 28)', 'refused before inflating'],
+    ['bomb_idx'],
+  ),
+  (
     'huge_noise_dim',
     TRAIN,
     [TEST, '--workdir={tmp}/w', '--noise_dim=1000000000'],
@@ -290,6 +358,30 @@ ROWS = [
     [TEST, '--workdir={tmp}/w', '--g_hidden=200000,200000'],
     2,
     ['--g_hidden=200000,200000', 'needs about', 'more than the'],
+    [],
+  ),
+  (
+    'huge_num_grid_samples',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--num_grid_samples=100000000'],
+    2,
+    ['--num_grid_samples=100000000 needs about', 'more than the', 'ask for fewer samples'],
+    [],
+  ),
+  (
+    'huge_eval_num_samples',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--eval_every=20', '--eval_num_samples=1000000000'],
+    2,
+    ['--eval_num_samples=1000000000 needs about', 'evaluate fewer samples'],
+    [],
+  ),
+  (
+    'num_steps_beyond_int32',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--num_steps=1000000000000000000'],
+    2,
+    ['--num_steps=1000000000000000000 is beyond 2147483647', 'int32'],
     [],
   ),
   # ------------------------------------------------------------------ distributed flags
@@ -376,6 +468,14 @@ ROWS = [
     2,
     ['is not empty', 'was not written by gan_jax', '--overwrite included'],
     ['foreign'],
+  ),
+  (
+    'foreign_workdir_with_escape_names',
+    TRAIN,
+    [TEST, '--workdir={foreign_escape}'],
+    2,
+    ['is not empty (red.txt)', 'was not written by gan_jax'],
+    ['foreign_escape'],
   ),
   ('workdir_is_a_file', TRAIN, [TEST, '--workdir={a_file}'], 2, ['is not a directory'], ['a_file']),
   (
@@ -549,6 +649,22 @@ ROWS = [
     ['no readable checkpoint', 'sha256'],
     ['run_bitrot_all'],
   ),
+  (
+    'sample_workdir_not_utf8',
+    SAMPLE,
+    ['--workdir={tmp}/\udcffrun', '--out={tmp}/x.png'],
+    2,
+    ['is not valid UTF-8 (byte 0xff)'],
+    [],
+  ),
+  (
+    'sample_out_only_blanks',
+    SAMPLE,
+    ['--workdir={run}', '--out=  '],
+    2,
+    ['--out is only'],
+    ['run'],
+  ),
   # ------------------------------------------------------------- experiments.evaluate
   (
     'evaluate_nothing_to_evaluate',
@@ -709,6 +825,44 @@ ROWS = [
     2,
     ['--num_samples=1000000000000 needs about', 'more than the'],
     ['run'],
+  ),
+  (
+    'evaluate_samples_only_blanks',
+    EVALUATE,
+    ['--samples= ', '--dataset=mnist_5k', '--out_dir={tmp}/e'],
+    2,
+    ['--samples is only blanks'],
+    [],
+  ),
+  (
+    'evaluate_out_dir_with_escape',
+    EVALUATE,
+    ['--samples={npy_nan}', '--dataset=mnist_5k', '--out_dir={tmp}/\x1b]0;title\x07e'],
+    2,
+    ['--out_dir=', "control character '\\x1b'"],
+    ['npy_nan'],
+  ),
+  (
+    'evaluate_samples_with_step',
+    EVALUATE,
+    ['--samples={npy_nan}', '--dataset=mnist_5k', '--out_dir={tmp}/e', '--step=20'],
+    2,
+    ['--step does not apply to --samples', 'drop them'],
+    ['npy_nan'],
+  ),
+  (
+    'evaluate_samples_with_num_samples',
+    EVALUATE,
+    [
+      '--samples={npy_nan}',
+      '--dataset=mnist_5k',
+      '--out_dir={tmp}/e',
+      '--step=20',
+      '--num_samples=500',
+    ],
+    2,
+    ['--step and --num_samples do not apply to --samples'],
+    ['npy_nan'],
   ),
   # ---------------------------------------------------------------- experiments.sweep
   ('sweep_missing_flag', SWEEP, [*SWEEP_BASE], 2, ['--sweep', 'must have a value'], []),
@@ -913,6 +1067,86 @@ ROWS = [
     ['is not UTF-8 text'],
     ['binary_flags', 'sweep_ok'],
   ),
+  (
+    'sweep_member_name_with_newline',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_name_newline}'],
+    2,
+    ['sweep member 0', "holds the control character '\\n'", 'rename it'],
+    ['sweep_name_newline'],
+  ),
+  (
+    'sweep_member_name_with_escape',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_name_escape}'],
+    2,
+    ['sweep member 1', "holds the control character '\\x1b'"],
+    ['sweep_name_escape'],
+  ),
+  (
+    'sweep_member_value_with_nul',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_value_nul}'],
+    2,
+    ['sweep member 0 sets data_dir=', "control character '\\x00'"],
+    ['sweep_value_nul'],
+  ),
+  (
+    'sweep_member_number_with_newline',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_value_newline}'],
+    2,
+    ['sweep member 0 sets seed=', "control character '\\n'"],
+    ['sweep_value_newline'],
+  ),
+  (
+    'sweep_base_flag_with_newline',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_ok}', '--manual_dir=/data\n--seed=9'],
+    2,
+    ['--manual_dir=', "control character '\\n'"],
+    ['sweep_ok'],
+  ),
+  (
+    'sweep_python_with_newline',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_ok}', '--python=python\nrm -rf x', '--launch=none'],
+    2,
+    ['--python=', "control character '\\n'"],
+    ['sweep_ok'],
+  ),
+  (
+    'sweep_file_not_utf8_name',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={tmp}/\udcfe.py'],
+    2,
+    ['--sweep=', 'is not valid UTF-8 (byte 0xfe)'],
+    [],
+  ),
+  (
+    'sweep_member_overflows_float32',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_float32}'],
+    2,
+    ['sweep member 1', '--learning_rate=1e+300 overflows float32'],
+    ['sweep_float32'],
+  ),
+  (
+    'sweep_huge_eval_num_samples',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_ok}', '--eval_num_samples=1000000000'],
+    2,
+    ['--eval_num_samples=1000000000 needs about', 'more than the'],
+    ['sweep_ok'],
+  ),
+  (
+    'sweep_file_with_nul_bytes',
+    SWEEP,
+    [*SWEEP_BASE, '--sweep={sweep_nul}'],
+    2,
+    ['sweep_nul.py:2', 'null bytes', 'fix the file'],
+    ['sweep_nul'],
+  ),
   # ---------------------------------------------------------------- experiments.toy1d
   ('toy1d_empty_workdir', TOY1D, ['--workdir='], 2, ['--workdir is empty'], []),
   (
@@ -980,6 +1214,54 @@ ROWS = [
     2,
     ['is not UTF-8 text'],
     ['binary_flags'],
+  ),
+  (
+    'toy1d_learning_rate_overflows_float32',
+    TOY1D,
+    ['--workdir={tmp}/t', '--g_learning_rate=1e308'],
+    2,
+    ['--g_learning_rate=1e+308 overflows float32'],
+    [],
+  ),
+  (
+    'toy1d_workdir_not_utf8',
+    TOY1D,
+    ['--workdir={tmp}/t\udcff'],
+    2,
+    ['is not valid UTF-8 (byte 0xff)'],
+    [],
+  ),
+  (
+    'toy1d_huge_batch_size',
+    TOY1D,
+    ['--workdir={tmp}/t', '--batch_size=1000000000'],
+    2,
+    ['the 1-D game of', '--batch_size=1000000000', 'needs about', 'use smaller sizes'],
+    [],
+  ),
+  (
+    'toy1d_huge_num_x',
+    TOY1D,
+    ['--workdir={tmp}/t', '--num_x=1000000000'],
+    2,
+    ['--num_x=1000000000', 'needs about'],
+    [],
+  ),
+  (
+    'toy1d_huge_widths',
+    TOY1D,
+    ['--workdir={tmp}/t', '--g_hidden=1000000,1000000'],
+    2,
+    ['--g_hidden=1000000,1000000', 'needs about'],
+    [],
+  ),
+  (
+    'toy1d_d_steps_beyond_int32',
+    TOY1D,
+    ['--workdir={tmp}/t', '--d_steps=1000000000000000000'],
+    2,
+    ['--d_steps=1000000000000000000 is beyond 2147483647'],
+    [],
   ),
   # ------------------------------------------ experiments.reproduce: the published results
   (
@@ -1103,8 +1385,20 @@ def _bad_idx(path: str, corrupt: str) -> None:
     )
   images = os.path.join(path, 'train-images-idx3-ubyte')
   raw = bytearray(open(images, 'rb').read())
-  raw = raw[:2] + b'\x08\x04' + raw[4:] if corrupt == 'magic' else raw[: len(raw) // 2]
-  _write(images, bytes(raw))
+  if corrupt == 'magic':
+    _write(images, bytes(raw[:2] + b'\x08\x04' + raw[4:]))
+  elif corrupt == 'truncated':
+    _write(images, bytes(raw[: len(raw) // 2]))
+
+
+def _bomb_idx(path: str, _) -> None:
+  """The four idx files, the training images a gzip bomb: 100 kB whose header declares 784 MB
+  (a real bomb would inflate to them; this one holds only zeros after the header)."""
+  _bad_idx(path, 'none')
+  images = os.path.join(path, 'train-images-idx3-ubyte')
+  os.remove(images)
+  header = bytes([0, 0, 8, 3]) + b''.join(d.to_bytes(4, 'big') for d in (10**6, 28, 28))
+  _write(images + '.gz', gzip.compress(header + bytes(10**8), mtime=0))
 
 
 def _run_copy(change=None):
@@ -1249,6 +1543,10 @@ FIXTURES = {
       _write(os.path.join(p, 'sub', 'data.bin'), b'\1\2\3'),
     ),
   ),
+  'foreign_escape': (
+    'foreign_escape',
+    lambda p, _: _write(os.path.join(p, '\x1b[31mred\x1b[0m.txt'), 'a name that paints\n'),
+  ),
   'a_file': ('a_file', lambda p, _: _write(p, 'a file, not a directory\n')),
   'existing_png': ('grid.png', lambda p, _: _write(p, b'\x89PNG not really')),
   'dir_png': ('dir.png', lambda p, _: os.makedirs(p)),
@@ -1279,6 +1577,7 @@ FIXTURES = {
   ),
   'magic_idx': ('magic_idx', lambda p, _: _bad_idx(p, 'magic')),
   'truncated_idx': ('truncated_idx', lambda p, _: _bad_idx(p, 'truncated')),
+  'bomb_idx': ('bomb_idx', _bomb_idx),
   'binary_flags': ('binary.flags', lambda p, _: _write(p, b'--seed=1\n\xff\xfe\x00\x81\n')),
   'huge_flags': ('huge.flags', lambda p, _: _write(p, '#' * (2 << 20))),
   'nul_flags': ('nul.flags', lambda p, _: _write(p, '--seed=1\n\0\n')),
@@ -1323,6 +1622,24 @@ FIXTURES = {
   'sweep_bad_value': ('sweep_bad_value.py', _sweep_file("[{'learning_rate': -1.0}]")),
   'sweep_nan': ('sweep_nan.py', _sweep_file("[{'seed': 0}, {'learning_rate': float('nan')}]")),
   'sweep_ok': ('sweep_ok.py', _sweep_file("[{'seed': 0}, {'seed': 1}]")),
+  'sweep_nul': (
+    'sweep_nul.py',
+    lambda p, _: _write(p, b'def sweep():\n  return [{"seed": 1}]\x00\n'),
+  ),
+  'sweep_name_newline': (
+    'sweep_name_newline.py',
+    _sweep_file("[{'name': 'a\\nb', 'seed': 1}, {'seed': 2}]"),
+  ),
+  'sweep_name_escape': (
+    'sweep_name_escape.py',
+    _sweep_file("[{'seed': 1}, {'name': '\\x1b[2Jx', 'seed': 2}]"),
+  ),
+  'sweep_value_nul': ('sweep_value_nul.py', _sweep_file("[{'data_dir': 'x\\x00y'}]")),
+  'sweep_value_newline': ('sweep_value_newline.py', _sweep_file("[{'seed': '1\\n'}]")),
+  'sweep_float32': (
+    'sweep_float32.py',
+    _sweep_file("[{'seed': 0}, {'learning_rate': 1e300}]"),
+  ),
   'npy_huge_header': ('huge_header.npy', _huge_header),
   'npy_truncated': ('truncated.npy', _truncated_npy),
   'npy_object': ('object.npy', _npy(np.array([{'a': 1}] * 20, dtype=object), allow_pickle=True)),

@@ -100,6 +100,7 @@ def test_bad_input(outcomes, case, module, args, exit_code, words, unchanged):
   del module, args
   result, sandbox, before, _ = outcomes[case]
   assert 'Traceback' not in result['stderr'], result['stderr']
+  assert '\x1b' not in result['stderr']  # no terminal escape sequence reaches the terminal
   assert result['exit'] == exit_code, result['stderr']
   # Warnings (e.g. each checkpoint skipped on the way) may precede it; nothing else may.
   lines = [l for l in result['stderr'].splitlines() if l.strip() and not l.startswith('warning: ')]

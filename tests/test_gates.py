@@ -121,3 +121,9 @@ def test_gates_ask_for_the_evaluation_they_need():
     ranking.resolve_eval_mode('parzen', 'parzen_ll', ranking.parse_gates(GATES))
   with pytest.raises(ConfigError, match='d_loss is not an evaluation metric'):
     ranking.parse_gates('d_loss<=1')
+
+
+def test_swept_numbers_are_shown_as_given():
+  assert ranking.cell(1.000004, exact=True) == '1.000004'
+  assert ranking.cell(1.000004) == '1'  # a metric: 6 significant digits
+  assert ranking.cell(155.18100023) == '155.181'

@@ -1,6 +1,9 @@
 """Stop it any time, feed it anything, lose nothing."""
 
 import ast
+import contextlib
+import errno
+import fcntl
 import glob
 import json
 import os
@@ -8,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -15,9 +19,9 @@ import numpy as np
 import pytest
 
 from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, parallel, sampling, writers
+from gan_jax.runtime import checkpoint, files, parallel, resources, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.errors import CheckpointError, UserError
+from gan_jax.runtime.errors import CheckpointError, UserError, file_error
 from tests.catalogue import flip_bytes
 from tests.helpers import ROOT, make_test_config, run_module
 
@@ -230,6 +234,21 @@ def _truncate(step_dir):
     f.truncate(os.path.getsize(path) // 2)
 
 
+def _flip_config_bit(step_dir):
+  # One bit of the saved config: '"seed": 0' becomes '"seed": 1', a valid but different config.
+  path = os.path.join(step_dir, 'config', 'metadata')
+  raw = bytearray(open(path, 'rb').read())
+  at = raw.index(b'"seed": ') + len(b'"seed": ')
+  raw[at] ^= 0x01
+  open(path, 'wb').write(bytes(raw))
+
+
+def _delete_integrity_then_rot(step_dir):
+  # Removing the hash must not switch the check off: the checkpoint's metadata still names it.
+  shutil.rmtree(os.path.join(step_dir, checkpoint.INTEGRITY_ITEM))
+  flip_bytes(_largest_array_file(step_dir))
+
+
 CORRUPTIONS = {
   'truncated_array_file': _truncate,
   'deleted_array': lambda d: os.remove(_largest_array_file(d)),
@@ -240,6 +259,8 @@ CORRUPTIONS = {
   'garbage_config_json': lambda d: open(os.path.join(d, 'config', 'metadata'), 'w').write('{x'),
   # Bit rot: orbax reads the flipped bytes back without complaint; only the saved sha256 tells.
   'bit_rot_three_bytes': lambda d: flip_bytes(_largest_array_file(d)),
+  'config_bit_flip': _flip_config_bit,
+  'integrity_item_deleted_and_bit_rot': _delete_integrity_then_rot,
 }
 
 
@@ -257,8 +278,10 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(
   assert restored.step == 20 and os.path.isdir(bad)
   warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
   assert any(bad in l and 'of step 40 is unreadable' in l for l in warnings), warnings
-  if corruption == 'bit_rot_three_bytes':
+  if corruption in ('bit_rot_three_bytes', 'config_bit_flip'):
     assert any('sha256' in l for l in warnings), warnings
+  if corruption == 'integrity_item_deleted_and_bit_rot':
+    assert any('item is missing' in l for l in warnings), warnings
 
   state = train.train_and_evaluate(make_test_config(), workdir)  # resumes from 20
   jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
@@ -268,14 +291,20 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(
 
 
 def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path):
-  # Why the hash exists: the same three flipped bytes, with the integrity item removed (a
-  # checkpoint from before it), restore as step 40 with different numbers.
+  # Why the hash exists: the same three flipped bytes, in a checkpoint from before the hash
+  # (no integrity item, and its metadata names none), restore as step 40 with different numbers.
   reference_dir, reference = straight_run
   workdir = str(tmp_path / 'run')
   shutil.copytree(reference_dir, workdir)
   step_dir = os.path.join(workdir, 'checkpoints', '40')
   flip_bytes(_largest_array_file(step_dir))
   shutil.rmtree(os.path.join(step_dir, checkpoint.INTEGRITY_ITEM))
+  metadata_path = os.path.join(step_dir, checkpoint.METADATA_FILE)
+  with open(metadata_path) as f:
+    metadata = json.load(f)
+  del metadata['item_handlers'][checkpoint.INTEGRITY_ITEM]
+  with open(metadata_path, 'w') as f:
+    json.dump(metadata, f)
   restored = sampling.restore(workdir)
   assert restored.step == 40
   leaves = zip(jax.tree.leaves(reference), jax.tree.leaves(jax.device_get(restored.state)))
@@ -285,7 +314,73 @@ def test_bit_rot_passes_orbax_unnoticed_without_the_hash(straight_run, tmp_path)
 def test_each_checkpoint_records_the_hash_of_its_state(straight_run):
   workdir, reference = straight_run
   with open(os.path.join(workdir, 'checkpoints', '40', checkpoint.INTEGRITY_ITEM, 'metadata')) as f:
-    assert json.load(f) == {'state_sha256': checkpoint.state_sha256(reference)}
+    saved = json.load(f)
+  config = sampling.restore(workdir).config
+  assert saved == {
+    'state_sha256': checkpoint.state_sha256(reference),
+    'config_sha256': checkpoint.config_sha256(config.to_dict()),
+  }
+
+
+def _truncate_every_data_file(step_dir):
+  for path in glob.glob(os.path.join(step_dir, 'state', 'd', '*')):
+    with open(path, 'r+b') as f:
+      f.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize('damage', ['every_data_file', 'largest_array_file'])
+def test_sample_past_a_truncated_checkpoint_prints_one_warning_line(straight_run, tmp_path, damage):
+  # The reads still in flight when the first one fails report into orbax's closed event loop
+  # from tensorstore's threads: hundreds of "Exception ignored" tracebacks, unless caught.
+  reference_dir, _ = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  step_dir = os.path.join(workdir, 'checkpoints', '40')
+  (_truncate_every_data_file if damage == 'every_data_file' else _truncate)(step_dir)
+  result = run_module('experiments.sample', f'--workdir={workdir}', f'--out={tmp_path}/x.png')
+  assert result.returncode == 0, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith(f'warning: checkpoint {step_dir} of step 40 is unreadable')
+  assert 'bound method' not in lines[0] and 'TensorStore(' not in lines[0]
+
+
+def test_a_write_that_fails_without_a_file_name_is_named(tmp_path):
+  # A full disk fails a write or a close, which knows no file name: the message names it.
+  def full(_):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  path = str(tmp_path / 'metrics.jsonl')
+  with pytest.raises(OSError) as error:
+    files.atomic_write(path, full)
+  assert error.value.filename == path
+  assert str(file_error(error.value)).startswith(f'cannot write {path} (No space left on device)')
+
+
+def test_reading_a_run_while_it_rotates_its_checkpoints_says_so(
+  straight_run, tmp_path, monkeypatch, capfd
+):
+  reference_dir, _ = straight_run
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(reference_dir, workdir)
+  read = checkpoint.Checkpointer._read_checked
+  rotate = {40}  # steps the "run" removes just as the reader opens them
+
+  def racing(self, step):
+    if step in rotate:
+      shutil.rmtree(os.path.join(self.directory, str(step)))
+      raise FileNotFoundError(errno.ENOENT, 'No such file or directory', self.directory)
+    return read(self, step)
+
+  monkeypatch.setattr(checkpoint.Checkpointer, '_read_checked', racing)
+  assert sampling.restore(workdir).step == 20  # the next one, nothing quarantined or warned
+  assert not [l for l in capfd.readouterr().err.splitlines() if l.startswith('warning: ')]
+  rotate.add(20)
+  with pytest.raises(CheckpointError) as error:
+    sampling.restore(workdir)
+  message = str(error.value)
+  assert 'changed while being read' in message and 'run the same command again' in message
+  assert '--workdir' not in message and '--overwrite' not in message
 
 
 def test_no_readable_checkpoint_is_a_clear_error(straight_run, tmp_path):
@@ -355,6 +450,14 @@ def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rat
     '--checkpoint_every with --on_nonfinite=rollback'
   )
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == []
+
+
+@pytest.mark.parametrize('flag', ['g_init_scale', 'd_init_scale'])
+def test_non_finite_from_a_huge_init_scale_names_the_init_scale(tmp_path, flag):
+  # Weights of 1e20 overflow float32 at the first step, whatever the learning rate.
+  with pytest.raises(train.NonFiniteError) as error:
+    train.train_and_evaluate(make_test_config(f'--{flag}=1e20'), str(tmp_path))
+  assert f'--{flag}=1e+20' in str(error.value) and 'learning_rate' not in str(error.value)
 
 
 def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch):
@@ -431,6 +534,24 @@ def test_a_directory_gan_jax_did_not_write_is_never_used(tmp_path, overwrite):
     train.train_and_evaluate(make_test_config('--num_steps=10'), '', overwrite=overwrite)
 
 
+def test_naming_the_preprocessing_that_default_resolved_to_resumes(trained_workdir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)  # --preprocessing=default: pixels for mnist_mlp
+  state = train.train_and_evaluate(
+    make_test_config('--num_steps=30', '--preprocessing=pixels'), workdir
+  )
+  assert int(state.step) == 30
+
+
+def test_an_empty_runs_dir_is_one_line_not_the_default():
+  # --report_only writes the results page: an empty --runs_dir= must not mean runs/reproduce.
+  result = run_module('experiments.reproduce', '--runs_dir=', '--report_only')
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+    'error: --runs_dir is empty (an unset shell variable?); pass a path'
+  ]
+
+
 def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):
   workdir = str(tmp_path / 'copy')
   shutil.copytree(trained_workdir, workdir)
@@ -466,7 +587,7 @@ def _mount_tmpfs(path: str, size: str) -> bool:
   )
 
 
-@pytest.mark.parametrize('failure', ['disk_full', 'read_only'])
+@pytest.mark.parametrize('failure', ['disk_full', 'read_only', 'sweep_disk_full'])
 def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survives(
   tmp_path, failure
 ):
@@ -485,6 +606,20 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
     )
     if failure == 'disk_full':
       result = run_module('experiments.train', *args, '--num_steps=400')
+    elif failure == 'sweep_disk_full':  # a population: two members' writes fail at once
+      spec = tmp_path / 'spec.py'
+      spec.write_text("def sweep():\n  return [{'seed': 0}, {'seed': 1}]\n")
+      sweep_args = [a.replace(workdir, os.path.join(mount, 'sweep')) for a in args]
+      result = run_module(
+        'experiments.sweep',
+        *sweep_args,
+        f'--sweep={spec}',
+        '--num_steps=400',
+        '--eval=none',
+        '--rank_by=d_loss',
+        '--rank_mode=min',
+      )
+      workdir = os.path.join(mount, 'sweep', 'seed_0')
     else:
       assert run_module('experiments.train', *args, '--num_steps=10').returncode == 0
       subprocess.run(['mount', '-o', 'remount,ro', mount], check=True)
@@ -492,7 +627,7 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
     assert result.returncode == 2, result.stderr
     lines = [l for l in result.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-    reason = 'No space left on device' if failure == 'disk_full' else 'Read-only file system'
+    reason = 'Read-only file system' if failure == 'read_only' else 'No space left on device'
     assert reason in lines[0]
     good = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
     assert good, 'the earlier checkpoints are gone'
@@ -501,6 +636,105 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
     assert sampling.restore(copy).step == good[-1]
   finally:
     subprocess.run(['umount', '-l', mount], capture_output=True)
+
+
+@contextlib.contextmanager
+def _read_only(path: str):
+  """`path` read-only for this test: a read-only bind mount (root), else its mode bits."""
+  if os.geteuid() != 0:
+    os.chmod(path, 0o555)
+    try:
+      yield
+    finally:
+      os.chmod(path, 0o755)
+    return
+  if subprocess.run(['mount', '--bind', path, path], capture_output=True).returncode:
+    pytest.skip('needs a bind mount to make a directory read-only as root')
+  try:
+    subprocess.run(['mount', '-o', 'remount,ro,bind', path], check=True, capture_output=True)
+    yield
+  finally:
+    subprocess.run(['umount', '-l', path], capture_output=True)
+
+
+def test_a_resume_onto_read_only_checkpoints_exits_at_once_and_frees_the_lock(
+  trained_workdir, tmp_path
+):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  with _read_only(os.path.join(workdir, 'checkpoints')):
+    start = time.monotonic()
+    result = run_module('experiments.train', TEST_FLAGS, f'--workdir={workdir}', timeout=120)
+    took = time.monotonic() - start
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and 'cannot write checkpoints to' in lines[0], result.stderr
+    assert 'the checkpoint of step 20 is intact' in lines[0]
+    assert took < 60  # start-up and one line, not orbax's 300 s wait
+  with open(os.path.join(workdir, workdir_lib.LOCK_FILE)) as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: nobody holds it any more
+  assert checkpoint.Checkpointer(workdir, read_only=True).all_steps() == [20]
+
+
+def test_a_failed_write_leaves_no_thread_waiting(tmp_path):
+  # A disk that turns read-only between two saves: orbax's commit threads of the failed write
+  # would wait 300 s for a signal, and the process could not exit until then.
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  state = {'w': np.ones(3, np.float32)}
+  try:
+    with _read_only(ckpt.directory):
+      with pytest.raises(CheckpointError, match='cannot write checkpoints'):
+        ckpt.save(10, state, make_test_config())
+        ckpt.wait()
+      deadline = time.monotonic() + 5
+      while time.monotonic() < deadline and _stuck_threads():
+        time.sleep(0.05)
+      assert not _stuck_threads()
+  finally:
+    ckpt.close()
+
+
+def _stuck_threads() -> list[str]:
+  return [
+    t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+  ]
+
+
+def test_the_entry_points_exit_even_when_a_thread_hangs():
+  code = (
+    'import threading, time\n'
+    'from experiments import cli\n'
+    'threading.Thread(target=time.sleep, args=(600,)).start()\n'
+    'cli.exit_despite_threads(2, grace=0.5)\n'
+  )
+  start = time.monotonic()
+  result = subprocess.run(
+    [sys.executable, '-c', code], cwd=ROOT, env=_env(), capture_output=True, timeout=60
+  )
+  assert result.returncode == 2 and time.monotonic() - start < 30
+
+
+# ------------------------------------------------------------------------------- memory
+
+
+def test_memory_estimates_cover_every_member_and_the_evaluation(monkeypatch):
+  config = make_test_config()
+  one, eight = (resources.training_bytes(config, 784, 4000, m) for m in (1, 8))
+  images = 4000 * 784
+  assert eight - images == 8 * (one - images)  # the images are shared, the rest is per member
+  monkeypatch.setattr(resources, 'host_bytes_available', lambda: 20 << 30)
+  monkeypatch.setattr(resources, 'device_bytes_limit', lambda: None)
+  # 3M MNIST samples are 9 GiB, but the evaluation holds them several times over.
+  with pytest.raises(UserError, match=r'--num_samples=3000000 needs about 43.8 GiB'):
+    resources.check_evaluation('--num_samples=3000000', 3_000_000, (28, 28, 1))
+  resources.check_evaluation('--num_samples=10000', 10_000, (28, 28, 1))
+  # A population whose members fit one at a time, but not together.
+  wide = make_test_config('--g_hidden=20000,20000')
+  alone = resources.training_bytes(wide, 784, 4000)
+  monkeypatch.setattr(resources, 'host_bytes_available', lambda: int(alone * 1.5))
+  resources.check_training(wide, 784, 4000)
+  with pytest.raises(UserError, match=r'x 2 members\).* or fewer members'):
+    resources.check_training(wide, 784, 4000, members=2)
 
 
 # --------------------------------------------------------------------------------- pickle

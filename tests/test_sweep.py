@@ -5,6 +5,8 @@ import functools
 import json
 import os
 import shlex
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +21,7 @@ from gan_jax.runtime import checkpoint, parallel, sampling, writers
 from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as sweep_plan
 from gan_jax.sweep import population
-from tests.helpers import make_test_config
+from tests.helpers import ROOT, make_test_config
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
 # batched and an unbatched program stays float noise; Adam divides by sqrt(v) and turns the
@@ -152,17 +154,72 @@ def test_structural_sweep_lists_one_command_per_group(tmp_path):
   base_flags = os.path.join(workdir, sweep_plan.BASE_FLAGS_FILE)
   expected = [
     f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
-    '--group=base --eval=parzen',
+    '--group=base --eval=parzen --rank_by=parzen_ll --rank_mode=auto',
     f'python -m experiments.train --flagfile={base_flags} --update=alternating --d_steps=2 '
     f'--workdir={workdir}/update_alternating-d_steps_2',
     f'python -m experiments.sweep --flagfile={base_flags} --sweep={spec} --workdir={workdir} '
-    '--group=g_hidden_16,16 --eval=parzen',
+    '--group=g_hidden_16,16 --eval=parzen --rank_by=parzen_ll --rank_mode=auto',
   ]
   lines = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
   assert [shlex.split(line) for line in lines] == [shlex.split(line) for line in expected]
   # base.flags reproduces the base config exactly; nothing was trained.
   assert config_from_args([f'--flagfile={base_flags}']) == make_test_config()
   assert not any(os.path.isdir(os.path.join(workdir, m.name)) for m in plan.members)
+
+
+# Everything a shell or a flagfile could take apart, none of it a control character.
+AWKWARD = 'it\'s "$HOME" `id` ; a*b \\ é'
+
+
+def test_every_generated_line_round_trips_through_bash(tmp_path):
+  members = [
+    dict(name=f'{AWKWARD} 0', seed=0),
+    dict(name=f'{AWKWARD} 1', seed=1),  # with the first: a population line
+    dict(name=f'{AWKWARD} 2', update='alternating', d_steps=2),  # a train line
+  ]
+  spec = _write_spec(tmp_path / f'spec {AWKWARD}.py', members)
+  workdir = str(tmp_path / f'sweep {AWKWARD}')
+  echo = tmp_path / 'echo argv'  # stands in for python: prints the words it was given
+  echo.write_text(f'#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv))\n')
+  echo.chmod(0o755)
+  base = make_test_config(f'--data_dir={tmp_path}/{AWKWARD}')
+  plan = sweep_launch.run(
+    base, spec, workdir, launch='none', rank_by='d_loss', rank_mode='min', python=str(echo)
+  )
+  expected = sweep_launch.command_args(
+    plan,
+    workdir,
+    spec,
+    python=str(echo),
+    extra_sweep_args=['--eval=none', '--rank_by=d_loss', '--rank_mode=min'],
+  )
+  lines = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
+  assert len(lines) == len(plan.groups) == 2
+  for line, argv in zip(lines, expected):
+    done = subprocess.run(['bash', '-c', line], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == argv
+  base_flags = os.path.join(workdir, sweep_plan.BASE_FLAGS_FILE)
+  assert config_from_args([f'--flagfile={base_flags}']) == base
+
+
+def test_a_population_line_carries_the_ranking_flags_it_needs(tmp_path):
+  # --rank_by=d_loss needs no evaluation (--eval=none); a line without --rank_by would rank by
+  # the default parzen_ll and be refused.
+  spec = _write_spec(tmp_path / 'spec.py', [dict(seed=0), dict(seed=1)])
+  workdir = str(tmp_path / 'sweep')
+  base = make_test_config('--num_steps=10', '--checkpoint_every=10', '--sample_every=0')
+  sweep_launch.run(
+    base, spec, workdir, launch='none', rank_by='d_loss', rank_mode='min', python=sys.executable
+  )
+  (line,) = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  env.update(JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  done = subprocess.run(
+    ['bash', '-c', line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+  )
+  assert done.returncode == 0, done.stderr
+  for name in ('seed_0', 'seed_1'):
+    assert checkpoint.Checkpointer(os.path.join(workdir, name), read_only=True).all_steps() == [10]
 
 
 def test_population_rules_fail_with_one_line():

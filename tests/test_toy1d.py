@@ -93,12 +93,33 @@ def test_every_config_field_is_a_flag_with_its_default():
     (['--x_range=-inf,1'], '--x_range=-inf,1.0 holds a number that is not finite'),
     (['--num_x=1'], '--num_x must be at least 2, got 1'),
     (['--final_lr_fraction=2'], '--final_lr_fraction must be in [0, 1], got 2.0'),
+    # Finite in float64, inf in float32 (the devices' type): refused before the game.
+    (['--g_learning_rate=1e308'], '--g_learning_rate=1e+308 overflows float32'),
+    (['--x_range=-1e39,1'], '--x_range=-1e+39 overflows float32'),
+    (['--init_scale=1e-50'], '--init_scale=1e-50 is 0 in float32'),
   ],
 )
 def test_bad_flag_values_are_one_line_config_errors(args, message):
   with pytest.raises(ConfigError) as e:
     gan_flags.from_args(ToyConfig, args)
   assert message in str(e.value) and '\n' not in str(e.value)
+
+
+def test_a_non_finite_game_names_the_flag_that_drove_it():
+  config, gan = _tiny_gan()
+  state = create_train_state(gan, 0, None)
+  nan = lambda tree: jax.tree.map(lambda x: x * jnp.nan, tree)
+  train.check_finite(config, [state, state])
+  with pytest.raises(
+    ConfigError, match=r'generator became NaN/inf by step 50; .*--g_learning_rate \(now 0.0005\)'
+  ):
+    train.check_finite(config, [state, state.replace(g_params=nan(state.g_params))])
+  with pytest.raises(ConfigError, match=r'discriminator .*--d_learning_rate \(now 0.004\)'):
+    train.check_finite(config, [state, state.replace(d_params=nan(state.d_params))])
+  with pytest.raises(ConfigError, match=r'--init_scale \(now 1e\+30\)'):
+    train.check_finite(
+      config.replace(init_scale=1e30), [state.replace(g_params=nan(state.g_params))]
+    )
 
 
 # Property: any value for any flag gives a valid ToyConfig or a one-line ConfigError.

@@ -64,6 +64,7 @@ flags.DEFINE_string(
   'this directory, for committing: make gpu-check exports to results/gpu, which make '
   'reproduce reports beside its own rows.',
 )
+cli.path_flags('runs_dir', 'results')
 FLAGS = flags.FLAGS
 
 

@@ -80,6 +80,7 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_string('python', 'python', 'Interpreter named in commands.sh.')
 flags.mark_flag_as_required('sweep')
+cli.path_flags('sweep')
 FLAGS = flags.FLAGS
 
 

@@ -42,22 +42,22 @@ def make_plan(base: Config, spec_path: str) -> Plan:
   return plan_lib.make_plan(base, plan_lib.load_spec(spec_path), apply_overrides)
 
 
-def commands(
+def command_args(
   plan: Plan,
   workdir: str,
   spec_path: str,
   *,
   python: str = 'python',
   extra_sweep_args: Sequence[str] = (),
-) -> list[str]:
-  """One shell command per group: a normal run for a lone member, a population otherwise.
+) -> list[list[str]]:
+  """One command per group, as argv: a normal run for a lone member, a population otherwise.
 
   The commands read <workdir>/base.flags (write it first: write_plan_files) and use absolute
   paths, so a scheduler can run each line from anywhere, in any order or all at once.
   """
   workdir = os.path.abspath(workdir)
   base_flags = f'--flagfile={os.path.join(workdir, plan_lib.BASE_FLAGS_FILE)}'
-  lines = []
+  argvs = []
   for group in plan.groups:
     if group.is_population:
       args = [
@@ -78,8 +78,17 @@ def commands(
         *(f'--{k}={plan_lib.flag_value(v)}' for k, v in member.overrides.items()),
         f'--workdir={os.path.join(workdir, member.name)}',
       ]
-    lines.append(' '.join(shlex.quote(a) for a in [python, *args]))
-  return lines
+    argvs.append([python, *args])
+  return argvs
+
+
+def commands(plan: Plan, workdir: str, spec_path: str, **command_args_kwargs) -> list[str]:
+  """command_args as shell lines: every word quoted (shlex.quote), one command per line (no
+  value holds a control character: plan_lib.check_member_name, config.check_text)."""
+  return [
+    ' '.join(shlex.quote(a) for a in argv)
+    for argv in command_args(plan, workdir, spec_path, **command_args_kwargs)
+  ]
 
 
 def write_plan_files(plan: Plan, workdir: str, spec_path: str, **command_args) -> None:
@@ -87,10 +96,18 @@ def write_plan_files(plan: Plan, workdir: str, spec_path: str, **command_args) -
   if not distributed.is_primary():
     return
   os.makedirs(workdir, exist_ok=True)
+  base_flags = plan_lib.config_flags(plan.base)
+  # absl reads a flagfile line by line, verbatim (no shell quoting): each value must come back
+  # as it went in, or every line of commands.sh would train another config.
+  if config_from_args([line.strip() for line in base_flags]) != plan.base:
+    raise ConfigError(
+      'the base config does not survive being written as a flagfile (a value with a line '
+      'break or blank ends?); fix the base flags'
+    )
   writers.write_text(
     os.path.join(workdir, plan_lib.BASE_FLAGS_FILE),
     '# The base config of this sweep, every field (written by '
-    'experiments.sweep).\n' + '\n'.join(plan_lib.config_flags(plan.base)) + '\n',
+    'experiments.sweep).\n' + '\n'.join(base_flags) + '\n',
   )
   writers.write_text(
     os.path.join(workdir, plan_lib.COMMANDS_FILE),
@@ -287,13 +304,24 @@ def run(
   gate_list = ranking.parse_gates(gates)
   eval_mode = ranking.resolve_eval_mode(eval_mode, rank_by, gate_list)
   plan = make_plan(base, spec_path)
+  if eval_mode != 'none':  # every member is evaluated at the end: refused now, not then
+    from gan_jax import data
+    from gan_jax.runtime import resources
+
+    num = plan.base.eval_num_samples
+    resources.check_evaluation(
+      f'--eval_num_samples={num}', num, data.image_shape(plan.base.dataset)
+    )
   if group is not None:
     plan.group(group)  # an unknown --group is refused before anything is written
   # Process 0 checks the sweep workdir and every member's before anything trains; if one may
   # not be used, every process stops.
   with distributed.primary_context(lambda: _claimed(workdir, plan)):
     pass
-  extra = [f'--eval={eval_mode}'] + ([f'--sweep_devices={sweep_devices}'] if sweep_devices else [])
+  # What a population line needs to do what this command would: its ranking flags too (a line
+  # with --eval=none but the default --rank_by=parzen_ll is refused).
+  extra = [f'--eval={eval_mode}', f'--rank_by={rank_by}', f'--rank_mode={rank_mode}']
+  extra += [f'--sweep_devices={sweep_devices}'] if sweep_devices else []
   extra += [f'--gates={gates}'] if gate_list else []
   if group is None and not results_only:
     write_plan_files(plan, workdir, spec_path, python=python, extra_sweep_args=extra)

@@ -172,6 +172,7 @@ def write_results(
   rows, reference = results_rows(plan, workdir, rank_by, higher_is_better, gates)
   if not distributed.is_primary():
     return rows
+  swept = set(plan.swept_fields())
   first = ['rank', 'member', rank_by, *(['gates'] if gates else [])]
   columns = list(
     dict.fromkeys(first + [k for row in rows for k in row if k != 'workdir'] + ['workdir'])
@@ -182,7 +183,7 @@ def write_results(
       writer = csv.DictWriter(f, fieldnames=columns)
       writer.writeheader()
       for row in rows:
-        writer.writerow({k: cell(row.get(k, '')) for k in columns})
+        writer.writerow({k: cell(row.get(k, ''), exact=k in swept) for k in columns})
 
   files.atomic_write(os.path.join(workdir, plan_lib.RESULTS_CSV), write_csv)
   md_columns = [c for c in columns if c != 'workdir']
@@ -207,7 +208,10 @@ def write_results(
     '| ' + ' | '.join(md_columns) + ' |',
     '|' + '---|' * len(md_columns),
   ]
-  lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in md_columns) + ' |' for row in rows]
+  lines += [
+    '| ' + ' | '.join(cell(row.get(c, ''), exact=c in swept) for c in md_columns) + ' |'
+    for row in rows
+  ]
   if reference:
     lines += [
       '',
@@ -223,8 +227,11 @@ def write_results(
   return rows
 
 
-def cell(value) -> str:
-  """A value as a table cell: floats to 6 significant digits, lists comma-separated."""
+def cell(value, *, exact: bool = False) -> str:
+  """A value as a table cell: floats to 6 significant digits (`exact`: as given, for the swept
+  flags: lr_decay 1.000004 is not 1), lists comma-separated."""
+  if isinstance(value, float) and exact:
+    return repr(value)
   if isinstance(value, float):
     return f'{value:.6g}'
   if isinstance(value, (list, tuple)):

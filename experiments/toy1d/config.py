@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.toy1d import theory
-from gan_jax.runtime.config import MAX_SEED
+from gan_jax.runtime import resources
+from gan_jax.runtime.config import MAX_SEED, check_float32, check_int32
 from gan_jax.runtime.errors import ConfigError
 
 Array = jax.Array
@@ -130,6 +131,11 @@ class ToyConfig:
           f'--{f.name}={",".join(map(str, value))} holds a number that is not '
           'finite; pass real values'
         )
+      for number in value if isinstance(value, tuple) else [value]:
+        if isinstance(number, float):
+          check_float32(f'--{f.name}', number)
+        elif isinstance(number, int) and not isinstance(number, bool) and f.name != 'seed':
+          check_int32(f'--{f.name}', number)
       choices = f.metadata['choices']
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
@@ -183,6 +189,33 @@ class ToyConfig:
     if self.update == 'simultaneous' and self.d_steps != 1:
       raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating')
     return self
+
+  def memory_bytes(self) -> int:
+    """A generous estimate of what the experiments hold at once: each net's state (Adam's two
+    slots, gradients, a copy) for the main game and every mode-view seed, a batch's activations
+    (the larger of the game's and the D fit's) and both nets on the x and z grids."""
+    g = resources.dense_params([1, *self.g_hidden, 1])
+    inputs = [1, *self.d_units[:-1]]
+    d = sum((a + 1) * u * self.d_pieces for a, u in zip(inputs, self.d_units)) + self.d_units[-1]
+    width = sum(self.g_hidden) + self.d_pieces * sum(self.d_units) + 2
+    batch = max(self.batch_size, self.d_fit_batch_size)
+    floats = (
+      5 * (g + d) * (1 + self.mode_seeds)
+      + 8 * batch * width
+      + 2 * (self.num_x + self.num_z) * width
+    )
+    return resources.FLOAT_BYTES * floats
+
+  def check_memory(self) -> None:
+    resources.check(
+      f'the 1-D game of --g_hidden={",".join(map(str, self.g_hidden))} '
+      f'--d_units={",".join(map(str, self.d_units))} --d_pieces={self.d_pieces} '
+      f'--batch_size={self.batch_size} --d_fit_batch_size={self.d_fit_batch_size} '
+      f'--num_x={self.num_x} --num_z={self.num_z} --mode_seeds={self.mode_seeds}',
+      self.memory_bytes(),
+      'use smaller sizes',
+      on_device=True,
+    )
 
   @property
   def data_distribution(self) -> Data1D:

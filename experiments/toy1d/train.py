@@ -303,6 +303,24 @@ def modes(config: ToyConfig, games=MODE_GAMES) -> dict:
   }
 
 
+def check_finite(config: ToyConfig, states: list[TrainState]) -> None:
+  """Raises ConfigError at the first checkpoint whose nets hold NaN/inf, naming the flag that
+  most likely drove it: an init scale far beyond the recipe's, else that net's learning rate."""
+  finite = lambda tree: all(bool(np.isfinite(x).all()) for x in jax.tree.leaves(tree))
+  for step, state in zip(config.checkpoints(config.num_steps), states):
+    g_ok, d_ok = finite(state.g_params), finite(state.d_params)
+    if g_ok and d_ok:
+      continue
+    net, rate = (
+      ('generator', 'g_learning_rate') if not g_ok else ('discriminator', 'd_learning_rate')
+    )
+    flag = 'init_scale' if config.init_scale > 1 else rate
+    raise ConfigError(
+      f"the 1-D game's {net} became NaN/inf by step {step}; run again with a smaller "
+      f'--{flag} (now {getattr(config, flag)})'
+    )
+
+
 def run(
   config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIMENTS, log=print
 ) -> dict[str, float]:
@@ -311,6 +329,7 @@ def run(
   figure1 and theory share one game. Returns the wall time of each part, in seconds.
   """
   config.validate()
+  config.check_memory()  # before the workdir is claimed or anything allocated
   unknown = set(experiments) - set(EXPERIMENTS)
   if unknown:
     raise ConfigError(f'unknown experiment(s) {sorted(unknown)}; choose from {EXPERIMENTS}')
@@ -319,6 +338,7 @@ def run(
   if 'figure1' in experiments or 'theory' in experiments:
     start = time.time()
     gan, states = game.run_game(config)
+    check_finite(config, states)
     checkpoints = range(len(states)) if 'theory' in experiments else [game.early_index(config)]
     fitted = dict(
       zip(checkpoints, game.fit_discriminator([states[i] for i in checkpoints], gan, config))

@@ -68,7 +68,7 @@ def read_idx(source, *, expected_magic: int | None = None, name: str | None = No
       raise DataError(f'{name}: cannot read ({e.strerror or e}).') from None
 
   if data[:2] == _GZIP_MAGIC:
-    data = _gunzip(data, name)
+    data = _gunzip(data, name, expected_magic)
   elif named_gz:
     raise DataError(
       f'{name}: not a gzip file although named .gz; '
@@ -77,15 +77,48 @@ def read_idx(source, *, expected_magic: int | None = None, name: str | None = No
   return _parse(data, name, expected_magic)
 
 
-def _gunzip(data: bytes, name: str) -> bytes:
+def _gunzip(data: bytes, name: str, expected_magic: int | None) -> bytes:
+  """Inflates only what the idx header, read from the first inflated bytes, declares.
+
+  A gzip bomb (a small file inflating to gigabytes) is refused before it is inflated: its
+  header is garbage, or declares more than the gzip bytes can hold (deflate inflates at most
+  ~1032x) or than this machine's memory.
+  """
+  inflater = zlib.decompressobj(wbits=31)  # gzip framing
   try:
-    return gzip.decompress(data)
-  except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError.
+    head = inflater.decompress(data, 4 + 4 * _MAX_NDIM)  # the longest header
+    dtype, dims, header_len = _header(head, name, expected_magic)
+    size = header_len + dtype.itemsize * math.prod(dims)
+    if size > _MAX_GZIP_RATIO * len(data) or size > _memory_bytes():
+      raise DataError(
+        f'{name}: its header declares {dims} x {dtype.name} ({size:,} bytes), more than '
+        f'{len(data):,} gzip bytes can hold or this machine can load; refused before inflating '
+        '(a gzip bomb or a damaged file): re-download it.'
+      )
+    room = size + 1 - len(head)  # max_length 0 would mean no limit
+    rest = inflater.decompress(inflater.unconsumed_tail, room) if room > 0 else b''
+    if len(head) + len(rest) <= size and not inflater.eof:
+      raise zlib.error('the compressed stream ends early')
+  except zlib.error as e:
     raise DataError(f'{name}: corrupt gzip data ({e}); re-download the file.') from None
+  return head + rest  # at most one byte past the declared size: _parse names any excess
 
 
-def _parse(data: bytes, name: str, expected_magic: int | None) -> np.ndarray:
-  """Validates the header against the payload, then views the payload."""
+_MAX_GZIP_RATIO = 1100  # deflate's limit is about 1032:1
+
+
+def _memory_bytes() -> int:
+  try:
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError):
+    return _MAX_BYTES
+
+
+def _header(
+  data: bytes, name: str, expected_magic: int | None
+) -> tuple[np.dtype, tuple[int, ...], int]:
+  """(dtype, dims, header length) of the idx header at the start of `data` (the whole file or
+  its first bytes); DataError if it is not one."""
   if len(data) < 4:
     raise DataError(
       f'{name}: truncated header ({len(data)} bytes; an idx file '
@@ -128,6 +161,12 @@ def _parse(data: bytes, name: str, expected_magic: int | None) -> np.ndarray:
     raise DataError(
       f'{name}: header dimensions {dims} describe an impossible array; is this an idx file?'
     )
+  return dtype, dims, header_len
+
+
+def _parse(data: bytes, name: str, expected_magic: int | None) -> np.ndarray:
+  """Validates the header against the payload, then views the payload."""
+  dtype, dims, header_len = _header(data, name, expected_magic)
   expected = dtype.itemsize * math.prod(dims)
   payload = len(data) - header_len
   if payload < expected:

@@ -87,8 +87,11 @@ def check_npy_size(path: str) -> None:
       f'but holds {held:,}; the file is truncated or its header is wrong, write it '
       'again with numpy.save'
     )
+  # The file as read, then the evaluation's own copies of it.
   resources.check(
-    f'--samples={path} (shape {tuple(shape)})', claimed + 4 * math.prod(shape), 'pass fewer samples'
+    f'--samples={path} (shape {tuple(shape)})',
+    claimed + resources.EVALUATION_COPIES * 4 * math.prod(shape),
+    'pass fewer samples',
   )
 
 

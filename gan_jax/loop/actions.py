@@ -186,7 +186,15 @@ def first_nonfinite(values: dict[str, np.ndarray]) -> tuple[str, int] | None:
 
 
 def nonfinite_advice(net: str, config: Config | None, checkpoints: Sequence[int]) -> str:
-  """What to do about `net` going non-finite: the flag that drives it and the kept checkpoint."""
+  """What to do about `net` going non-finite: the flag that most likely drove it (an init scale
+  far beyond any recipe, else the net's learning rate) and the kept checkpoint."""
+  scales = {'generator': 'g_init_scale', 'discriminator': 'd_init_scale'}
+  huge = [s for s in (scales[net], *scales.values()) if config and getattr(config, s) > 1]
+  if huge:  # weights beyond U(-1, 1) overflow float32 within a few layers, whatever the rate
+    return (
+      f'its weights start at up to --{huge[0]}={getattr(config, huge[0])}; train again with a '
+      'smaller one (e.g. 0.05) in a new --workdir or with --overwrite'
+    )
   flag = '--learning_rate'
   if net == 'discriminator' and config is not None and config.d_learning_rate > 0:
     flag = '--d_learning_rate'  # D's own rate; otherwise --learning_rate drives both nets

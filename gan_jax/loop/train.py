@@ -21,7 +21,7 @@ from gan_jax.loop import actions, loop
 from gan_jax.runtime import checkpoint, distributed, log, parallel, resources, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError, UserError
+from gan_jax.runtime.errors import ConfigError
 
 CONFIG_FILE = 'config.json'
 EvalFn = actions.EvalFn
@@ -51,8 +51,9 @@ class Experiment:
     return init(self.output_bias)
 
 
-def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
-  """Validates `config` against the devices and data, loads the training split."""
+def setup(config: Config, mesh: jax.sharding.Mesh | None = None, *, members: int = 1) -> Experiment:
+  """Validates `config` against the devices, the data and the memory (for `members` such
+  configs trained as one population), loads the training split."""
   config.validate()
   mesh = parallel.make_mesh() if mesh is None else mesh
   parallel.check_batch_size(config.batch_size, mesh)
@@ -71,7 +72,7 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None) -> Experiment:
       f'of {config.dataset} ({split.num_examples} examples); use a smaller one'
     )
   data_dim = math.prod(split.images.shape[1:])
-  resources.check_training(config, data_dim, split.num_examples)  # before any allocation
+  resources.check_training(config, data_dim, split.num_examples, members)  # before allocating
   gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
   bias = None
   if config.g_output_bias == 'marginals' and gan.output == 'sigmoid':
@@ -120,35 +121,35 @@ def _train(
   primary = jax.process_index() == 0
   compile_steps = compile_steps or parallel.compile_train_steps  # looked up now: patchable
   state = exp.init_state()
-  ckpt = checkpoint.Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
-  step = 0
-  if ckpt.all_steps():
-    abstract = checkpoint.abstract_like(state, parallel.replicated(mesh))
-    state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
-    if step > config.num_steps:
-      ckpt.close()
-      raise ConfigError(
-        f'--num_steps={config.num_steps} is below step {step} of the checkpoint '
-        f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
-        'or --overwrite to start again'
-      )
-    log.info(f'resumed from {ckpt.directory}/{step}')
-  members = actions.Members(
-    [config], [workdir], [ckpt], mesh, stacked=False, failed=[False], primary=primary
-  )
-  try:  # a workdir whose metrics or tensorboard/ are damaged is refused before any write
-    members.writers = [writers.MetricWriter(workdir, enabled=primary, resume_step=step)]
-  except UserError:
-    ckpt.close()
-    raise
-  if primary:
-    writers.write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
-    # A lone run trains its member whatever an earlier attempt ended in.
-    if os.path.exists(os.path.join(workdir, actions.FAILED_FILE)):
-      os.remove(os.path.join(workdir, actions.FAILED_FILE))
   train_data = parallel.put_replicated(
     exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
   )
+  ckpt = checkpoint.Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
+  try:  # until the members own it, every failure shuts the checkpointer down itself
+    step = 0
+    if ckpt.all_steps():
+      abstract = checkpoint.abstract_like(state, parallel.replicated(mesh))
+      state, _, step = ckpt.restore(abstract, expect=config, quarantine=primary)
+      if step > config.num_steps:
+        raise ConfigError(
+          f'--num_steps={config.num_steps} is below step {step} of the checkpoint '
+          f'in --workdir={workdir}; pass --num_steps={step} or more to continue, '
+          'or --overwrite to start again'
+        )
+      log.info(f'resumed from {ckpt.directory}/{step}')
+    members = actions.Members(
+      [config], [workdir], [ckpt], mesh, stacked=False, failed=[False], primary=primary
+    )
+    # A workdir whose metrics or tensorboard/ are damaged is refused before any write.
+    members.writers = [writers.MetricWriter(workdir, enabled=primary, resume_step=step)]
+    if primary:
+      writers.write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+      # A lone run trains its member whatever an earlier attempt ended in.
+      if os.path.exists(os.path.join(workdir, actions.FAILED_FILE)):
+        os.remove(os.path.join(workdir, actions.FAILED_FILE))
+  except BaseException:
+    ckpt.close()
+    raise
   line = lambda step, rate, scalars: writers.progress_line(step, config.num_steps, rate, scalars[0])
   log.info(
     f'training {config.dataset} ({exp.train_images.shape[0]} examples) on '

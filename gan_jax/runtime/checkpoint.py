@@ -2,15 +2,20 @@
 
 Restoring takes an abstract target (shapes, dtypes and the current shardings), so a checkpoint
 written by any number of devices or processes restores onto any other. Each checkpoint also
-holds the sha256 of its state (the `integrity` item, committed with it): a restored state
-that hashes differently (bit rot: the compressed array files carry no checksum of their own)
-is treated as unreadable.
+holds the sha256 of its state and of its config (the `integrity` item, committed with it): a
+restored state or config that hashes differently (bit rot: the compressed array files carry no
+checksum of their own) is treated as unreadable, and so is a checkpoint whose own metadata names
+the integrity item but lacks it (deleting the item must not switch the check off).
 """
 
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
+import tempfile
+import threading
 import time
 from typing import Any
 
@@ -40,8 +45,20 @@ def abstract_like(tree: Any, sharding=None) -> Any:
 INTEGRITY_ITEM = 'integrity'
 
 
+# A reader racing a run that writes and rotates checkpoints: how many fresh listings it tries.
+ROTATION_RETRIES = 3
+# orbax's per-checkpoint metadata file: it names every item the checkpoint was written with.
+METADATA_FILE = '_CHECKPOINT_METADATA'
+
+
 class IntegrityError(ValueError):
-  """A checkpoint's state does not hash to the sha256 saved with it."""
+  """A checkpoint's state or config does not hash to the sha256 saved with it, or the saved
+  hashes are missing from a checkpoint written with them."""
+
+
+def config_sha256(values: dict) -> str:
+  """sha256 of a config's fields as canonical JSON (keys sorted; floats as Python repr)."""
+  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def state_sha256(state) -> str:
@@ -82,6 +99,18 @@ class Checkpointer:
       enable_async_checkpointing=True,
     )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    if not read_only:
+      try:  # a resumed run on a read-only disk stops here, not after training to the first save
+        with self._storage_errors():
+          self._check_writable()
+      except BaseException:
+        self.close()
+        raise
+
+  def _check_writable(self) -> None:
+    fd, probe = tempfile.mkstemp(dir=self.directory, prefix='.gan_jax-write-check-')
+    os.close(fd)
+    os.remove(probe)
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -95,7 +124,10 @@ class Checkpointer:
     A write is atomic (orbax writes a temporary directory, then renames it): a full disk or
     a kill mid-write leaves the previous checkpoints as they were.
     """
-    integrity = {'state_sha256': state_sha256(state)}
+    integrity = {
+      'state_sha256': state_sha256(state),
+      'config_sha256': config_sha256(config.to_dict()),
+    }
     with self._storage_errors():
       self._manager.save(
         step,
@@ -108,8 +140,44 @@ class Checkpointer:
       )
 
   def read_config(self, step: int) -> Config:
-    restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return Config.from_dict(restored.config)
+    """The config checkpoint `step` was written with, checked against its saved sha256."""
+    return self._read_checked(step)[0]
+
+  def _integrity_named(self, step: int) -> bool:
+    """Whether checkpoint `step` was written with the integrity item.
+
+    Its orbax metadata lists the items it was written with: a checkpoint that names the item
+    must have it, whatever is on disk. Without readable metadata, the item's directory decides
+    (checkpoints from before the hash have neither).
+    """
+    step_dir = os.path.join(self.directory, str(step))
+    try:
+      with open(os.path.join(step_dir, METADATA_FILE), encoding='utf-8') as f:
+        handlers = json.load(f).get('item_handlers') or {}
+      return INTEGRITY_ITEM in handlers
+    except (OSError, ValueError, AttributeError):
+      return os.path.isdir(os.path.join(step_dir, INTEGRITY_ITEM))
+
+  def _read_checked(self, step: int) -> tuple[Config, dict | None]:
+    """(config, saved hashes or None for a checkpoint from before them); IntegrityError when
+    the item is named but missing or the config does not match its hash."""
+    named = self._integrity_named(step)
+    if named and not os.path.isdir(os.path.join(self.directory, str(step), INTEGRITY_ITEM)):
+      raise IntegrityError(
+        f'its metadata names the {INTEGRITY_ITEM} item (the sha256 of its state) but the '
+        'item is missing'
+      )
+    items = {'config': ocp.args.JsonRestore()}
+    if named:
+      items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    integrity = restored[INTEGRITY_ITEM] if named else None
+    if named and not isinstance(integrity, dict):
+      raise IntegrityError(f'its {INTEGRITY_ITEM} item is not a JSON object')
+    saved = integrity.get('config_sha256') if integrity else None
+    if saved is not None and config_sha256(restored.config) != saved:
+      raise IntegrityError('the config does not match the sha256 saved with it (bit rot)')
+    return Config.from_dict(restored.config), integrity
 
   def restore(
     self,
@@ -122,8 +190,9 @@ class Checkpointer:
     """Restores `step` (default: the newest checkpoint that reads back whole).
 
     A checkpoint that fails to read (half-written, truncated, garbage metadata) or whose state
-    does not match its saved sha256 (bit rot) is skipped with a warning naming it, falling back
-    to the previous one. Checkpoints written before the hash existed are restored unchecked. Nothing is deleted: with
+    does not match its saved sha256 (bit rot), or that lacks the integrity item its metadata
+    names, is skipped with a warning naming it, falling back to the previous one. Checkpoints
+    written before the hash existed (their metadata names no such item) are restored unchecked. Nothing is deleted: with
     `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/ so that training can
     write that step again.
 
@@ -149,36 +218,55 @@ class Checkpointer:
       raise CheckpointError(
         f'no checkpoint for step {step} in {self.directory}; available steps: {available}'
       )
-    errors = []
-    for candidate in [step] if step is not None else available[::-1]:
-      try:
-        config = self.read_config(candidate)
-      except Exception as e:  # orbax raises many types for a damaged checkpoint
-        errors.append(self._bad(candidate, e, quarantine))
-        continue
-      if expect is not None:
-        check_compatible(config, expect, f'{self.directory}/{candidate}')
-      try:
-        target = abstract_state(config) if callable(abstract_state) else abstract_state
-        items = {'state': ocp.args.StandardRestore(target)}
-        checked = os.path.isdir(os.path.join(self.directory, str(candidate), INTEGRITY_ITEM))
-        if checked:
-          items[INTEGRITY_ITEM] = ocp.args.JsonRestore()
-        restored = self._manager.restore(candidate, args=ocp.args.Composite(**items))
-        if checked and (
-          state_sha256(restored.state) != restored[INTEGRITY_ITEM].get('state_sha256')
-        ):
-          raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
-        return restored.state, config, candidate
-      except Exception as e:
-        errors.append(self._bad(candidate, e, quarantine))
+    errors, rotated, tried = [], [], set()
+
+    def failed(candidate: int, error: Exception) -> None:
+      if os.path.isdir(os.path.join(self.directory, str(candidate))):
+        errors.append(self._bad(candidate, error, quarantine))
+      else:  # removed while being read: a run writing here rotated it away, nothing is damaged
+        rotated.append(candidate)
+
+    for _ in range(ROTATION_RETRIES):
+      candidates = [step] if step is not None else [s for s in available[::-1] if s not in tried]
+      for candidate in candidates:
+        tried.add(candidate)
+        try:
+          config, integrity = self._read_checked(candidate)
+        except Exception as e:  # orbax raises many types for a damaged checkpoint
+          failed(candidate, e)
+          continue
+        if expect is not None:
+          check_compatible(config, expect, f'{self.directory}/{candidate}')
+        try:
+          target = abstract_state(config) if callable(abstract_state) else abstract_state
+          restored = self._manager.restore(
+            candidate, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+          )
+          if integrity is not None and state_sha256(restored.state) != integrity.get(
+            'state_sha256'
+          ):
+            raise IntegrityError('the state does not match the sha256 saved with it (bit rot)')
+          return restored.state, config, candidate
+        except Exception as e:
+          failed(candidate, e)
+      if step is not None or not rotated:
+        break
+      self._manager.reload()  # the newer checkpoints the run wrote meanwhile
+      available = self.all_steps()
+    if rotated:
+      also = f'; unreadable: {"; ".join(errors)}' if errors else ''
+      raise CheckpointError(
+        f'the checkpoints in {self.directory} changed while being read: step(s) {rotated} '
+        f'were removed meanwhile (a run writing there rotates them){also}; run the same '
+        'command again' + (', or pick a newer --step' if step is not None else '')
+      )
     raise CheckpointError(
       f'no readable checkpoint in {self.directory} ({"; ".join(errors)}); '
       'use a new --workdir or --overwrite'
     )
 
   def _bad(self, step: int, error: Exception, quarantine: bool) -> str:
-    reason = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+    reason = f'{type(error).__name__}: {_first_line(error)}'
     where = os.path.join(self.directory, str(step))
     if quarantine:
       target = os.path.join(
@@ -206,6 +294,9 @@ class Checkpointer:
     try:
       yield
     except Exception as e:
+      # A failed write leaves orbax's commit threads waiting (five minutes) for signals that
+      # will never come, and the process cannot exit until they give up.
+      release_stuck_writes()
       cause = storage_error(e)
       if cause is None:
         raise
@@ -225,8 +316,44 @@ class Checkpointer:
     self._manager.close()
 
 
+def _first_line(error: BaseException) -> str:
+  """The first line of an error's text, without tensorstore's pointer to its details (the
+  repr of a bound pybind method and a TensorStore spec: noise in a one-line warning)."""
+  text = str(error).splitlines()[0] if str(error) else ''
+  return re.sub(r'\s*See full TensorStore details:.*', '', text).strip() or type(error).__name__
+
+
+def release_stuck_writes() -> None:
+  """Cancels orbax's background commit threads that still wait for their start signal (call
+  only once a write failed: it cancels every write in flight).
+
+  After a failed write (a read-only or full disk), the threads of that write wait up to
+  orbax's barrier timeout (300 s) for a signal, such as "the directory exists", that the failed
+  step never sends; they are not daemons, so the process could not exit. Each is cancelled,
+  then its awaited signals are set so that it wakes, sees the cancellation and ends. A thread
+  already past its wait is only cancelled. Uses orbax internals; if they change, this does
+  nothing (an entry point still exits: it stops waiting for threads after its error line).
+  """
+  try:
+    from orbax.checkpoint._src.futures import future as orbax_future
+
+    thread_type = orbax_future._SignalingThread
+  except (ImportError, AttributeError):
+    return
+  for thread in threading.enumerate():
+    if not isinstance(thread, thread_type) or not thread.is_alive():
+      continue
+    with contextlib.suppress(Exception):
+      thread.cancel()
+      orbax_future.set_signals(thread._receive_signals, operation_id=thread._operation_id)
+
+
 def check_compatible(saved: Config, current: Config, where: str) -> None:
   """Raises CheckpointError naming the first field that makes resuming a different experiment."""
+  # --preprocessing=default is the model's own choice: pixels on a run made with default (that
+  # resolved to pixels) is the same experiment.
+  saved = saved.replace(preprocessing=saved.resolved_preprocessing)
+  current = current.replace(preprocessing=current.resolved_preprocessing)
   differ = saved.diff(current, CHECKPOINT_FIELDS)
   if differ:
     name = differ[0]

@@ -8,6 +8,7 @@ defaults.
 import dataclasses
 import json
 import math
+import unicodedata
 from typing import Any
 
 from gan_jax.runtime.errors import ConfigError
@@ -35,6 +36,81 @@ MAX_SEED = 2**32 - 1
 # The average's warm-up is held in float32 beside the step count: a larger w is no warm-up ever
 # ending within any run.
 MAX_EMA_WARMUP = 1e9
+# Counts, sizes and steps become int32 on the devices (the step counter, shapes, loop bounds).
+MAX_INT32 = 2**31 - 1
+
+
+def check_int32(flag: str, value: int) -> None:
+  if abs(value) > MAX_INT32:
+    raise ConfigError(
+      f'{flag}={value} is beyond {MAX_INT32}, the largest count the devices hold (int32); '
+      'pass a smaller value'
+    )
+
+
+# Every float of a config ends up in float32 on the devices (learning rates in optax's state,
+# init scales in the weights): a value that float32 cannot hold is inf or 0 there.
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.401298464324817e-45  # the smallest positive (subnormal) float32
+
+
+def check_float32(flag: str, value: float) -> None:
+  """A finite float the devices can hold: beyond float32 it is inf (or 0) in the first step,
+  which a float64 check at entry does not see."""
+  if abs(value) > FLOAT32_MAX:
+    raise ConfigError(
+      f'{flag}={value} overflows float32 (at most {FLOAT32_MAX:.4g} in magnitude), in which '
+      'the devices compute; pass a smaller value'
+    )
+  if value != 0 and abs(value) < FLOAT32_TINY:
+    raise ConfigError(
+      f'{flag}={value} is 0 in float32 (at least {FLOAT32_TINY:.4g} in magnitude), in which '
+      'the devices compute; pass a larger value or 0'
+    )
+
+
+def control_character(text: str) -> str | None:
+  """The first control character (newline, ESC, NUL, ...) in `text`, or None."""
+  return next((c for c in text if unicodedata.category(c) == 'Cc'), None)
+
+
+def check_text(flag: str, value: str, fix: str = 'retype it') -> None:
+  """A value that is written into flag files and shell commands: no control characters.
+
+  A newline splits a line of commands.sh or base.flags in two, ESC rewrites the terminal that
+  prints it, NUL ends the string at the operating system.
+  """
+  char = control_character(value)
+  if char is not None:
+    raise ConfigError(f'{flag}={value!r} holds the control character {char!r}; {fix}')
+
+
+def check_path(flag: str, value: str) -> None:
+  """A path flag as given: not empty or blank, no control characters, valid UTF-8, no blank
+  ends (a flagfile line loses them).
+
+  Python keeps the bytes of a non-UTF-8 name as surrogates; orbax and TensorBoard cannot encode
+  them and fail at the first write, long after the run started.
+  """
+  if not value.strip():
+    raise ConfigError(
+      f'{flag} is {"empty" if not value else f"only blanks ({value!r})"} (an unset shell '
+      'variable?); pass a path'
+    )
+  check_text(flag, value, 'rename it or pick another path')
+  try:
+    value.encode('utf-8')
+  except UnicodeEncodeError as e:
+    shown = value.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+    byte = ord(value[e.start]) - 0xDC00  # how Python keeps an undecodable byte of a name
+    raise ConfigError(
+      f'{flag}={shown} is not valid UTF-8 (byte 0x{byte & 0xFF:02x}); rename it or pick a '
+      'path of UTF-8 characters'
+    ) from None
+  if value != value.strip():
+    raise ConfigError(
+      f'{flag}={value!r} begins or ends with blanks (a quoting mistake?); remove them'
+    )
 
 
 def _field(default, help_text, *, choices=None, group='model'):
@@ -283,9 +359,16 @@ class Config:
         raise ConfigError(f'--{f.name} must be a {expected.__name__}, got {value!r}')
       if expected is float and not math.isfinite(value):
         raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
+      for number in value if isinstance(default, tuple) else [value]:
+        if isinstance(number, float):
+          check_float32(f'--{f.name}', number)
+        elif _is_type(number, int) and f.name != 'seed':  # a seed is checked below
+          check_int32(f'--{f.name}', number)
       choices = f.metadata.get('choices')
       if choices and value not in choices:
         raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
+      if expected is str and value:  # paths: written into base.flags and commands.sh
+        check_path(f'--{f.name}', value)
     positive = (
       'noise_dim',
       'd_pieces',

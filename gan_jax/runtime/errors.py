@@ -49,10 +49,10 @@ def file_error(error: OSError, what: str | None = None) -> UserError:
     error: the OSError (its filename, when set, is the path named).
     what: how the user knows the path (e.g. '--out=x.png'); default: the path itself.
   """
-  path = error.filename if error.filename is not None else '?'
-  what = what or str(path)
+  path = error.filename
+  what = what or (str(path) if path is not None else 'a file (its name unknown)')
   code = error.errno
-  if code == errno.ENOENT:
+  if code == errno.ENOENT and path is not None:
     parent = os.path.dirname(os.path.abspath(str(path)))
     if not os.path.isdir(parent):
       return UserError(

@@ -12,6 +12,18 @@ from typing import Any, Callable
 import numpy as np
 
 
+@contextlib.contextmanager
+def naming(path: str):
+  """An OSError raised inside without a file name (a full disk fails a write or a close, which
+  knows no name) gets `path`, so that its one-line message can say which file."""
+  try:
+    yield
+  except OSError as e:
+    if e.filename is None:
+      raise OSError(e.errno, e.strerror, path) from e
+    raise
+
+
 def atomic_write(path: str, write: Callable[[str], Any]) -> None:
   """Calls `write(tmp)` on a temporary path next to `path`, then renames it over `path`.
 
@@ -25,8 +37,9 @@ def atomic_write(path: str, write: Callable[[str], Any]) -> None:
   """
   tmp = f'{path}.{os.getpid()}.tmp{os.path.splitext(path)[1]}'
   try:
-    write(tmp)
-    os.replace(tmp, path)
+    with naming(path):
+      write(tmp)
+      os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):
       os.remove(tmp)

@@ -9,8 +9,12 @@ by the entry point.
 """
 
 import logging
+import re
 import sys
+import threading
 import time
+import unicodedata
+import warnings
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -40,6 +44,22 @@ if not _logger.handlers:
   _logger.propagate = False
 
 
+# Terminal escape sequences (CSI: ESC [ ... final byte; OSC: ESC ] ... BEL or ESC \; and two-byte
+# ESC x): a file name or value holding one could rewrite the terminal that prints the line.
+_ESCAPES = re.compile(r'\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])')
+
+
+def one_line(message: str) -> str:
+  """`message` as one printable line: escape sequences removed, other control characters
+  shown as escapes (\\x07), runs of blanks and line breaks as one space."""
+  text = _ESCAPES.sub('', message)
+  text = ' '.join(text.split())
+  return ''.join(
+    c.encode('unicode_escape').decode() if unicodedata.category(c) in ('Cc', 'Cs') else c
+    for c in text
+  )
+
+
 def info(message: str) -> None:
   """A progress line on stdout, from the primary process only."""
   import jax  # imported here: refusing bad input must not wait for JAX
@@ -50,7 +70,7 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
   """One `warning: ...` line on stderr."""
-  _logger.warning('%s', ' '.join(message.split()))
+  _logger.warning('%s', one_line(message))
 
 
 def detail(message: str) -> None:
@@ -61,3 +81,40 @@ def detail(message: str) -> None:
 def set_verbose(verbose: bool) -> None:
   """Shows detail() lines (True) or only warnings (False, the default)."""
   _logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+# What a failed asynchronous read or write of orbax/tensorstore leaves behind: callbacks that
+# fire after its event loop closed, and coroutines that never ran. They are echoes of a failure
+# already reported in one line naming its file (a skipped checkpoint, a full disk).
+_ECHOES = (
+  'Event loop is closed',
+  'coroutine ignored GeneratorExit',
+  'cannot reuse already awaited',
+)
+_background_seen: set[str] = set()
+
+
+def _is_echo(error: BaseException | None, subject) -> bool:
+  text = str(error) if error is not None else ''
+  return any(e in text for e in _ECHOES) or type(subject).__name__ == 'coroutine'
+
+
+def _background(error: BaseException | None, subject) -> None:
+  """A background error: silent when it is an echo, else one `warning:` line per distinct
+  error (never a traceback)."""
+  if _is_echo(error, subject):
+    return
+  text = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+  if text not in _background_seen:
+    _background_seen.add(text)
+    where = f' in {subject!r:.200}' if subject is not None else ''
+    warn(f'a background task failed{where} ({text}); rerun with --verbose for details')
+
+
+def catch_background_errors() -> None:
+  """Routes errors raised where nobody awaits them (threads, C++ callbacks, finalisers) through
+  _background: one line at most, never hundreds of tracebacks. For entry points, unless the
+  user asked for every traceback (--verbose)."""
+  sys.unraisablehook = lambda u: _background(u.exc_value, u.object)
+  threading.excepthook = lambda a: _background(a.exc_value, getattr(a.thread, 'name', None))
+  warnings.filterwarnings('ignore', message=r'coroutine .* was never awaited')

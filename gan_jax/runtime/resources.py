@@ -88,27 +88,52 @@ def _abstract_params(config: Config, data_dim: int) -> int:
   return param_count(state.g_params) + param_count(state.d_params)
 
 
-def training_bytes(config: Config, data_dim: int, num_train: int) -> int:
-  """The state (parameters, gradients, two optimiser slots, a donated copy), one step's
-  activations and the training images (uint8) on the device."""
+def training_bytes(config: Config, data_dim: int, num_train: int, members: int = 1) -> int:
+  """The state (parameters, gradients, two optimiser slots, a donated copy) and one step's
+  activations of each member, and the training images (uint8, shared) on the device."""
   params = model_params(config, data_dim)
   widths = sum(config.g_hidden) + sum(u * config.d_pieces for u in config.d_units)
   activations = 4 * config.batch_size * (config.noise_dim + widths + 2 * data_dim)
-  return FLOAT_BYTES * (5 * params + activations) + num_train * data_dim
+  return members * FLOAT_BYTES * (5 * params + activations) + num_train * data_dim
 
 
-def check_training(config: Config, data_dim: int, num_train: int) -> None:
-  needed = training_bytes(config, data_dim, num_train)
+def check_training(config: Config, data_dim: int, num_train: int, members: int = 1) -> None:
+  """Every size flag of a run (or of a population of `members`): the model and batch, the
+  sample grids, and the evaluation during training."""
+  needed = training_bytes(config, data_dim, num_train, members)
   check(
     f'the model of --noise_dim={config.noise_dim} --g_hidden='
     f'{",".join(map(str, config.g_hidden))} --d_units={",".join(map(str, config.d_units))} '
-    f'--d_pieces={config.d_pieces} ({model_params(config, data_dim):,} parameters)',
+    f'--d_pieces={config.d_pieces} --batch_size={config.batch_size} '
+    f'({model_params(config, data_dim):,} parameters'
+    + (f', x {members} members' if members > 1 else '')
+    + ')',
     needed,
-    'use smaller shape flags',
+    'use smaller shape flags' + (' or fewer members' if members > 1 else ''),
     on_device=True,
   )
+  grid = config.num_grid_samples
+  check_samples(f'--num_grid_samples={grid}', members * grid, (data_dim + config.noise_dim,))
+  if config.eval_every > 0:
+    check_evaluation(
+      f'--eval_num_samples={config.eval_num_samples}', config.eval_num_samples, (data_dim,)
+    )
 
 
 def check_samples(flag: str, num: int, image_shape) -> None:
   """`num` float32 images, twice over (the batches and their concatenation)."""
   check(flag, 2 * FLOAT_BYTES * num * math.prod(image_shape), 'ask for fewer samples')
+
+
+# The evaluation holds its samples several times over: as drawn, as shown, padded into chunks
+# on the device, and as many real training images for the reference row.
+EVALUATION_COPIES = 5
+
+
+def check_evaluation(flag: str, num: int, image_shape) -> None:
+  """An evaluation of `num` samples (gan_jax.evaluation): EVALUATION_COPIES float32 copies."""
+  check(
+    flag,
+    EVALUATION_COPIES * FLOAT_BYTES * num * math.prod(image_shape),
+    'evaluate fewer samples',
+  )

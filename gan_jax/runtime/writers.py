@@ -68,7 +68,7 @@ class MetricWriter:
       return
     row = {'step': int(step)}
     row.update({k: files.to_jsonable(v) for k, v in scalars.items()})
-    with open(self._path, 'a') as f:
+    with files.naming(self._path), open(self._path, 'a') as f:
       f.write(json.dumps(row) + '\n')
     for name, value in scalars.items():
       if isinstance(value, (int, float, np.number)) and math.isfinite(value):

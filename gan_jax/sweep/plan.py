@@ -26,7 +26,7 @@ import runpy
 import traceback
 from typing import Any, Callable, Sequence
 
-from gan_jax.runtime.config import Config
+from gan_jax.runtime.config import Config, control_character
 from gan_jax.runtime.errors import ConfigError, UserError
 from gan_jax.sweep import population
 
@@ -91,8 +91,16 @@ def load_spec(path: str) -> list[dict[str, Any]]:
 
 def _where(path: str, error: BaseException) -> str:
   """file:line of `error`: where a syntax error is, else the sweep file's innermost frame."""
-  if isinstance(error, SyntaxError):
+  if isinstance(error, SyntaxError) and error.filename is not None:
     return f'{error.filename}:{error.lineno}'
+  if isinstance(error, SyntaxError):  # NUL bytes: Python names neither the file nor the line
+    try:
+      with open(path, 'rb') as f:
+        before, nul, _ = f.read().partition(b'\0')
+    except OSError:
+      return path
+    line = before.count(b'\n') + 1
+    return f'{path}:{line}' if nul else path
   frames = [
     f
     for f in traceback.extract_tb(error.__traceback__)
@@ -194,6 +202,13 @@ def make_plan(
         'member may set only config fields (see --helpfull) and "name"'
       )
     overrides = {k: v for k, v in entry.items() if k != 'name'}
+    for key, value in overrides.items():  # written into commands.sh, one command per line
+      char = control_character(flag_value(value))
+      if char is not None:
+        raise ConfigError(
+          f'sweep member {i} sets {key}={flag_value(value)!r}, which holds the control '
+          f'character {char!r}; fix the value'
+        )
     try:
       config = apply_overrides(base, overrides)
     except ConfigError as e:
@@ -234,6 +249,11 @@ def check_member_name(name: Any, index: int) -> None:
   """A member's name is its directory inside the sweep workdir: a plain, new name."""
   if not isinstance(name, str) or not name:
     raise ConfigError(f'sweep member {index}: "name" must be a non-empty string, got {name!r}')
+  char = control_character(name)
+  if char is not None:  # a newline would split its line of commands.sh in two
+    raise ConfigError(
+      f'sweep member {index}: name {name!r} holds the control character {char!r}; rename it'
+    )
   if (
     os.path.isabs(name)
     or '/' in name

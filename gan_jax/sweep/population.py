@@ -273,7 +273,7 @@ def train_population(
     )
   check_members(configs)
   mesh = make_mesh(len(configs), sweep_devices, devices)
-  exp = train.setup(configs[0], mesh)
+  exp = train.setup(configs[0], mesh, members=len(configs))
 
   def claim_all() -> contextlib.ExitStack:
     for workdir in workdirs:  # every member's directory is checked before any is cleared
