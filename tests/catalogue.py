@@ -9,6 +9,7 @@ tests/test_catalogue.py runs every row.
 
 import fcntl
 import gzip
+import json
 import os
 import shutil
 
@@ -17,13 +18,15 @@ import numpy as np
 from gan_jax.data import idx
 from gan_jax.runtime import workdir as workdir_lib
 
-TRAIN, SAMPLE, EVALUATE, SWEEP, TOY1D = (
+TRAIN, SAMPLE, EVALUATE, SWEEP, TOY1D, REPRODUCE = (
   'experiments.train',
   'experiments.sample',
   'experiments.evaluate',
   'experiments.sweep',
   'experiments.toy1d',
+  'experiments.reproduce',
 )
+PUBLISHED = '--results={published}/RESULTS.md'  # a page holding Table 1's three seeds
 TEST = '--flagfile=experiments/configs/test.flags'
 SWEEP_BASE = (TEST, '--workdir={tmp}/sweep')
 
@@ -273,8 +276,32 @@ ROWS = [
     TRAIN,
     [TEST, '--workdir={tmp}/w', '--dataset=mnist', '--manual_dir={tmp}/nowhere'],
     2,
-    ['Data set mnist not found'],
+    ['/nowhere does not exist; pass the directory that holds the four idx files of MNIST'],
     [],
+  ),
+  (
+    'data_directory_is_a_file',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--dataset=fashion_mnist', '--manual_dir={a_file}'],
+    2,
+    ['/a_file is not a directory; pass the directory that holds the four idx files'],
+    ['a_file'],
+  ),
+  (
+    'empty_data_directory',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--dataset=fashion_mnist', '--manual_dir={tmp}'],
+    2,
+    ['Data set fashion_mnist not found', 'the four idx files in'],
+    [],
+  ),
+  (
+    'mnist_5k_with_a_data_directory',
+    TRAIN,
+    [TEST, '--workdir={tmp}/w', '--dataset=mnist_5k', '--manual_dir={foreign}'],
+    2,
+    ['mnist_5k reads no --manual_dir', 'drop --manual_dir='],
+    ['foreign'],
   ),
   (
     'cifar10_data_missing',
@@ -1236,6 +1263,101 @@ ROWS = [
     ['--d_steps=1000000000000000000 is beyond 2147483647'],
     [],
   ),
+  # ------------------------------------------ experiments.reproduce: the published results
+  (
+    'reproduce_report_without_runs',
+    REPRODUCE,
+    ['--report_only', '--runs_dir={tmp}/typo', PUBLISHED],
+    2,
+    ['/typo does not exist: there are no runs to report', 'run `make reproduce` first'],
+    ['published'],
+  ),
+  (
+    'reproduce_runs_dir_is_a_file',
+    REPRODUCE,
+    ['--report_only', '--runs_dir={a_file}', PUBLISHED],
+    2,
+    ['a_file is not a directory: there are no runs to report'],
+    ['a_file', 'published'],
+  ),
+  (
+    'reproduce_runs_dir_without_a_record',
+    REPRODUCE,
+    ['--report_only', '--runs_dir={foreign}', PUBLISHED],
+    2,
+    ['holds no reproduction (no reproduce.json)'],
+    ['foreign', 'published'],
+  ),
+  (
+    'reproduce_empty_runs_dir',
+    REPRODUCE,
+    ['--report_only', '--runs_dir=', PUBLISHED],
+    2,
+    ['--runs_dir is empty'],
+    ['published'],
+  ),
+  (
+    'reproduce_runs_of_another_budget',
+    REPRODUCE,
+    ['--report_only', '--runs_dir={reproduction_partial}', PUBLISHED],
+    2,
+    ["holds a reproduction with budget 'quick', not 'standard'", '--budget=quick'],
+    ['reproduction_partial', 'published'],
+  ),
+  (
+    'reproduce_nothing_finished',
+    REPRODUCE,
+    ['--report_only', '--budget=quick', '--runs_dir={reproduction_empty}', PUBLISHED],
+    2,
+    ['holds no finished result yet, so there is nothing to report'],
+    ['reproduction_empty', 'published'],
+  ),
+  (
+    'reproduce_fewer_results',
+    REPRODUCE,
+    ['--report_only', '--budget=quick', '--runs_dir={reproduction_partial}', PUBLISHED],
+    2,
+    [
+      'RESULTS.md holds results these runs lack (test/table1/seed_1, test/table1/seed_2)',
+      '--overwrite',
+    ],
+    ['reproduction_partial', 'published'],
+  ),
+  (
+    'reproduce_results_not_made_by_the_report',
+    REPRODUCE,
+    [
+      '--report_only',
+      '--budget=quick',
+      '--runs_dir={reproduction_partial}',
+      '--results={foreign}/notes.txt',
+      '--overwrite',
+    ],
+    2,
+    ['notes.txt exists and was not written by experiments.reproduce', '--overwrite included'],
+    ['reproduction_partial', 'foreign'],
+  ),
+  (
+    'reproduce_results_is_a_directory',
+    REPRODUCE,
+    ['--budget=quick', '--runs_dir={tmp}/runs', '--results={foreign}'],
+    2,
+    ['foreign is a directory; pass a file path'],
+    ['foreign'],
+  ),
+  (
+    'reproduce_figures_folder_not_the_reports',
+    REPRODUCE,
+    [
+      '--report_only',
+      '--budget=quick',
+      '--runs_dir={reproduction_partial}',
+      '--results={foreign_figures}/RESULTS.md',
+    ],
+    2,
+    ['holds files the report did not write (holiday.png)'],
+    ['reproduction_partial', 'foreign_figures'],
+  ),
 ]
 # Every row runs with 4 forced CPU devices (as the rest of the suite).
 DEVICES = 4
@@ -1367,6 +1489,39 @@ def _truncated_npy(path, _):
 
 _ROT = np.full((20, 784), np.nan, np.float32)
 
+
+def _published(path, _):
+  """A results page holding Table 1's three seeds, and its marked figures folder."""
+  held = ' '.join(f'test/table1/seed_{s}' for s in range(3))
+  _write(
+    os.path.join(path, 'RESULTS.md'),
+    f'<!-- made by experiments.reproduce; results: {held} -->\n# Results\n\n225 nats\n',
+  )
+  _write(os.path.join(path, 'results', workdir_lib.MARKER_FILE), 'report\n')
+  _write(os.path.join(path, 'results', 'mnist_curves.png'), b'\x89PNG curves')
+
+
+def _reproduction(seeds: tuple[int, ...]):
+  """A quick-budget reproduction record whose Table 1 seeds `seeds` were chosen and tested."""
+
+  def build(path, _):
+    steps = {}
+    for seed in seeds:
+      name = f'table1/seed_{seed}'
+      steps[f'test/{name}'] = {'status': 'done', 'chosen_step': 200, 'validation_parzen_ll': 50.0}
+      parzen = {'ll': 60.0, 'se': 2.0, 'sigma': 0.2, 'sigmas': [0.1, 1.0]}
+      parzen.update(num_centres=2000, num_validation=1000, num_test=10000)
+      metrics = {'frechet_distance': 30.0, 'precision': 0.5, 'recall': 0.4}
+      result = {'parzen': parzen, **metrics}
+      result['real_data'] = {'parzen': {'ll': 240.0, 'se': 2.0}, **metrics, 'source': '2000'}
+      result['memorisation'] = {'samples_median_l2': 5.0, 'test_median_l2': 4.5}
+      _write(os.path.join(path, name, 'test_eval', 'eval.json'), json.dumps(result))
+      _write(os.path.join(path, name, 'metrics.jsonl'), '{"step": 200, "steps_per_s": 10.0}\n')
+    _write(os.path.join(path, 'reproduce.json'), json.dumps({'budget': 'quick', 'steps': steps}))
+
+  return build
+
+
 # name -> (file name in the sandbox, builder(path, trained run)).
 FIXTURES = {
   'run': ('run', _run_copy()),
@@ -1493,4 +1648,11 @@ FIXTURES = {
   'npy_wrong_shape': ('wrong_shape.npy', _npy(np.zeros((20, 32, 32, 3), np.float32))),
   'npy_uint8': ('uint8.npy', _npy(np.zeros((20, 784), np.uint8))),
   'npy_nan': ('nan.npy', _npy(_ROT)),
+  'published': ('published', _published),
+  'reproduction_partial': ('reproduction_partial', _reproduction((0,))),
+  'reproduction_empty': ('reproduction_empty', _reproduction(())),
+  'foreign_figures': (
+    'foreign_figures',
+    lambda p, _: _write(os.path.join(p, 'results', 'holiday.png'), b'\x89PNG mine'),
+  ),
 }

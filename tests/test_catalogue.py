@@ -124,6 +124,7 @@ def test_the_catalogue_covers_every_entry_point():
     catalogue.EVALUATE,
     catalogue.SWEEP,
     catalogue.TOY1D,
+    catalogue.REPRODUCE,
   }
   assert len(catalogue.ROWS) >= 60 and min(modules.values()) >= 8
   assert len({row[0] for row in catalogue.ROWS}) == len(catalogue.ROWS)

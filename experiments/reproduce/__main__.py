@@ -9,6 +9,11 @@ Trains the Table 1 seeds, Fashion-MNIST, a recipe sweep, the ablations and the 1
 (experiments/reproduce/plan.py), chooses checkpoints on validation, scores them on test once,
 and regenerates RESULTS.md and its figures from the outputs. Run the same command again after an
 interruption: it resumes where it stopped. --report_only rewrites RESULTS.md from what exists.
+
+The published page survives every command: the page and its figures folder are checked before
+anything runs (written only when new or made by the report), a report needs a reproduction
+record in --runs_dir, and a page (or README's Results section) is never replaced by one holding
+fewer results without --overwrite.
 """
 
 import dataclasses
@@ -17,7 +22,9 @@ import os
 from absl import flags
 
 from experiments import cli
+from experiments.reproduce import driver
 from experiments.reproduce import plan as plan_lib
+from experiments.reproduce import report as report_lib
 from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_enum(
@@ -45,6 +52,11 @@ flags.DEFINE_list(
   'reports what exists.',
 )
 flags.DEFINE_bool('report_only', False, 'Only regenerate the results page from existing runs.')
+flags.DEFINE_bool(
+  'overwrite',
+  False,
+  "Replace a results page (and README's Results section) even with one holding fewer results.",
+)
 flags.DEFINE_string(
   'export',
   None,
@@ -68,19 +80,23 @@ def main(argv):
       )
     budget = dataclasses.replace(budget, parts=tuple(p for p in budget.parts if p in FLAGS.parts))
   standard = budget.name == 'standard'
+  for name in ('runs_dir', 'results'):
+    if getattr(FLAGS, name) is not None and not getattr(FLAGS, name).strip():
+      raise UserError(f'--{name} is empty (an unset shell variable?); pass a path or leave it out')
   runs_dir = FLAGS.runs_dir or os.path.join(
     'runs', 'reproduce' if standard else f'reproduce_{budget.name}'
   )
   results = FLAGS.results or ('RESULTS.md' if standard else os.path.join(runs_dir, 'RESULTS.md'))
   figures_dir = os.path.join(os.path.dirname(results) or '.', 'results')
-  from experiments.reproduce import driver, report
-
-  if not FLAGS.report_only:
+  # README's Results section follows the published page.
+  readme = report_lib.README if standard and FLAGS.results is None else None
+  report_lib.check_target(results, figures_dir)  # before anything runs
+  if FLAGS.report_only:
+    report_lib.read_state(runs_dir, budget)
+  else:
     driver.reproduce(budget, runs_dir)
-  page = report.Report(runs_dir, budget, results, figures_dir)
-  page.write()
-  if standard and FLAGS.results is None:
-    page.write_readme()  # README's Results section follows the published page
+  page = report_lib.Report(runs_dir, budget, results, figures_dir)
+  page.write(overwrite=FLAGS.overwrite, readme=readme)
   print(f'wrote {results} and its figures in {figures_dir}')
   if FLAGS.export:
     from experiments.reproduce import export

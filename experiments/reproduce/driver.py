@@ -7,7 +7,14 @@ interruption: finished steps are skipped, and an interrupted training run resume
 checkpoint (each entry point resumes by itself), bit for bit.
 
 The checkpoint reported for each run is chosen on validation images (the evaluation logged every
-eval_every steps); only that one is then scored on the test split, once.
+eval_every steps); only that one is then scored on the test split, once, with samples of its own
+seed (TEST_SEED), so no luck of the validation samples carries into the test number.
+
+Before the first step, every data set the plan reads is checked (one line names a missing one
+and the command that installs it; nothing runs), and the sizes of its splits and of the
+validation protocol are recorded, for the report to state. Each attempt of a step records its
+start before the step starts and its wall time every HEARTBEAT_S seconds while it runs, so a
+driver killed outright (SIGKILL) still leaves the time its step ran, to the last heartbeat.
 """
 
 import datetime
@@ -21,6 +28,7 @@ import sys
 import time
 
 from experiments.reproduce import plan as plan_lib
+from gan_jax.evaluation import protocol
 from gan_jax.runtime import log, writers
 from gan_jax.runtime.errors import Interrupted, UserError
 
@@ -42,6 +50,12 @@ TEST_EVAL_DIR = 'test_eval'
 AVERAGE_TEST_EVAL_DIR = 'test_eval_average'
 VALIDATION_EVAL_DIR = 'validation_eval'
 SELECT_BY = 'eval/parzen_ll'  # validation Parzen log-likelihood, higher is better
+# The validation evaluations during training draw their samples with EVAL_SEED
+# (gan_jax.evaluation.protocol); the test evaluation of the chosen checkpoint draws others.
+VALIDATION_SEED = protocol.EVAL_SEED
+TEST_SEED = VALIDATION_SEED + 1
+HEARTBEAT_S = 10.0
+DIED = 'lost: the driver died during it (SIGKILL?); its time counts to the last heartbeat'
 # The same for the raw G of a run that keeps an average (its eval/ rows are the average's).
 SELECT_RAW_BY = 'eval_raw/parzen_ll'
 # A recipe that is not the paper's own is chosen only among checkpoints whose samples sit no
@@ -62,9 +76,58 @@ def machine() -> dict:
   return {
     'cpu': model,
     'cores': os.cpu_count(),
+    'gpus': _gpus(),
     'platform': platform.platform(),
     'python': platform.python_version(),
   }
+
+
+def _gpus() -> list[str]:
+  """The NVIDIA GPUs' names, from nvidia-smi (asking JAX would claim the GPUs' memory here)."""
+  try:
+    out = subprocess.run(
+      ['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
+      capture_output=True,
+      text=True,
+      timeout=30,
+    )
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return (
+    [line.strip() for line in out.stdout.splitlines() if line.strip()] if not out.returncode else []
+  )
+
+
+def check_data(budget: plan_lib.Budget) -> dict[str, list[str]]:
+  """Raises UserError, naming the data set and the command that installs it, unless every data
+  set the budget reads is here; reads and writes nothing. Returns the data sets and their steps."""
+  from gan_jax.data import loader
+
+  needs = plan_lib.datasets(budget)
+  for name, steps in needs.items():
+    try:
+      loader.check_available(name)
+    except UserError:
+      shown = ', '.join(steps[:3]) + (', ...' if len(steps) > 3 else '')
+      raise UserError(
+        f'reproduce needs the data set {name} (for {shown}) and it is not installed here: '
+        f'install it with `{loader.INSTALL[name]}` (`make install` does), then run the same '
+        'command; nothing has run'
+      ) from None
+  return needs
+
+
+def data_sizes(name: str) -> dict:
+  """The sizes a report states: each split's, and the validation protocol's (σ chosen on the
+  first images of validation, the score on the rest), as the library computes them."""
+  from gan_jax import data
+  from gan_jax.data import loader
+
+  sizes = {split: data.load_split(name, split).num_examples for split in data.SPLITS}
+  selection, _, held_out, _ = protocol.held_out_sets(name, 'validation')
+  sizes['validation_sigma'], sizes['validation_scored'] = len(selection), len(held_out)
+  loader.clear_cache()  # the steps read the data themselves; the driver keeps none of it
+  return sizes
 
 
 def git_commit() -> str:
@@ -104,6 +167,12 @@ class Driver:
           f'{state.get("budget")!r}, not {self.budget.name!r}; pass another '
           '--runs_dir or the same budget'
         )
+      for entry in state.get('steps', {}).values():
+        if entry.get('status') == 'running':  # the driver that ran it died (one per runs_dir)
+          entry['status'] = 'interrupted (the driver died)'
+          for attempt in entry.get('attempt_log', []):
+            if attempt.get('result') == 'running':
+              attempt['result'] = DIED
       return state
     return {'budget': self.budget.name, 'started': _now(), 'machine': machine(), 'steps': {}}
 
@@ -131,9 +200,20 @@ class Driver:
     )
     entry['attempts'] += 1
     entry['load_before'] = os.getloadavg()[0]
+    # The attempt is on record before the step starts, and its time at every heartbeat: a driver
+    # killed outright leaves the time its step ran (to the last heartbeat), not nothing.
+    attempt = {'started': _now(), 'wall_s': 0.0, 'result': 'running'}
+    entry.setdefault('attempt_log', []).append(attempt)
+    before = entry['wall_s']
     self._save()
     log.info(f'reproduce: {key}: {entry["command"]}')
     start = time.perf_counter()
+
+    def clock() -> None:
+      # Milliseconds: a step stopped by a signal soon after its start still records its time.
+      attempt['wall_s'] = round(time.perf_counter() - start, 3)
+      entry['wall_s'] = round(before + attempt['wall_s'], 3)
+
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     child = subprocess.Popen(command, env=env)
     received = []
@@ -147,27 +227,33 @@ class Driver:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-      code = child.wait()
+      while True:
+        try:
+          code = child.wait(timeout=HEARTBEAT_S)
+          break
+        except subprocess.TimeoutExpired:
+          clock()
+          self._save()
     finally:
       for s, handler in previous.items():
         signal.signal(s, handler)
-      # Milliseconds: a step stopped by a signal soon after its start still records its time.
-      entry['wall_s'] = round(entry['wall_s'] + time.perf_counter() - start, 3)
+      clock()
+      attempt['result'] = 'stopped'  # until the outcome below is known
       entry['load_after'] = os.getloadavg()[0]
       entry['finished'] = _now()
       self._save()
     if received:
-      entry['status'] = 'interrupted'
+      entry['status'] = attempt['result'] = 'interrupted'
       self._save()
       raise StepInterrupted(key, received[0])
     if code != 0:
-      entry['status'] = f'failed (exit {code})'
+      entry['status'] = attempt['result'] = f'failed (exit {code})'
       self._save()
       raise UserError(
         f'reproduce step {key} failed with exit code {code}; fix the cause and '
         'run the same command to resume'
       )
-    entry['status'] = 'done'
+    entry['status'] = attempt['result'] = 'done'
     self._save()
 
 
@@ -273,7 +359,7 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
         'experiments.evaluate',
         '--overwrite',
         f'--workdir={workdir}',
-        '--dataset=mnist',
+        f'--dataset={plan_lib.QUICKSTART_EVAL_DATASET}',
         '--against=validation',
         f'--num_samples={driver.budget.eval_num_samples}',
         f'--out_dir={os.path.join(workdir, VALIDATION_EVAL_DIR)}',
@@ -321,13 +407,16 @@ def test_chosen(
       f'--step={step}',
       '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
+      f'--seed={TEST_SEED}',
       f'--out_dir={os.path.join(workdir, out)}',
       *(['--raw_generator'] if raw else []),
     ),
-    signature=f'step {step}' + (' raw' if raw else ''),
+    signature=f'step {step} seed {TEST_SEED}' + (' raw' if raw else ''),
     chosen_step=step,
     validation_parzen_ll=validation_ll,
     selected_by=select_by + (f' with {gates}' if gates else ''),
+    validation_seed=VALIDATION_SEED,
+    test_seed=TEST_SEED,
   )
 
 
@@ -368,14 +457,17 @@ def sweep(driver: Driver) -> None:
       f'--step={step}',
       '--against=test',
       f'--num_samples={driver.budget.eval_num_samples}',
+      f'--seed={TEST_SEED}',
       f'--out_dir={os.path.join(member_dir, TEST_EVAL_DIR)}',
       '--nomemorisation',
       '--nofigures',
     ),
-    signature=f'{member} step {step}',
+    signature=f'{member} step {step} seed {TEST_SEED}',
     member=member,
     chosen_step=step,
     validation_parzen_ll=validation_ll,
+    validation_seed=VALIDATION_SEED,
+    test_seed=TEST_SEED,
   )
 
 
@@ -395,8 +487,14 @@ def reproduce(budget: plan_lib.Budget, runs_dir: str) -> Driver:
   """Runs every step of the budget not yet done, part by part (plan.PARTS): the Table 1 runs
   first (the paper recipe with its average, then the fast recipe: the main result), then
   Fashion-MNIST, the recipe sweep, the 1-D experiment, the quick-start comparison and the
-  ablations (the longest part, last)."""
+  ablations (the longest part, last). Every data set is checked before anything runs."""
+  needs = check_data(budget)
   driver = Driver(budget, runs_dir)
+  sizes = driver.state.setdefault('data', {})
+  for name in needs:
+    if name not in sizes:
+      sizes[name] = data_sizes(name)
+      driver._save()
   runs = plan_lib.runs(budget)
   for part in budget.parts:
     if part == 'sweep':

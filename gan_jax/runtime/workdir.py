@@ -1,7 +1,7 @@
 """Directories gan_jax writes into: claimed only when new, empty or its own; locked for a run.
 
 A directory the project writes into gets a marker file, `.gan_jax`, holding what it is (`run`,
-`sweep`, `toy1d`, `eval`). A non-empty directory without one is never written into, with or
+`sweep`, `toy1d`, `eval`, `report`). A non-empty directory without one is never written into, with or
 without --overwrite: a mistyped or empty path (`--workdir=$RUN` with $RUN unset) must not
 take over, or clear, somebody's files. Directories written before the marker existed are
 recognised by what they hold (a run: config.json and checkpoints/).
@@ -18,13 +18,14 @@ from gan_jax.runtime.errors import UserError, file_error
 
 MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'
-RUN, SWEEP, TOY1D, EVAL = 'run', 'sweep', 'toy1d', 'eval'
+RUN, SWEEP, TOY1D, EVAL, REPORT = 'run', 'sweep', 'toy1d', 'eval', 'report'
 # Directories written before the marker, recognised by files only gan_jax writes together.
 LEGACY = {
   RUN: [('config.json', 'checkpoints')],
   SWEEP: [('sweep.json', 'base.flags')],
   TOY1D: [('figure1.json',), ('theory.json',), ('modes.json',)],
   EVAL: [('eval.json', 'eval.md')],
+  REPORT: [('mnist_curves.png', 'mnist_figure2.png')],  # a results page's figures
 }
 # What a run writes; --overwrite removes exactly these and nothing else the user keeps there.
 RUN_OUTPUTS = (
