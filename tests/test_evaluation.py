@@ -317,7 +317,12 @@ def test_reference_uses_mnist_5k_validation_whole_and_says_so(reference):
   assert 0.0 <= reference.train.min() and reference.train.max() <= 1.0
 
 
-def test_choosing_on_validation_never_reads_the_test_split(tiny_classifier, monkeypatch):
+def test_choosing_on_validation_reads_the_test_split_only_to_train_a_classifier(
+  tiny_classifier, monkeypatch, tmp_path
+):
+  """With its classifier (cached, or given as here) the reference for choosing never reads the
+  test split. Training a classifier that is not cached does: its accuracy, reported beside the
+  metrics and never used to choose, is measured on the test split."""
   loaded = []
   load_split = data.load_split
   monkeypatch.setattr(
@@ -333,6 +338,19 @@ def test_choosing_on_validation_never_reads_the_test_split(tiny_classifier, monk
   np.testing.assert_array_equal(ref.test, validation[250:])
   assert ref.validation_note == 'the first 250 images of the validation split'
   assert ref.test_note == ('validation images 250..499 (250 images; the test split is not used)')
+  # Without a cached classifier, the test split is read once, and goes to the classifier's
+  # training as its held-out images only.
+  loaded.clear()
+  trained = []
+  monkeypatch.setattr(
+    classifier, 'train', lambda recipe, *arrays: trained.append(arrays) or tiny_classifier
+  )
+  again = evaluation.prepare('mnist_5k', against='validation', cache_dir=str(tmp_path / 'none'))
+  assert loaded.count('test') == 1 and len(trained) == 1
+  test = load_split('mnist_5k', 'test')
+  np.testing.assert_array_equal(trained[0][2], test.images)
+  np.testing.assert_array_equal(trained[0][3], test.labels)
+  np.testing.assert_array_equal(again.test, ref.test)
   # The paper's protocol for a reported number: σ on validation, scores on test.
   selection, note, held_out, test_note = evaluation.held_out_sets('mnist_5k', 'test')
   assert len(selection) == 500 and len(held_out) == 500

@@ -1,7 +1,9 @@
 """The paper's networks: shapes, initialisation, maxout, dropout, output bias."""
 
+import functools
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,26 +65,98 @@ def test_maxout_takes_the_max_of_consecutive_pieces():
   np.testing.assert_array_equal(np.asarray(out), [[5.0, -1.0]])
 
 
-def test_discriminator_dropout_keep_rates_scaling_and_independent_masks():
-  disc = models.Discriminator(units=(4,), pieces=1, init_scale=0.1, keep_probs=(0.8, 0.5))
-  x = jnp.ones((20_000, 1))
-  params = disc.init(jax.random.PRNGKey(0), x[:1], train=False)['params']
+# The original configs' discriminator dropout (goodfeli/adversarial mnist.yaml,
+# cifar10_fully_connected.yaml, cifar10_convolutional.yaml, each AdversaryCost2's
+# `discriminator_input_include_probs` {first layer: .8} and `discriminator_default_input_include_prob`
+# .5, with `discriminator_input_scales` {first layer: 1.25} and `discriminator_default_input_scale`
+# 2.): the layer each dropout feeds, and its keep probability.
+ORIGINAL_D_DROPOUT = {
+  'mnist_mlp': (('maxout_0', 0.8), ('maxout_1', 0.5), ('output', 0.5)),
+  'cifar10_fc': (('maxout_0', 0.8), ('maxout_1', 0.5), ('output', 0.5)),
+  'cifar10_conv': (
+    ('maxout_conv_0', 0.8),
+    ('maxout_conv_1', 0.5),
+    ('maxout_conv_2', 0.5),
+    ('maxout_3', 0.5),
+    ('output', 0.5),
+  ),
+}
+# Narrow layers, so that every layer's dropout runs in milliseconds (mnist_mlp: the config's).
+SMALL = {
+  'mnist_mlp': {},
+  'cifar10_fc': {'g_hidden': (4, 4), 'd_units': (8, 8)},
+  'cifar10_conv': {'g_hidden': (4, 100), 'g_channels': 1, 'd_channels': (4, 4, 8), 'd_units': 6},
+}
 
-  def dropped_input(x, key):
-    # The first layer's dropout, seen through a module that only applies it.
-    import flax.linen as nn
 
-    return nn.Dropout(1 - 0.8, deterministic=False).apply({}, x, rngs={'dropout': key})
+def _layer_calls(discriminator, params, x, key):
+  """D's training pass (dropout key `key`) and evaluation pass, compiled as one program: each
+  the logits and, in call order, (module, input, output) of each of D's own layers."""
+  modules = ([], [])
 
-  kept = np.asarray(dropped_input(x, jax.random.PRNGKey(1)))
-  assert set(np.unique(kept)) == {0.0, 1.25}  # keep 0.8, scale 1/0.8
-  assert (kept > 0).mean() == pytest.approx(0.8, abs=0.01)
-  # Evaluation runs without dropout: deterministic, no rng needed.
-  a = disc.apply({'params': params}, x[:4], train=False)
-  b = disc.apply({'params': params}, x[:4], train=False)
-  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  # Training pass: identical inputs get different masks row by row.
-  t = np.asarray(
-    disc.apply({'params': params}, x[:64], train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  def one_pass(params, x, train, key):
+    arrays = []
+
+    def record(call, args, call_kwargs, context):
+      out = call(*args, **call_kwargs)
+      if context.method_name == '__call__' and len(context.module.scope.path) == 1:
+        modules[not train].append(context.module)
+        arrays.append((args[0], out))
+      return out
+
+    with nn.intercept_methods(record):
+      rngs = {'dropout': key} if train else None  # evaluation needs no rng
+      return discriminator.apply({'params': params}, x, train=train, rngs=rngs), arrays
+
+  both = jax.jit(lambda p, x, key: (one_pass(p, x, True, key), one_pass(p, x, False, None)))
+  return [
+    (logits, [(m, np.asarray(a), np.asarray(b)) for m, (a, b) in zip(mods, arrays)])
+    for mods, (logits, arrays) in zip(modules, jax.device_get(both(params, x, key)))
+  ]
+
+
+@pytest.mark.parametrize('name', models.names())
+def test_discriminator_drops_each_layers_input_at_the_original_rates(name):
+  data_dim = 784 if name == 'mnist_mlp' else 3072
+  _, disc = models.get(name).build(Config(d_units=(8, 8)), data_dim, **SMALL[name])
+  n = 256
+  x = 1.0 + jax.random.uniform(jax.random.PRNGKey(0), (n, data_dim))  # no input is 0
+  # Any weights will do: U(-0.1, 0.1) of the right shapes, without compiling D's init.
+  shapes = jax.eval_shape(functools.partial(disc.init, train=False), jax.random.PRNGKey(1), x[:1])
+  leaves, tree = jax.tree.flatten(shapes['params'])
+  rng = np.random.default_rng(1)
+  params = tree.unflatten(
+    [rng.uniform(-0.1, 0.1, leaf.shape).astype(np.float32) for leaf in leaves]
   )
-  assert len(np.unique(t)) > 4
+  (logits, calls), (eval_logits, eval_calls) = _layer_calls(disc, params, x, jax.random.PRNGKey(2))
+  expected = ORIGINAL_D_DROPOUT[name]
+  # A dropout before each layer, and nowhere else.
+  assert [type(m).__name__ == 'Dropout' for m, _, _ in calls] == [True, False] * len(expected)
+  assert [m.name for m, _, _ in calls[1::2]] == [layer for layer, _ in expected]
+  previous = np.asarray(x)
+  for (drop, d_in, d_out), (_, l_in, l_out), (layer, keep) in zip(
+    calls[0::2], calls[1::2], expected
+  ):
+    assert drop.rate == pytest.approx(1 - keep, abs=1e-12), layer
+    # It drops what the layer below gave (D's input for the first) and feeds `layer`.
+    np.testing.assert_array_equal(d_in.reshape(n, -1), previous.reshape(n, -1))
+    np.testing.assert_array_equal(l_in, d_out)
+    # Kept inputs are scaled by 1/keep (the original's 1.25 and 2), dropped ones are 0. (A
+    # maxout unit whose inputs were all dropped gives 0: those say nothing of this mask.)
+    seen = d_in != 0
+    assert seen.mean() > 0.9, layer
+    kept = d_out != 0
+    np.testing.assert_array_equal(d_out[~seen], 0.0)
+    np.testing.assert_allclose(d_out[kept], d_in[kept] / keep, rtol=1e-6)
+    rate = kept[seen].mean()
+    assert rate == pytest.approx(keep, abs=5 * math.sqrt(keep * (1 - keep) / seen.sum())), layer
+    # Each example gets its own mask.
+    masks = {row.tobytes() for row in kept.reshape(n, -1)}
+    assert len(masks) > min(n, 2 ** kept[0].size) // 4, layer
+    previous = l_out
+  np.testing.assert_array_equal(logits, previous[..., 0])
+  # Evaluation drops nothing: every dropout passes its input through, and no rng is needed.
+  assert [m.name for m, _, _ in eval_calls] == [m.name for m, _, _ in calls]
+  for drop, d_in, d_out in eval_calls[0::2]:
+    np.testing.assert_array_equal(d_out, d_in)
+  assert not np.allclose(eval_logits, logits)
