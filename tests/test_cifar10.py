@@ -363,12 +363,13 @@ def test_tfds_prepared_cifar10_feeds_the_model(runs, tmp_path, monkeypatch):
   TinyCifar10(data_dir=data_dir, file_format='array_record').download_and_prepare()
   monkeypatch.setitem(builders.NUM_TRAIN, 'cifar10', 12)
   train = data.load_split('cifar10', 'train', data_dir=data_dir)
-  # TFDS's train[0:12], in its order (pixel (0, 0, 0) holds the example's index), and no data
-  # set of the project's own builders prepared.
+  # The original train[0:12] (pixel (0, 0, 0) holds the example's index), although TFDS stores
+  # the split shuffled, and no data set of the project's own builders prepared.
   import tensorflow_datasets as tfds
 
   source = tfds.data_source('cifar10', split='train', data_dir=data_dir)
-  assert list(train.images[:, 0, 0, 0]) == [source[i]['image'][0, 0, 0] for i in range(12)]
+  assert [int(source[i]['image'][0, 0, 0]) for i in range(12)] != list(range(12))
+  assert train.images[:, 0, 0, 0].tolist() == list(range(12))
   images, labels = TinyCifar10.arrays('train')
   np.testing.assert_array_equal(train.images, images[train.images[:, 0, 0, 0]])
   np.testing.assert_array_equal(train.labels, labels[train.images[:, 0, 0, 0]])
