@@ -793,7 +793,7 @@ def test_readme_keeps_its_results_unless_the_new_section_holds_as_many(tmp_path)
   assert section.splitlines()[0] == (
     '<!-- made by experiments.reproduce; results: table1/seed_0 table1/seed_1 table1/seed_2 -->'
   )
-  assert '| **this reproduction** (4 steps, mean ± sd over seeds) | **110.0 ± 10.0** |' in section
+  assert "| **Adversarial nets, the paper's recipe** (3 seeds) | 4 | **110.0 ± 10.0** |" in section
   assert readme.read_text().endswith(f'{report_lib.README_END}\n\n## More\n')
 
 
