@@ -919,7 +919,8 @@ def test_an_exported_gpu_summary_becomes_its_own_table1_row(tmp_path, monkeypatc
     _tested(driver, runs_dir, name, 'test_eval_average', 'test_average', ll + 20)
   driver.state['steps']['train/table1'] = {'status': 'done', 'wall_s': 300.0, 'commit': 'abc' * 8}
   driver._save()
-  monkeypatch.setattr(export_lib, 'device_name', lambda: 'NVIDIA H100 80GB HBM3')
+  driver.state['machine']['gpus'] = ['NVIDIA H100 80GB HBM3']
+  driver._save()
   monkeypatch.chdir(tmp_path)
   path = export_lib.export(runs_dir, budget, os.path.join('results', 'gpu'))
   data = json.load(open(path))

@@ -9,7 +9,6 @@ the best seed's Figure 2. Written by `python -m experiments.reproduce --budget=g
 
 import os
 import shutil
-import subprocess
 
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
@@ -19,22 +18,14 @@ from gan_jax.runtime import files, writers
 GPU_SUMMARY = os.path.join('results', 'gpu', 'table1.json')
 
 
-def device_name() -> str:
-  """The accelerator, as nvidia-smi or JAX names it."""
-  try:
-    out = subprocess.run(
-      ['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
-      capture_output=True,
-      text=True,
-      timeout=30,
-    ).stdout.strip()
-    if out:
-      return out.splitlines()[0]
-  except (OSError, subprocess.SubprocessError):
-    pass
-  import jax
-
-  return jax.devices()[0].device_kind
+def device_name(state: dict) -> str:
+  """The accelerator a reproduction ran on: the GPUs its record names (driver.machine), else
+  those nvidia-smi names now."""
+  gpus = state.get('machine', {}).get('gpus') or driver_lib._gpus()
+  if not gpus:
+    return 'no GPU'
+  names = sorted(set(gpus))
+  return f'{len(gpus)} × {names[0]}' if len(names) == 1 and len(gpus) > 1 else ', '.join(names)
 
 
 def summary(runs_dir: str, budget: plan_lib.Budget) -> dict:
@@ -70,7 +61,7 @@ def summary(runs_dir: str, budget: plan_lib.Budget) -> dict:
     )
   trains = {k: s for k, s in state['steps'].items() if k.startswith('train/table1')}
   return {
-    'device': device_name(),
+    'device': device_name(state),
     'budget': budget.name,
     'commit': next((s.get('commit') for s in trains.values()), driver_lib.git_commit()),
     'commands': [s.get('command') for s in trains.values()],
