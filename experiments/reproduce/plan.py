@@ -3,10 +3,13 @@
 Pure data: budgets (how many steps each part gets) and the runs they expand to. The driver
 (`driver.py`) executes a plan and resumes it; the report (`report.py`) reads what it wrote.
 
-Steps were sized from the speed measured on this 2-core machine (the paper's MNIST model runs at
-about 17 steps/s on its AMD EPYC cores, 0.73 of their 67 GFLOP/s fp32 matmul peak; an
-evaluation of 10,000 samples against validation images takes about 10 s), so that the standard
-budget ends in under 2 hours here, the seed runs of Table 1 taking the largest share.
+Steps were sized from the speed measured on this project's 2-core machines: the paper's MNIST
+model trains at 17 steps/s on slow days' cores and at 54 steps/s on others (a lone run; a
+vmapped population of 3 ran at 8.5 x 3 on the same cores, so on a CPU the seeds train one after
+another); an evaluation of 10,000 samples against validation images takes 10-20 s. The standard
+budget took 1h17m of steps on a 54-steps/s day (RESULTS.md's last section), the Table 1 runs (the
+paper recipe with its average, then the fast recipe) taking the largest share; on a 17-steps/s
+day it needs about 3 hours.
 """
 
 import dataclasses
