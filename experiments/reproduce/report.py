@@ -313,12 +313,13 @@ class Report:
   def table1(self) -> list[str]:
     lines = ['## Table 1: MNIST, Parzen window log-likelihood of the test set', '']
     kinds = [(k, self.seeds(k[1], k[2], k[3])) for k in self.table1_kinds()]
-    accelerator = self.accelerator_rows()
-    if self.gpu_summary():
+    summary = self.gpu_summary()
+    accelerator = self.accelerator_rows(summary)
+    if summary:
       self.present.append('gpu')
     if not any(seeds for _, seeds in kinds):
       self.missing.append('Table 1 (training or its test evaluations)')
-      if not self.gpu_summary():
+      if not summary:
         return lines + ['Not run yet.', '']
     for (label, part, _, _, _), seeds in kinds:
       if len(seeds) < len(self.runs(part)):
@@ -469,9 +470,8 @@ class Report:
 
     return _read_json(os.path.join(os.path.dirname(self.results_md) or '.', export.GPU_SUMMARY))
 
-  def accelerator_rows(self) -> list[str]:
+  def accelerator_rows(self, summary: dict | None) -> list[str]:
     """Table 1 rows measured on an accelerator by `make gpu-check`."""
-    summary = self.gpu_summary()
     if not summary:
       return [
         f"| the paper's recipe at its full length, {plan_lib.BUDGETS['gpu'].mnist_steps:,} "
