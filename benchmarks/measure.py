@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.base.config import Config
 from gan_jax.game import steps
 from gan_jax.game.state import create_train_state
 from gan_jax.loop import train
 from gan_jax.runtime import parallel, writers
-from gan_jax.runtime.config import Config
 
 BACKEND_COMPILE = '/jax/core/compile/backend_compile_duration'
 

@@ -141,10 +141,10 @@ def model_speed(
   names: tuple[str, ...] | None = None,
 ) -> list[dict]:
   """Per model: bare-loop iterations/s, XLA's GFLOP per iteration and the share of the peak."""
+  from gan_jax.base.config import Config
   from gan_jax.game import models
   from gan_jax.game.state import build_gan, create_train_state
   from gan_jax.runtime import parallel
-  from gan_jax.runtime.config import Config
 
   rows = []
   for name in names or models.names():

@@ -10,9 +10,10 @@ import traceback
 
 from absl import app, flags, logging
 
-from gan_jax.runtime import distributed, log
-from gan_jax.runtime.config import check_float32, check_path, check_text
-from gan_jax.runtime.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
+from gan_jax.base import log
+from gan_jax.base.config import check_float32, check_path, check_text
+from gan_jax.base.errors import USAGE_EXIT_CODE, Interrupted, UserError, file_error
+from gan_jax.runtime import distributed
 
 flags.DEFINE_bool('verbose', False, 'Show the full traceback of an error.')
 FLAGS = flags.FLAGS
@@ -28,7 +29,7 @@ _PATH_FLAGS: set[str] = set()
 
 def path_flags(*names: str) -> None:
   """Marks the string flags `names` as paths: a given value must be a usable path (not blank,
-  valid UTF-8, no control characters: gan_jax.runtime.config.check_path), or the entry point
+  valid UTF-8, no control characters: gan_jax.base.config.check_path), or the entry point
   stops in one line before doing anything. Call it next to the flags' definitions."""
   _PATH_FLAGS.update(names)
 
@@ -146,7 +147,7 @@ def wrap(main):
 
   def wrapped(argv):
     # Orbax and JAX log every checkpoint operation (and, from their threads, the errors we turn
-    # into one line); our progress and warnings go through gan_jax.runtime.log instead.
+    # into one line); our progress and warnings go through gan_jax.base.log instead.
     logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.FATAL)
     log.set_verbose(FLAGS.verbose)
     try:

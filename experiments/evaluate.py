@@ -16,13 +16,13 @@ from absl import flags
 
 from experiments import cli
 from gan_jax import data, evaluation
+from gan_jax.base.config import MAX_SEED
+from gan_jax.base.errors import UserError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics, parzen, report
 from gan_jax.evaluation import samples as samples_lib
 from gan_jax.runtime import resources, sampling
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.config import MAX_SEED
-from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_string('workdir', None, 'Training workdir: evaluate its checkpoint (writes there).')
 flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')

@@ -13,8 +13,8 @@ from typing import Sequence, TypeVar
 from absl import flags
 
 from experiments import cli
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError
 
 FLAGS = flags.FLAGS
 ConfigT = TypeVar('ConfigT')

@@ -9,10 +9,10 @@ import os
 from absl import flags
 
 from experiments import cli
+from gan_jax.base.config import MAX_SEED
+from gan_jax.base.errors import UserError
 from gan_jax.runtime import images, resources, sampling
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.config import MAX_SEED
-from gan_jax.runtime.errors import UserError
 
 flags.DEFINE_string('workdir', None, 'Workdir of a training run (holds checkpoints/).')
 flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')

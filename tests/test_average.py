@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError
 from gan_jax.game import steps
 from gan_jax.game.state import Average, build_gan, create_train_state
 from gan_jax.loop import train
 from gan_jax.runtime import checkpoint, parallel, sampling, writers
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import population
 from tests.helpers import make_test_config, run_module
 

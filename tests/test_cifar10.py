@@ -24,15 +24,15 @@ import numpy as np
 import pytest
 
 from gan_jax import data
-from gan_jax.data import builders, preprocess
-from gan_jax.game import models, steps
+from gan_jax.base import config as config_lib
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError
+from gan_jax.data import builders
+from gan_jax.game import models, preprocess, steps
 from gan_jax.game.models import cifar10_conv, cifar10_fc, layers
 from gan_jax.game.state import build_gan, create_train_state, param_count
 from gan_jax.loop import train
-from gan_jax.runtime import config as config_lib
 from gan_jax.runtime import parallel, sampling
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError
 from tests.tiny_catalog import TinyCifar10
 
 SMALL = {
@@ -535,8 +535,8 @@ def test_convnet_classifier_asks_for_full_float32_precision():
 
 
 def test_check_samples_takes_colour_images():
+  from gan_jax.base.errors import UserError
   from gan_jax.evaluation import samples as samples_lib
-  from gan_jax.runtime.errors import UserError
 
   x = np.random.default_rng(0).random((12, 32, 32, 3), np.float32)
   for array in (x, x.reshape(12, -1)):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from experiments import flags as gan_flags
 from experiments.flags import config_from_args
-from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import ConfigError
+from gan_jax.base.config import CHECKPOINT_FIELDS, Config
+from gan_jax.base.errors import ConfigError
 from tests.helpers import TEST_FLAGS, make_test_config, run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from tensorflow_datasets.testing import mocking
 
 from gan_jax import data
+from gan_jax.base.errors import DataError, UserError
 from gan_jax.data import builders, idx, loader, mnist_pkl
-from gan_jax.runtime.errors import DataError, UserError
 from tests.tiny_catalog import TinyCifar10, TinyMnist
 
 MNIST_5K_CSV = os.path.join(

@@ -13,10 +13,10 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax.base.errors import ConfigError
 from gan_jax.loop import train
 from gan_jax.runtime import distributed, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as sweep_plan
 from tests.helpers import ROOT, TEST_FLAGS, make_test_config
 

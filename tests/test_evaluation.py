@@ -14,6 +14,7 @@ import scipy.linalg
 from PIL import Image
 
 from gan_jax import data, evaluation
+from gan_jax.base.errors import UserError
 from gan_jax.evaluation import (
   classifier,
   distances,
@@ -27,7 +28,6 @@ from gan_jax.evaluation import (
 from gan_jax.evaluation import samples as samples_lib
 from gan_jax.loop import train
 from gan_jax.runtime import sampling
-from gan_jax.runtime.errors import UserError
 from tests.helpers import make_test_config, run_module
 
 

@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax.runtime import files, images, writers
+from gan_jax.base import files
+from gan_jax.runtime import images, writers
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

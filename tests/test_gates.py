@@ -4,9 +4,9 @@ that applies them."""
 import pytest
 
 from experiments.sweep import ranking
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError, UserError
 from gan_jax.evaluation import gates
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError, UserError
 from gan_jax.sweep import plan as plan_lib
 
 GATES = 'frechet_distance<=16.5, precision>=0.72,nn_median_l2>=real_data'

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax.base.config import Config
 from gan_jax.game import models
 from gan_jax.game.state import build_gan, create_train_state, param_count
-from gan_jax.runtime.config import Config
 
 
 def test_paper_architecture_shapes_and_init_ranges():

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax.base.config import Config
 from gan_jax.game import optim
-from gan_jax.runtime.config import Config
 
 
 def _paper(steps_per_epoch=10):

@@ -18,10 +18,11 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax.base import files
+from gan_jax.base.errors import CheckpointError, UserError, file_error
 from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, files, parallel, resources, sampling, writers
+from gan_jax.runtime import checkpoint, parallel, resources, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.errors import CheckpointError, UserError, file_error
 from tests.catalogue import flip_bytes
 from tests.helpers import ROOT, make_test_config, run_module
 

@@ -19,9 +19,9 @@ from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import export as export_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
+from gan_jax.base.errors import UserError
 from gan_jax.data import builders, idx
 from gan_jax.evaluation import protocol
-from gan_jax.runtime.errors import UserError
 from tests.helpers import ROOT
 
 TINY = plan_lib.Budget(

@@ -8,10 +8,10 @@ import numpy as np
 import optax
 import pytest
 
+from gan_jax.base.config import Config
 from gan_jax.game import losses, steps
 from gan_jax.game.state import build_gan, create_train_state
 from gan_jax.runtime import parallel
-from gan_jax.runtime.config import Config
 
 TINY = dict(g_hidden=(16,), d_units=(8, 8), d_pieces=2, noise_dim=4, batch_size=8)
 
@@ -167,7 +167,7 @@ def test_one_and_four_devices_give_the_same_parameters():
 
 
 def test_batch_size_must_divide_over_devices():
-  from gan_jax.runtime.errors import ConfigError
+  from gan_jax.base.errors import ConfigError
 
   mesh = parallel.make_mesh(jax.devices()[:4])
   with pytest.raises(ConfigError, match='divisible by the number of devices'):

@@ -16,9 +16,9 @@ import pytest
 from experiments.flags import config_from_args
 from experiments.sweep import launch as sweep_launch
 from experiments.sweep import ranking as sweep_ranking
+from gan_jax.base.errors import ConfigError
 from gan_jax.loop import train
 from gan_jax.runtime import checkpoint, parallel, sampling, writers
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as sweep_plan
 from gan_jax.sweep import population
 from tests.helpers import ROOT, make_test_config

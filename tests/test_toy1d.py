@@ -19,8 +19,8 @@ from scipy import integrate, stats
 from experiments import flags as gan_flags
 from experiments.toy1d import game, theory, train
 from experiments.toy1d.config import ToyConfig
+from gan_jax.base.errors import ConfigError
 from gan_jax.game.state import create_train_state
-from gan_jax.runtime.errors import ConfigError
 from tests.helpers import run_module
 
 FIELDS = {f.name: f for f in dataclasses.fields(ToyConfig)}

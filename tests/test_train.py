@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_jax.base.errors import CheckpointError
 from gan_jax.loop import train
 from gan_jax.runtime import checkpoint, sampling, writers
-from gan_jax.runtime.errors import CheckpointError
 from tests.helpers import make_test_config, run_module
 
 

@@ -25,7 +25,7 @@ from experiments import cli
 from experiments.reproduce import driver
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
-from gan_jax.runtime.errors import UserError
+from gan_jax.base.errors import UserError
 
 flags.DEFINE_enum(
   'budget',

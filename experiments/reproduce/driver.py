@@ -28,9 +28,10 @@ import sys
 import time
 
 from experiments.reproduce import plan as plan_lib
+from gan_jax.base import log
+from gan_jax.base.errors import Interrupted, UserError
 from gan_jax.evaluation import protocol
-from gan_jax.runtime import log, writers
-from gan_jax.runtime.errors import Interrupted, UserError
+from gan_jax.runtime import writers
 
 
 class StepInterrupted(Interrupted):

@@ -13,7 +13,8 @@ import shutil
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
-from gan_jax.runtime import files, writers
+from gan_jax.base import files
+from gan_jax.runtime import writers
 
 GPU_SUMMARY = os.path.join('results', 'gpu', 'table1.json')
 

@@ -15,10 +15,11 @@ from typing import Any, Callable, Sequence
 
 from experiments.flags import config_from_args
 from experiments.sweep import ranking
-from gan_jax.runtime import distributed, log, writers
+from gan_jax.base import log
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError
+from gan_jax.runtime import distributed, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError
 from gan_jax.sweep import plan as plan_lib
 from gan_jax.sweep import population
 from gan_jax.sweep.plan import Group, Plan

@@ -11,9 +11,10 @@ import math
 import os
 from typing import Any
 
+from gan_jax.base import files
+from gan_jax.base.errors import ConfigError
 from gan_jax.evaluation import gates as gates_lib
-from gan_jax.runtime import distributed, files, writers
-from gan_jax.runtime.errors import ConfigError
+from gan_jax.runtime import distributed, writers
 from gan_jax.sweep import plan as plan_lib
 from gan_jax.sweep import population
 

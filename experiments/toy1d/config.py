@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.toy1d import theory
+from gan_jax.base.config import MAX_SEED, check_float32, check_int32
+from gan_jax.base.errors import ConfigError
 from gan_jax.runtime import resources
-from gan_jax.runtime.config import MAX_SEED, check_float32, check_int32
-from gan_jax.runtime.errors import ConfigError
 
 Array = jax.Array
 

@@ -13,11 +13,11 @@ from scipy import special
 
 from experiments.toy1d import game, plots, theory
 from experiments.toy1d.config import DATA, ToyConfig
+from gan_jax.base.errors import ConfigError
 from gan_jax.game import models
 from gan_jax.game.state import GAN, TrainState, create_train_state
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.runtime import writers
-from gan_jax.runtime.errors import ConfigError
 
 # The games of the mode-collapse view: (G loss, update rule, k).
 MODE_GAMES = tuple(

@@ -18,8 +18,8 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gan_jax.base.errors import DataError
 from gan_jax.data import idx, mnist_pkl
-from gan_jax.runtime.errors import DataError
 
 # Training examples kept in 'train'; the rest of the source training set is
 # 'validation'. The original GAN code used MNIST train[0:50000] for training and

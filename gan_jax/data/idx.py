@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from gan_jax.runtime.errors import DataError
+from gan_jax.base.errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions: [N, rows, cols].
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension: [N].

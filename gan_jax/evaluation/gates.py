@@ -14,7 +14,7 @@ import dataclasses
 import math
 import re
 
-from gan_jax.runtime.errors import UserError
+from gan_jax.base.errors import UserError
 
 REFERENCE = 'real_data'
 _GATE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*(\S+)\s*$')

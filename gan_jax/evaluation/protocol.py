@@ -16,7 +16,7 @@ Every metric measures images as they are shown, in [0, 1] (`preprocessing`):
   'gcn': a GCN model's samples exist only up to each image's brightness and contrast, so they
     are shown stretched per image onto [0, 1] (GAN.to_display), and every real image (training,
     validation, test: the reference row's, Parzen's and the nearest neighbours') goes through the
-    same GCN and stretch, which is its raw pixels stretched (gan_jax.data.preprocess). Samples
+    same GCN and stretch, which is its raw pixels stretched (gan_jax.game.preprocess). Samples
     and real images are then measured in one space, and the reference row is what a perfect GCN
     generator would reach there. The classifier stretches its input anyway (classifier.py).
 """
@@ -29,11 +29,12 @@ import jax
 import numpy as np
 
 from gan_jax import data
-from gan_jax.data import preprocess
+from gan_jax.base import log
+from gan_jax.base.config import Config
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics, neighbours, parzen
-from gan_jax.runtime import log, sampling
-from gan_jax.runtime.config import Config
+from gan_jax.game import preprocess
+from gan_jax.runtime import sampling
 
 # (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
 EvalFn = Callable[[object, dict, int], dict[str, float]]

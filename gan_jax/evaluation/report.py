@@ -6,10 +6,11 @@ import time
 
 import numpy as np
 
-from gan_jax.data import preprocess
+from gan_jax.base import files
 from gan_jax.evaluation import figures, protocol
-from gan_jax.runtime import files, writers
+from gan_jax.game import preprocess
 from gan_jax.runtime import images as image_io
+from gan_jax.runtime import writers
 
 JSON_FILE = 'eval.json'
 MARKDOWN_FILE = 'eval.md'

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
+from gan_jax.base.errors import UserError
 from gan_jax.runtime import resources
-from gan_jax.runtime.errors import UserError
 
 # Pixels a hair outside [0, 1] (a framework's float round-off after a sigmoid or rescale) are
 # clipped; anything further out is a different convention and an error.

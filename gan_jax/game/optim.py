@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.runtime.config import Config
+from gan_jax.base.config import Config
 
 
 class PaperSGDState(NamedTuple):

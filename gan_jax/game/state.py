@@ -9,9 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.data import preprocess
-from gan_jax.game import models, optim
-from gan_jax.runtime.config import Config
+from gan_jax.base.config import Config
+from gan_jax.game import models, optim, preprocess
 
 Params = flax.core.FrozenDict | dict
 
@@ -94,7 +93,7 @@ class GAN:
 
   def to_display(self, x: jax.Array) -> jax.Array:
     """Network-space examples [N, data_dim] -> [0, 1] for grids and the evaluation: GCN'd ones
-    contrast-stretched per image (see gan_jax.data.preprocess), a linear output clipped."""
+    contrast-stretched per image (see gan_jax.game.preprocess), a linear output clipped."""
     if self.preprocessing == 'gcn':
       return preprocess.stretch(x, xp=jnp)
     return x if self.output == 'sigmoid' else jnp.clip(x, 0.0, 1.0)

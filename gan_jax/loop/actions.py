@@ -15,13 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.base import files, log
+from gan_jax.base.config import Config
+from gan_jax.base.errors import CheckpointError, UserError
+from gan_jax.base.log import warn
 from gan_jax.game import optim
 from gan_jax.game.state import GAN, TrainState
 from gan_jax.loop.loop import Action, Rewind
-from gan_jax.runtime import checkpoint, files, images, log, parallel, sampling, writers
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import CheckpointError, UserError
-from gan_jax.runtime.log import warn
+from gan_jax.runtime import checkpoint, images, parallel, sampling, writers
 
 # Written into a member's workdir when its losses or parameters become NaN/inf (and it is not
 # rolled back); the member is then left out of checkpoints, logs and the ranking.

@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 
 import jax
 
-from gan_jax.runtime.errors import Interrupted
-from gan_jax.runtime.log import warn
+from gan_jax.base.errors import Interrupted
+from gan_jax.base.log import warn
 
 # chunk length -> f(state, data) -> (state, metrics); the buffers of `state` are donated.
 CompileSteps = Callable[[int], Callable]

@@ -15,13 +15,14 @@ import jax
 import numpy as np
 
 from gan_jax import data
+from gan_jax.base import log
+from gan_jax.base.config import Config
+from gan_jax.base.errors import ConfigError
 from gan_jax.game import models
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 from gan_jax.loop import actions, loop
-from gan_jax.runtime import checkpoint, distributed, log, parallel, resources, writers
+from gan_jax.runtime import checkpoint, distributed, parallel, resources, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import ConfigError
 
 CONFIG_FILE = 'config.json'
 EvalFn = actions.EvalFn

@@ -23,9 +23,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import CheckpointError, storage_error
-from gan_jax.runtime.log import warn
+from gan_jax.base.config import CHECKPOINT_FIELDS, Config
+from gan_jax.base.errors import CheckpointError, storage_error
+from gan_jax.base.log import warn
 
 
 def checkpoint_dir(workdir: str) -> str:

@@ -17,8 +17,8 @@ import contextlib
 import re
 from typing import Callable, ContextManager
 
-from gan_jax.runtime import log
-from gan_jax.runtime.errors import ConfigError, UserError
+from gan_jax.base import log
+from gan_jax.base.errors import ConfigError, UserError
 
 # jax is imported inside the functions: entry points check their flags before paying for
 # importing jax.

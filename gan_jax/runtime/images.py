@@ -5,7 +5,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from gan_jax.runtime import files
+from gan_jax.base import files
 
 
 def make_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 1) -> np.ndarray:

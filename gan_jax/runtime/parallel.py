@@ -11,9 +11,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax.base.errors import ConfigError
 from gan_jax.game import steps
 from gan_jax.game.state import GAN
-from gan_jax.runtime.errors import ConfigError
 
 DATA_AXIS = 'data'
 

@@ -7,8 +7,8 @@ kernel's OOM killer) after minutes of loading; the estimate is refused at once, 
 import math
 import os
 
-from gan_jax.runtime.config import Config
-from gan_jax.runtime.errors import UserError
+from gan_jax.base.config import Config
+from gan_jax.base.errors import UserError
 
 FLOAT_BYTES = 4
 

@@ -7,9 +7,9 @@ import jax
 import numpy as np
 
 from gan_jax import data
+from gan_jax.base.config import Config
 from gan_jax.game.state import GAN, Params, TrainState, build_gan, create_train_state
 from gan_jax.runtime import checkpoint, parallel
-from gan_jax.runtime.config import Config
 
 
 @functools.lru_cache(maxsize=16)

@@ -13,8 +13,8 @@ import fcntl
 import os
 import shutil
 
-from gan_jax.runtime import files
-from gan_jax.runtime.errors import UserError, file_error
+from gan_jax.base import files
+from gan_jax.base.errors import UserError, file_error
 
 MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'

@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from gan_jax.runtime import files
-from gan_jax.runtime.errors import UserError
+from gan_jax.base import files
+from gan_jax.base.errors import UserError
 
 METRICS_FILE = 'metrics.jsonl'
 

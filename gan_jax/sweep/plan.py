@@ -26,8 +26,8 @@ import runpy
 import traceback
 from typing import Any, Callable, Sequence
 
-from gan_jax.runtime.config import Config, control_character
-from gan_jax.runtime.errors import ConfigError, UserError
+from gan_jax.base.config import Config, control_character
+from gan_jax.base.errors import ConfigError, UserError
 from gan_jax.sweep import population
 
 BASE_FLAGS_FILE = 'base.flags'

@@ -25,13 +25,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax.base import log
+from gan_jax.base.config import CHECKPOINT_FIELDS, Config
+from gan_jax.base.errors import ConfigError
 from gan_jax.game import optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
 from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, distributed, log, parallel, writers
+from gan_jax.runtime import checkpoint, distributed, parallel, writers
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime.config import CHECKPOINT_FIELDS, Config
-from gan_jax.runtime.errors import ConfigError
 
 SWEEP_AXIS = 'sweep'
 DATA_AXIS = parallel.DATA_AXIS

@@ -70,7 +70,7 @@ def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
   """G and D as the config's shape flags say (defaults: the original mnist.yaml).
 
   Args:
-    config: the experiment (a gan_jax.runtime.config.Config).
+    config: the experiment (a gan_jax.base.config.Config).
     data_dim: values per example; G outputs that many, D reads that many.
     **widths: ignored (the config's flags already set every width).
   """

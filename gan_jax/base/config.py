@@ -11,7 +11,7 @@ import math
 import unicodedata
 from typing import Any
 
-from gan_jax.runtime.errors import ConfigError
+from gan_jax.base.errors import ConfigError
 
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
 # The registered models (gan_jax.game.models) and what --preprocessing=default means for each:
