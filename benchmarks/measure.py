@@ -356,7 +356,7 @@ def time_bare_loop(fused, state, data, num_calls: int):
 
 
 def device_data(exp: train.Experiment):
-  return parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1), exp.mesh)
+  return exp.device_data()
 
 
 def loop_rate(exp: train.Experiment, chunk: int, num_calls: int) -> dict:

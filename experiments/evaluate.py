@@ -126,7 +126,7 @@ def main(argv):
       f'--out_dir={out_dir} already holds {report.JSON_FILE}; pass --overwrite to '
       'replace it, or another --out_dir'
     )
-  gan = g_params = step = config = None
+  gan = g_params = step = config = labels = None
   if FLAGS.workdir is not None:
     restored = sampling.restore(FLAGS.workdir, FLAGS.step, raw=FLAGS.raw_generator)
     config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
@@ -139,7 +139,9 @@ def main(argv):
     resources.check_evaluation(
       f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
     )
-    samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed)
+    if restored.gan.conditional:  # labels in the training split's class mix
+      labels = sampling.class_mix_labels(restored.class_mix, FLAGS.num_samples, seed=FLAGS.seed)
+    samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed, labels=labels)
     which = 'the average of G' if restored.averaged else 'G'
     source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step} ({which}), seed {FLAGS.seed}'
   else:
@@ -174,6 +176,7 @@ def main(argv):
     step=step,
     source=source,
     with_memorisation=FLAGS.memorisation,
+    labels=labels,
     kid_subsets=FLAGS.kid_subsets,
     kid_subset_size=FLAGS.kid_subset_size,
   )

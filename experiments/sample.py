@@ -2,6 +2,8 @@ r"""Samples from a trained checkpoint.
 
 python -m experiments.sample --workdir=runs/mnist_5k --num=100 --out=grid.png
 python -m experiments.sample --workdir=runs/mnist_5k --num=10000 --out=samples.npy
+python -m experiments.sample --workdir=runs/mnist_cgan --num=3 --labels=3,3,7 --out=three.png
+python -m experiments.sample --workdir=runs/mnist_cgan --num=100 --labels=rows --out=grid.png
 """
 
 import os
@@ -28,6 +30,12 @@ flags.DEFINE_bool(
   "Use G itself, not the average of G's parameters that a run with --g_ema_decay keeps (runs "
   'without an average always use G).',
 )
+flags.DEFINE_string(
+  'labels',
+  None,
+  "A conditional model's classes: one per sample (3,3,7), one for all (3), or 'rows' (a grid "
+  "with one class per row). Default: labels drawn from the training split's class mix.",
+)
 flags.mark_flag_as_required('workdir')
 cli.path_flags('workdir', 'out')
 FLAGS = flags.FLAGS
@@ -43,9 +51,22 @@ def main(argv):
   ext = os.path.splitext(FLAGS.out)[1].lower()
   restored = sampling.restore(FLAGS.workdir, FLAGS.step, raw=FLAGS.raw_generator)
   resources.check_samples(f'--num={FLAGS.num}', FLAGS.num, restored.image_shape)
-  samples = restored.sample(FLAGS.num, seed=FLAGS.seed)
+  labels = columns = None
+  if FLAGS.labels is not None:
+    if not restored.gan.conditional:
+      raise UserError(
+        f'--labels needs a conditional model; the checkpoint in --workdir={FLAGS.workdir} is '
+        f'--model={restored.config.model}, which takes no labels: drop --labels'
+      )
+    labels, columns = sampling.parse_labels(FLAGS.labels, FLAGS.num, restored.gan.num_classes)
+  elif restored.gan.conditional:
+    print(
+      f'--model={restored.config.model} is conditional and no --labels were given: the labels '
+      "are drawn from the training split's class mix (pass --labels to choose them)"
+    )
+  samples = restored.sample(FLAGS.num, seed=FLAGS.seed, labels=labels)
   if ext == '.png':
-    images.save_grid(FLAGS.out, samples)
+    images.save_grid(FLAGS.out, samples, columns=columns)
   else:
     images.save_npy(FLAGS.out, samples)
   which = 'the average of G' if restored.averaged else 'G'

@@ -47,11 +47,18 @@ def _config(model, **changes):
 
 
 def test_registry_names_defaults_and_config_agree():
-  assert models.names() == config_lib.MODELS == ('mnist_mlp', 'cifar10_fc', 'cifar10_conv')
+  assert models.names() == config_lib.MODELS
+  assert config_lib.MODELS == (
+    'mnist_mlp',
+    'cifar10_fc',
+    'cifar10_conv',
+    'mnist_cgan',
+    'mnist_mlp_cgan',
+  )
   for name in models.names():
     assert models.get(name).preprocessing == config_lib.DEFAULT_PREPROCESSING[name]
     assert Config(model=name, dataset='cifar10').resolved_preprocessing == (
-      'pixels' if name == 'mnist_mlp' else 'gcn'
+      'pixels' if models.get(name).output == 'sigmoid' else 'gcn'
     )
   with pytest.raises(ValueError, match='unknown model .*registered: mnist_mlp'):
     models.get('dcgan')
@@ -67,7 +74,7 @@ def test_registry_names_defaults_and_config_agree():
     ({'model': 'cifar10_fc', 'dataset': 'mnist'}, '--model=cifar10_fc takes --dataset=cifar10'),
     (
       {'model': 'cifar10_conv', 'dataset': 'cifar10', 'd_units': (10, 10)},
-      '--d_units shapes --model=mnist_mlp only',
+      '--d_units shapes --model=mnist_mlp or mnist_mlp_cgan only',
     ),
     ({'dataset': 'cifar10', 'preprocessing': 'gcn'}, 'use --preprocessing=pixels'),
     ({'model': 'vgg'}, '--model=vgg is not one of mnist_mlp, cifar10_fc, cifar10_conv'),

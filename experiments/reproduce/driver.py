@@ -370,9 +370,16 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
     )
     return
   averaged = dict(run.overrides).get('g_ema_decay', 0) > 0
+  # The conditional rows are chosen under the gate the fast recipe's are (samples no closer to
+  # the training set than held-out images).
+  gates = FAST_SELECTION_GATES if run.part.startswith('cgan') else ''
   if averaged:  # the run's own G is its row; its average is another row, chosen on its own
-    test_chosen(driver, run, f'test/{run.name}', SELECT_RAW_BY, TEST_EVAL_DIR, raw=True)
-    test_chosen(driver, run, f'test_average/{run.name}', SELECT_BY, AVERAGE_TEST_EVAL_DIR)
+    test_chosen(
+      driver, run, f'test/{run.name}', SELECT_RAW_BY, TEST_EVAL_DIR, raw=True, gates=gates
+    )
+    test_chosen(
+      driver, run, f'test_average/{run.name}', SELECT_BY, AVERAGE_TEST_EVAL_DIR, gates=gates
+    )
   else:
     gates = FAST_SELECTION_GATES if run.part == 'table1_fast' else ''
     test_chosen(driver, run, f'test/{run.name}', SELECT_BY, TEST_EVAL_DIR, gates=gates)

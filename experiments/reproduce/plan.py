@@ -20,6 +20,8 @@ MNIST_FLAGS = os.path.join(CONFIGS, 'mnist_paper.flags')
 FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_paper.flags')
 QUICKSTART_FLAGS = os.path.join(CONFIGS, 'mnist_5k.flags')
 FAST_FLAGS = os.path.join(CONFIGS, 'mnist_fast.flags')
+CGAN_FLAGS = os.path.join(CONFIGS, 'mnist_cgan.flags')
+CGAN_FASHION_FLAGS = os.path.join(CONFIGS, 'fashion_mnist_cgan.flags')
 SWEEP_FILE = os.path.join('experiments', 'sweeps', 'fast_recipe.py')
 # The quick-start run (mnist_5k) is scored against full MNIST's validation images, as the
 # Table 1 runs are.
@@ -48,8 +50,29 @@ BEYOND_PAPER = (
 # it), so one training gives two rows: the paper recipe (its raw G) and the paper recipe with
 # averaging. Decay 0.9999 with the warm-up min(d, (1 + t) / (10 + t)) (--g_ema_warmup's default).
 TABLE1_AVERAGE = (('g_ema_decay', 0.9999),)
+# Beyond the paper: the conditional GAN of its section 7 (Mirza & Osindero 2014's networks and
+# recipe, experiments/configs/mnist_cgan.flags), their Parzen estimate by the same protocol, and
+# the targets its runs are held to (conditional accuracy per data set).
+MIRZA_OSINDERO_LL = (132, 1.8)
+CGAN_ACCURACY_TARGETS = (('mnist', 0.95), ('fashion_mnist', 0.85))
+# Steps of each conditional run: their recipe is defined here by its length, as the fast one.
+CGAN_STEPS = 30_000
+# The conditional runs are evaluated every this many steps (each evaluation scores G and its
+# average): fewer than Table 1's curves, which is what keeps a 30k-step run near 15 minutes.
+CGAN_EVAL_EVERY = 5_000
 # The parts of a reproduction, in the order the driver runs them.
-PARTS = ('table1', 'table1_fast', 'fashion', 'sweep', 'toy1d', 'quickstart', 'ablations')
+PARTS = (
+  'table1',
+  'table1_fast',
+  'fashion',
+  'sweep',
+  'toy1d',
+  'quickstart',
+  'ablations',
+  'cgan',
+  'cgan_fashion',
+  'cgan_concat',
+)
 
 # The ablations of the original recipe, each one change (flags) at equal steps. The baseline,
 # the recipe itself, is the Table 1 runs at the same step.
@@ -73,6 +96,9 @@ class Budget:
     name: quick, standard or full.
     mnist_steps: Table 1 runs (the paper recipe on full MNIST), per seed.
     fast_steps: Table 1's fast recipe (experiments/configs/mnist_fast.flags), per seed.
+    cgan_steps: each conditional run (cgan: mnist_cgan.flags, per seed; cgan_fashion: its
+      Fashion-MNIST twin, the first seed; cgan_concat: the paper's nets conditioned by
+      concatenation, the first seed), evaluated every cgan_eval_every steps.
     fashion_steps: the same recipe on Fashion-MNIST, per seed.
     ablation_steps: each ablation run; also the step at which the baseline is read.
     sweep_steps: each member of the recipe sweep.
@@ -104,6 +130,8 @@ class Budget:
   populations: bool = False
   fast_steps: int = 0
   parts: tuple[str, ...] = PARTS
+  cgan_steps: int = 0
+  cgan_eval_every: int = CGAN_EVAL_EVERY
 
   def __post_init__(self):
     unknown = set(self.parts) - set(PARTS)
@@ -119,6 +147,8 @@ class Budget:
     ):
       if getattr(self, name) % self.eval_every:
         raise ValueError(f'{self.name}: eval_every={self.eval_every} must divide {name}')
+    if self.cgan_steps % self.cgan_eval_every:
+      raise ValueError(f'{self.name}: cgan_eval_every must divide cgan_steps')
     if self.ablation_steps > self.mnist_steps:
       raise ValueError(
         f'{self.name}: the ablation baseline is read from the Table 1 runs, so '
@@ -144,6 +174,8 @@ BUDGETS = {
     sweep_steps=200,
     quickstart_steps=200,
     fast_steps=400,
+    cgan_steps=400,
+    cgan_eval_every=200,
     eval_every=200,
     eval_num_samples=2000,
     toy1d=tuple((e, ('--num_steps=1500', '--d_fit_steps=300')) for e in ('figure1', 'theory')),
@@ -157,6 +189,7 @@ BUDGETS = {
     sweep_steps=3_000,
     quickstart_steps=4_500,
     fast_steps=FAST_STEPS,
+    cgan_steps=CGAN_STEPS,
     eval_every=1_500,
   ),
   # The paper's length: the momentum ramp ends at epoch 250 (125k steps); for a GPU.
@@ -172,6 +205,7 @@ BUDGETS = {
     ablation_seeds=(0, 1, 2),
     populations=True,
     fast_steps=FAST_STEPS,
+    cgan_steps=CGAN_STEPS,
   ),
   # make gpu-check: Table 1's paper recipe alone at the full budget's length, its seeds as one
   # population, in minutes on one GPU (experiments/reproduce/gpu_check.sh).
@@ -183,6 +217,7 @@ BUDGETS = {
     sweep_steps=0,
     quickstart_steps=0,
     eval_every=10_000,
+    cgan_eval_every=10_000,
     populations=True,
     parts=('table1',),
   ),
@@ -200,6 +235,7 @@ class Run:
     seed: --seed.
     num_steps: --num_steps.
     overrides: further flags, {name: value}.
+    eval_every: its evaluation interval (0: the budget's eval_every).
   """
 
   name: str
@@ -208,6 +244,7 @@ class Run:
   seed: int
   num_steps: int
   overrides: tuple[tuple[str, object], ...] = ()
+  eval_every: int = 0
 
   def flags(self, budget: Budget) -> list[str]:
     if self.part == 'quickstart':  # evaluated once, at the end, against full MNIST
@@ -218,20 +255,21 @@ class Run:
         f'--checkpoint_every={self.num_steps}',
         f'--sample_every={self.num_steps}',
       ]
-    keep = self.num_steps // budget.eval_every + 1
+    every = self.eval_every or budget.eval_every
+    keep = self.num_steps // every + 1
     return [
       f'--flagfile={self.flagfile}',
       f'--seed={self.seed}',
       f'--num_steps={self.num_steps}',
-      f'--eval_every={budget.eval_every}',
+      f'--eval_every={every}',
       '--eval_against=validation',
       f'--eval_num_samples={budget.eval_num_samples}',
       # Every evaluated step keeps its checkpoint, so the one chosen on validation can be
       # restored and scored once on test.
-      f'--checkpoint_every={budget.eval_every}',
+      f'--checkpoint_every={every}',
       f'--keep_checkpoints={keep}',
-      f'--sample_every={budget.eval_every}',
-      f'--log_every={min(500, budget.eval_every)}',
+      f'--sample_every={every}',
+      f'--log_every={min(500, every)}',
       *(f'--{k}={v}' for k, v in self.overrides),
     ]
 
@@ -263,6 +301,15 @@ def runs(budget: Budget) -> list[Run]:
       for s in budget.ablation_seeds
     ]
   out.append(Run('quickstart/mnist_5k', 'quickstart', QUICKSTART_FLAGS, 0, budget.quickstart_steps))
+  if budget.cgan_steps:  # beyond the paper: the conditional GAN of its section 7
+    cgan = dict(
+      num_steps=budget.cgan_steps, overrides=TABLE1_AVERAGE, eval_every=budget.cgan_eval_every
+    )
+    out += [Run(f'cgan/seed_{s}', 'cgan', CGAN_FLAGS, s, **cgan) for s in budget.seeds]
+    first = budget.seeds[0]
+    fashion = Run(f'cgan_fashion/seed_{first}', 'cgan_fashion', CGAN_FASHION_FLAGS, first, **cgan)
+    concat = cgan | {'overrides': (*TABLE1_AVERAGE, ('model', 'mnist_mlp_cgan'))}
+    out += [fashion, Run(f'cgan_concat/seed_{first}', 'cgan_concat', CGAN_FLAGS, first, **concat)]
   return [run for run in out if part_of(run) in budget.parts]
 
 

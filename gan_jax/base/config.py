@@ -16,8 +16,18 @@ from gan_jax.base.errors import ConfigError
 DATASETS = ('mnist_5k', 'fashion_mnist', 'mnist', 'cifar10')
 # The registered models (gan_jax.game.models) and what --preprocessing=default means for each:
 # the cifar10 configs of the original code contrast-normalise (pylearn2 `gcn: 55.`).
-MODELS = ('mnist_mlp', 'cifar10_fc', 'cifar10_conv')
-DEFAULT_PREPROCESSING = {'mnist_mlp': 'pixels', 'cifar10_fc': 'gcn', 'cifar10_conv': 'gcn'}
+MODELS = ('mnist_mlp', 'cifar10_fc', 'cifar10_conv', 'mnist_cgan', 'mnist_mlp_cgan')
+DEFAULT_PREPROCESSING = {
+  'mnist_mlp': 'pixels',
+  'cifar10_fc': 'gcn',
+  'cifar10_conv': 'gcn',
+  'mnist_cgan': 'pixels',
+  'mnist_mlp_cgan': 'pixels',
+}
+# Models whose layers the shape flags below set (the others' are fixed by their modules), and
+# those with a sigmoid output (pixels in [0, 1], which GCN'd data is not).
+SHAPED_BY_FLAGS = ('mnist_mlp', 'mnist_mlp_cgan')
+SIGMOID_MODELS = ('mnist_mlp', 'mnist_cgan', 'mnist_mlp_cgan')
 # Models whose layers are fixed by their original config take only that config's data set.
 MODEL_DATASETS = {'cifar10_fc': ('cifar10',), 'cifar10_conv': ('cifar10',)}
 # Shape flags of the mnist_mlp nets; the other models' layers are fixed by their modules.
@@ -428,13 +438,13 @@ class Config:
         f'--d_steps={self.d_steps} needs --update=alternating (simultaneous '
         'updates take one D step per G step)'
       )
-    if self.model != 'mnist_mlp':
+    if self.model not in SHAPED_BY_FLAGS:
       defaults = Config()
       changed = self.diff(defaults, MLP_SHAPE_FIELDS)
       if changed:
         raise ConfigError(
-          f"--{changed[0]} shapes --model=mnist_mlp only; {self.model}'s layers "
-          'are fixed by its original config: drop the flag'
+          f'--{changed[0]} shapes --model={" or ".join(SHAPED_BY_FLAGS)} only; '
+          f"{self.model}'s layers are fixed by its module: drop the flag"
         )
     allowed = MODEL_DATASETS.get(self.model)
     if allowed and self.dataset not in allowed:
@@ -442,10 +452,10 @@ class Config:
         f'--model={self.model} takes --dataset={" or ".join(allowed)}, got '
         f'--dataset={self.dataset}; pick a matching data set or model'
       )
-    if self.model == 'mnist_mlp' and self.resolved_preprocessing == 'gcn':
+    if self.model in SIGMOID_MODELS and self.resolved_preprocessing == 'gcn':
       raise ConfigError(
         '--preprocessing=gcn makes real-valued data that the sigmoid output of '
-        '--model=mnist_mlp cannot produce; use --preprocessing=pixels'
+        f'--model={self.model} cannot produce; use --preprocessing=pixels'
       )
     return self
 

@@ -4,4 +4,13 @@ from gan_jax import data
 train = data.load_split('mnist', 'train')  # train.images: uint8 [50000, 28, 28, 1]
 """
 
-from gan_jax.data.loader import DATASETS, SPLITS, Split, image_shape, load_split, pixel_means
+from gan_jax.data.loader import (
+  DATASETS,
+  SPLITS,
+  Split,
+  class_mix,
+  image_shape,
+  load_split,
+  num_classes,
+  pixel_means,
+)

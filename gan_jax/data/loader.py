@@ -141,6 +141,34 @@ def image_shape(name: str) -> tuple[int, int, int]:
   return _BUILDERS[name].IMAGE_SHAPE
 
 
+def num_classes(name: str) -> int:
+  """How many classes the labels of data set `name` name (0..num_classes-1)."""
+  _check_name(name)
+  return builders.NUM_CLASSES
+
+
+def class_mix(labels: np.ndarray, num: int) -> np.ndarray:
+  """The share of each of `num` classes among `labels` (a split's), float32 [num].
+
+  Raises:
+    DataError: the split's labels name fewer than two classes (it carries no labels to
+      condition on), or a label outside 0..num-1.
+  """
+  labels = np.asarray(labels)
+  if labels.size and (labels.min() < 0 or labels.max() >= num):
+    raise DataError(
+      f'labels must be in 0..{num - 1}, found {labels.min()}..{labels.max()}; '
+      'is this the right data set?'
+    )
+  counts = np.bincount(labels, minlength=num)
+  if np.count_nonzero(counts) < 2:
+    raise DataError(
+      f'the split has no class labels to condition on ({np.count_nonzero(counts)} class '
+      f'among {len(labels)} examples); a conditional model needs a labelled data set'
+    )
+  return (counts / counts.sum()).astype(np.float32)
+
+
 def pixel_means(images_uint8: np.ndarray) -> np.ndarray:
   """Per-pixel mean of uint8 images, scaled to [0, 1].
 

@@ -47,15 +47,19 @@ def interpolate_noise(z_start: jax.Array, z_end: jax.Array, steps: int) -> jax.A
 def figure3_images(
   gan, g_params, *, pairs: int = 10, steps: int = 11, seed: int = 0, image_shape
 ) -> np.ndarray:
-  """Figure 3: G along straight lines in z between random pairs of noise vectors.
+  """Figure 3: G along straight lines in z between random pairs of noise vectors; a conditional
+  G's row r holds class r % num_classes fixed along its line.
 
   Returns:
     [pairs, steps, H, W, C] in [0, 1]: rows are pairs, columns interpolation steps.
   """
   key_start, key_end = jax.random.split(jax.random.PRNGKey(seed))
   z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs), steps)
+  labels = None
+  if gan.conditional:
+    labels = jnp.repeat(jnp.arange(pairs, dtype=jnp.int32) % gan.num_classes, steps)
   # As shown (GAN.generate_display): a GCN model's images stretched, a sigmoid's unchanged.
-  flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1)))
+  flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1), labels))
   return flat.reshape(pairs, steps, *image_shape)
 
 

@@ -32,8 +32,8 @@ from gan_jax import data
 from gan_jax.base import log
 from gan_jax.base.config import Config
 from gan_jax.evaluation import classifier as classifier_lib
-from gan_jax.evaluation import metrics, neighbours, parzen
-from gan_jax.game import preprocess
+from gan_jax.evaluation import conditional, metrics, neighbours, parzen
+from gan_jax.game import models, preprocess
 from gan_jax.runtime import sampling
 
 # (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
@@ -51,6 +51,8 @@ SCALARS = (
   'coverage',
   'class_kl',
 )
+# A conditional model's evaluation adds these (gan_jax.evaluation.conditional).
+CONDITIONAL_SCALARS = ('conditional_accuracy', 'mean_class_frechet_distance')
 AGAINST = ('validation', 'test')
 # Memorisation during training: the median distance to the nearest training image of this many
 # samples, beside that of as many held-out real images (a median of 2,000 is within about 1% of
@@ -79,6 +81,7 @@ class Reference:
     test_class_mix: share of `test` predicted as each class (coverage).
     test_radii: squared k-NN radii of `test_features` (precision).
     preprocessing: 'pixels' or 'gcn': the space images are measured in (module docstring).
+    train_labels, test_labels: int32 labels of `train` and `test` (conditional metrics).
   """
 
   dataset: str
@@ -96,10 +99,17 @@ class Reference:
   test_class_mix: np.ndarray
   test_radii: np.ndarray
   preprocessing: str = 'pixels'
+  train_labels: np.ndarray | None = None
+  test_labels: np.ndarray | None = None
 
   @property
   def num_classes(self) -> int:
     return self.test_probs.shape[1]
+
+  @property
+  def class_mix(self) -> np.ndarray:
+    """The training split's class frequencies: the labels of samples that stand for the data."""
+    return data.class_mix(self.train_labels, self.num_classes)
 
 
 def _pixels(images_uint8: np.ndarray, preprocessing: str = 'pixels') -> np.ndarray:
@@ -134,7 +144,8 @@ def held_out_sets(
     data_dir, manual_dir: passed to data.load_split.
 
   Returns:
-    (selection uint8 [V, H, W, C], its note, held-out uint8 [T, H, W, C], its note).
+    (selection uint8 [V, H, W, C], its note, held-out uint8 [T, H, W, C], its note); the
+    held-out images' labels are held_out_labels(...).
   """
   if against not in AGAINST:
     raise ValueError(f'against must be one of {AGAINST}, got {against!r}')
@@ -163,6 +174,18 @@ def held_out_sets(
     f'validation images {num}..{len(validation) - 1} '
     f'({len(validation) - num} images; the test split is not used)',
   )
+
+
+def held_out_labels(
+  dataset: str, against: str = 'test', *, data_dir: str | None = None, manual_dir: str | None = None
+) -> np.ndarray:
+  """The labels int32 [T] of held_out_sets(...)'s held-out images, in their order."""
+  if against not in AGAINST:
+    raise ValueError(f'against must be one of {AGAINST}, got {against!r}')
+  if against == 'test':
+    return data.load_split(dataset, 'test', data_dir=data_dir, manual_dir=manual_dir).labels
+  labels = data.load_split(dataset, 'validation', data_dir=data_dir, manual_dir=manual_dir).labels
+  return labels[min(parzen.NUM_VALIDATION, len(labels) // 2) :]
 
 
 def prepare(
@@ -217,6 +240,8 @@ def prepare(
     test_class_mix=metrics.class_histogram(probs, probs.shape[1]),
     test_radii=metrics.knn_radii(features),
     preprocessing=preprocessing,
+    train_labels=train.labels,
+    test_labels=held_out_labels(dataset, against, data_dir=data_dir, manual_dir=manual_dir),
   )
 
 
@@ -271,10 +296,36 @@ def real_images(ref: Reference, num: int, *, seed: int = 0) -> tuple[np.ndarray,
   )
 
 
+def _rows(num_rows: int, num: int, seed: int) -> np.ndarray:
+  """`num` row indices of `num_rows` (all if fewer) at random without replacement, sorted."""
+  return np.sort(np.random.default_rng(seed).choice(num_rows, min(num, num_rows), replace=False))
+
+
 def _draw(train: np.ndarray, num: int, seed: int) -> np.ndarray:
   """`num` rows of `train` (all if fewer) at random without replacement, in their order."""
-  num = min(num, train.shape[0])
-  return train[np.sort(np.random.default_rng(seed).choice(train.shape[0], num, replace=False))]
+  return train[_rows(train.shape[0], num, seed)]
+
+
+def conditional_against_test(images, labels, ref: Reference) -> dict:
+  """The conditional metrics (gan_jax.evaluation.conditional) of images drawn for `labels`."""
+  features, probs = ref.classifier.features_and_probs(
+    np.asarray(images, np.float32).reshape(len(images), -1)
+  )
+  return conditional.conditional_metrics(
+    features, probs, np.asarray(labels), ref.test_features, ref.test_labels
+  )
+
+
+def real_conditional_metrics(ref: Reference, num: int, *, seed: int = 0) -> dict:
+  """The conditional metrics' reference row: conditional accuracy is the classifier's accuracy
+  on the held-out images (a perfect conditional G would reach it, no more: the classifier errs
+  on real images too); the per-class FDs are those of real_images' training images, each
+  class against the held-out images of its class."""
+  rows = _rows(ref.train.shape[0], num, seed)
+  return {
+    **conditional_against_test(ref.train[rows], ref.train_labels[rows], ref),
+    'conditional_accuracy': conditional.accuracy(ref.test_probs, ref.test_labels),
+  }
 
 
 def real_data_metrics(ref: Reference, num: int, *, seed: int = 0, **kid) -> dict:
@@ -309,12 +360,12 @@ def scalars(result: dict) -> dict[str, float]:
 
 
 def generate_samples(
-  gan, g_params, num: int, *, seed: int = EVAL_SEED, batch_size: int = 1000
+  gan, g_params, num: int, *, seed: int = EVAL_SEED, batch_size: int = 1000, labels=None
 ) -> np.ndarray:
   """`num` samples as float32 [num, D] in [0, 1]: sampling.draw, the noise of
   sampling.Restored.sample(seed), so evaluating a checkpoint and the in-training evaluation
-  see the same samples."""
-  return sampling.draw(gan, g_params, num, seed=seed, batch_size=batch_size)
+  see the same samples (a conditional model's of classes `labels`)."""
+  return sampling.draw(gan, g_params, num, seed=seed, batch_size=batch_size, labels=labels)
 
 
 def make_eval_fn(
@@ -346,7 +397,8 @@ def make_eval_fn(
     (gan, g_params, step) -> {name: value} for the names in SCALARS, and MEMORISATION: the
     median distance of MEMORISATION_SAMPLES samples to their nearest training images
     (real_data/nn_median_l2: that of as many held-out real images, which a generator that
-    copies no more than new data does matches).
+    copies no more than new data does matches). A conditional model's samples are drawn with
+    labels in the training split's class mix, and CONDITIONAL_SCALARS are added.
   """
   num = num_samples or config.eval_num_samples
   start = time.perf_counter()
@@ -369,6 +421,10 @@ def make_eval_fn(
       f'real_data/{k}': v for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()
     }
     real[f'real_data/{MEMORISATION}'] = _nn_median(ref.test, ref)
+    if models.get(config.model).conditional:
+      real_conditional = real_conditional_metrics(ref, num, seed=seed)
+      real.update({f'real_data/{k}': real_conditional[k] for k in CONDITIONAL_SCALARS})
+  labels = sampling.class_mix_labels(ref.class_mix, num, seed=seed)
   log.info(
     f'evaluation of {config.dataset} against {ref.test_note} ready in '
     f'{time.perf_counter() - start:.1f} s: '
@@ -379,10 +435,16 @@ def make_eval_fn(
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
-    samples = as_shown(gan, generate_samples(gan, g_params, num, seed=seed))
+    y = labels if gan.conditional else None
+    samples = as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=y))
+    extra = {}
+    if gan.conditional:
+      result = conditional_against_test(samples, y, ref)
+      extra = {k: result[k] for k in CONDITIONAL_SCALARS}
     return {
       **scalars(metrics_against_test(samples, ref, seed=seed, **kid)),
       MEMORISATION: _nn_median(samples, ref),
+      **extra,
       **real,
     }
 
@@ -415,13 +477,20 @@ def make_parzen_eval_fn(
   view = config.resolved_preprocessing
   selection, _, held_out, _ = held_out_sets(config.dataset, config.eval_against, **dirs)
   selection, held_out = _pixels(selection, view), _pixels(held_out, view)
-  train = _pixels(data.load_split(config.dataset, 'train', **dirs).images, view)
+  train_split = data.load_split(config.dataset, 'train', **dirs)
+  train = _pixels(train_split.images, view)
   real = parzen.parzen_estimate(_draw(train, num, seed), selection, held_out)
+  labels = None
+  if models.get(config.model).conditional:
+    mix = data.class_mix(train_split.labels, data.num_classes(config.dataset))
+    labels = sampling.class_mix_labels(mix, num, seed=seed)
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
     p = parzen.parzen_estimate(
-      as_shown(gan, generate_samples(gan, g_params, num, seed=seed)), selection, held_out
+      as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=labels)),
+      selection,
+      held_out,
     )
     return {
       'parzen_ll': p.ll,

@@ -7,10 +7,10 @@ import time
 import numpy as np
 
 from gan_jax.base import files
-from gan_jax.evaluation import figures, protocol
+from gan_jax.evaluation import figures, neighbours, protocol
 from gan_jax.game import preprocess
 from gan_jax.runtime import images as image_io
-from gan_jax.runtime import writers
+from gan_jax.runtime import sampling, writers
 
 JSON_FILE = 'eval.json'
 MARKDOWN_FILE = 'eval.md'
@@ -28,6 +28,7 @@ def evaluate(
   step: int | None = None,
   source: str = '',
   with_memorisation: bool = True,
+  labels=None,
   **kid,
 ) -> tuple[dict, dict]:
   """Every metric of `samples` and of real data, and the memorisation check.
@@ -38,6 +39,8 @@ def evaluate(
     step: the checkpoint step, if any.
     source: where the samples come from (recorded).
     with_memorisation: compute nearest training images (N x train-size matmul).
+    labels: the classes int [N] a conditional model's samples were drawn for: adds
+      'conditional' (gan_jax.evaluation.conditional), beside its real-data row.
     **kid: kid_subsets / kid_subset_size.
 
   Returns:
@@ -58,6 +61,11 @@ def evaluate(
     'preprocessing': ref.preprocessing,
   }
   del results['num_images']
+  if labels is not None:
+    results['conditional'] = {
+      **protocol.conditional_against_test(x, labels, ref),
+      'real_data': protocol.real_conditional_metrics(ref, x.shape[0]),
+    }
   arrays = {}
   if with_memorisation:
     arrays = protocol.memorisation(x, ref)
@@ -87,17 +95,28 @@ def write_figures(
   seed: int = 0,
 ) -> dict[str, str]:
   """Figure 2 (fair draws + nearest training images), the distance histogram and, given a
-  generator, Figure 3 (interpolations in z). Returns {name: file name}."""
+  generator, Figure 3 (interpolations in z). A conditional generator's Figure 2 has one row
+  per class and its Figure 3 holds each row's class fixed. Returns {name: file name}."""
   os.makedirs(out_dir, exist_ok=True)
   written = {}
   x = np.asarray(samples, np.float32).reshape(-1, *ref.image_shape)
+  conditional = gan is not None and gan.conditional
   if arrays:
     rows = min(FIGURE2_ROWS, x.shape[0] // FIGURE2_COLUMNS)
+    if conditional:  # fresh draws, a row per class
+      rows = gan.num_classes
+      labels = np.repeat(np.arange(rows, dtype=np.int32), FIGURE2_COLUMNS)
+      drawn = sampling.draw(gan, g_params, len(labels), seed=seed, labels=labels)
+      x = protocol.as_shown(gan, drawn).reshape(-1, *ref.image_shape)
     if rows:
       # The first draws, in order: not cherry-picked.
       shown = x[: rows * FIGURE2_COLUMNS].reshape(rows, FIGURE2_COLUMNS, *ref.image_shape)
       last = np.arange(rows) * FIGURE2_COLUMNS + FIGURE2_COLUMNS - 1
-      nearest = ref.train[arrays['sample_index'][last]].reshape(rows, *ref.image_shape)
+      if conditional:
+        _, index = neighbours.nearest_training_images(shown[:, -1].reshape(rows, -1), ref.train)
+      else:
+        index = arrays['sample_index'][last]
+      nearest = ref.train[index].reshape(rows, *ref.image_shape)
       image_io.save_png(os.path.join(out_dir, FIGURE2_FILE), figures.figure2_grid(shown, nearest))
       written['figure2'] = FIGURE2_FILE
     figures.save_distance_histogram(
@@ -135,6 +154,20 @@ def markdown(results: dict) -> str:
     ('precision (k=3) ↑', f'{results["precision"]:.3f}', f'{real["precision"]:.3f}'),
     ('recall (k=3) ↑', f'{results["recall"]:.3f}', f'{real["recall"]:.3f}'),
   ]
+  cond = results.get('conditional')
+  if cond:
+    rows += [
+      (
+        'conditional accuracy ↑ (samples classified as the class asked for)',
+        f'{cond["conditional_accuracy"]:.4f}',
+        f'{cond["real_data"]["conditional_accuracy"]:.4f} (held-out accuracy)',
+      ),
+      (
+        'mean per-class Fréchet distance ↓',
+        f'{cond["mean_class_frechet_distance"]:.3f}',
+        f'{cond["real_data"]["mean_class_frechet_distance"]:.3f}',
+      ),
+    ]
   mem = results.get('memorisation')
   if mem:
     rows.append(

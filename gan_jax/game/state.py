@@ -43,6 +43,9 @@ class TrainState:
   `step` counts iterations: one G update (after `d_steps` D updates). All randomness of step t
   is drawn from `fold_in(rng, t)`, so a resumed run draws what an uninterrupted run would.
   `g_average` is the moving average of G's parameters (--g_ema_decay), None without one.
+  `class_mix` is a conditional model's class prior p(y), float32 [num_classes] (the training
+  split's class frequencies, fixed): the labels G is given in training, and when sampled without
+  labels, are drawn from it. None for an unconditional model.
   """
 
   step: jax.Array
@@ -52,6 +55,7 @@ class TrainState:
   d_opt_state: optax.OptState
   rng: jax.Array
   g_average: Average | None = None
+  class_mix: jax.Array | None = None
 
   def generator_params(self, *, raw: bool = False) -> Params:
     """The G to sample, show and evaluate: the average when the run keeps one (unless `raw`),
@@ -85,6 +89,12 @@ class GAN:
   # numbers, the state holds the ones in use.
   g_ema_decay: float = 0.0
   g_ema_warmup: float = 10.0
+  # A conditional model's number of classes (labels are 0..num_classes-1); 0: unconditional.
+  num_classes: int = 0
+
+  @property
+  def conditional(self) -> bool:
+    return self.num_classes > 0
 
   def prepare(self, images: jax.Array) -> jax.Array:
     """Real data as the nets see it: uint8 examples [..., data_dim] -> float32."""
@@ -98,35 +108,59 @@ class GAN:
       return preprocess.stretch(x, xp=jnp)
     return x if self.output == 'sigmoid' else jnp.clip(x, 0.0, 1.0)
 
-  def generate_display(self, g_params: Params, z: jax.Array) -> jax.Array:
-    """G(z) in [0, 1] for showing and evaluating (see to_display)."""
-    return self.to_display(self.generate(g_params, z))
+  def generate_display(self, g_params: Params, z: jax.Array, labels=None) -> jax.Array:
+    """G(z) (G(z, y) for a conditional model) in [0, 1] for showing and evaluating (see
+    to_display)."""
+    return self.to_display(self.generate(g_params, z, labels))
 
   def sample_noise(self, key: jax.Array, num: int) -> jax.Array:
     return models.sample_noise(key, (num, self.noise_dim), self.noise_prior)
 
-  def generate(self, g_params: Params, z: jax.Array) -> jax.Array:
-    """G(z), flat [N, data_dim]: pixels in [0, 1] for a sigmoid output layer, real values for a
-    linear one. G has no dropout: train and test agree."""
-    return self.generator.apply({'params': g_params}, z)
+  def sample_labels(self, key: jax.Array, class_mix: jax.Array, shape) -> jax.Array:
+    """Labels int32 `shape` drawn from the class prior `class_mix` ([num_classes])."""
+    return jax.random.categorical(key, jnp.log(class_mix), shape=shape).astype(jnp.int32)
 
-  def discriminate(self, d_params: Params, x: jax.Array, *, dropout_key=None) -> jax.Array:
-    """D's logits; with a dropout key, the training-mode (dropped-out) pass."""
+  def _condition(self, labels) -> tuple:
+    """The extra inputs of the nets: (one-hot y,) for a conditional model, () otherwise."""
+    if not self.conditional:
+      if labels is not None:
+        raise ValueError('labels were given to an unconditional model')
+      return ()
+    if labels is None:
+      raise ValueError('a conditional model needs the labels of what it generates or judges')
+    return (jax.nn.one_hot(labels, self.num_classes, dtype=jnp.float32),)
+
+  def generate(self, g_params: Params, z: jax.Array, labels=None) -> jax.Array:
+    """G(z) (or G(z, y), `labels` int [N]), flat [N, data_dim]: pixels in [0, 1] for a sigmoid
+    output layer, real values for a linear one. G has no dropout: train and test agree."""
+    return self.generator.apply({'params': g_params}, z, *self._condition(labels))
+
+  def discriminate(
+    self, d_params: Params, x: jax.Array, labels=None, *, dropout_key=None
+  ) -> jax.Array:
+    """D's logits (D(x, y) for a conditional model); with a dropout key, the training-mode
+    (dropped-out) pass."""
+    y = self._condition(labels)
     if dropout_key is None:
-      return self.discriminator.apply({'params': d_params}, x, train=False)
+      return self.discriminator.apply({'params': d_params}, x, *y, train=False)
     return self.discriminator.apply(
-      {'params': d_params}, x, train=True, rngs={'dropout': dropout_key}
+      {'params': d_params}, x, *y, train=True, rngs={'dropout': dropout_key}
     )
 
 
-def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN:
-  """The static game for `config` on a data set of `num_train` examples of `data_dim` values.
+def build_gan(
+  config: Config, *, data_dim: int, num_train: int, num_classes: int = 0, **widths
+) -> GAN:
+  """The static game for `config` on a data set of `num_train` examples of `data_dim` values
+  in `num_classes` classes (a conditional model needs them).
 
   The networks are the registered model `config.model`; `widths` override its layer widths
   (tests use small ones).
   """
   steps_per_epoch = max(num_train // config.batch_size, 1)
   model = models.get(config.model)
+  if model.conditional and num_classes < 2:
+    raise ValueError(f'--model={config.model} is conditional: it needs a data set of classes')
   generator, discriminator = model.build(config, data_dim, **widths)
   return GAN(
     generator=generator,
@@ -148,21 +182,29 @@ def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN
     output=model.output,
     g_ema_decay=config.g_ema_decay,
     g_ema_warmup=config.g_ema_warmup,
+    num_classes=num_classes if model.conditional else 0,
   )
 
 
 def create_train_state(
-  gan: GAN, seed: int | jax.Array, output_bias: np.ndarray | None
+  gan: GAN,
+  seed: int | jax.Array,
+  output_bias: np.ndarray | None,
+  class_mix: np.ndarray | None = None,
 ) -> TrainState:
-  """Initial state; `output_bias` (logits, [data_dim]) replaces G's output bias when given.
+  """Initial state; `output_bias` (logits, [data_dim]) replaces G's output bias when given;
+  `class_mix` ([num_classes], summing to 1) is a conditional model's class prior p(y).
 
   Traceable (jit it with out_shardings to build the state directly on the devices).
   """
   rng = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
   g_key, d_key, run_key = jax.random.split(rng, 3)
   data_dim = gan.generator.output_dim
-  g_params = gan.generator.init(g_key, jnp.zeros((1, gan.noise_dim)))['params']
-  d_params = gan.discriminator.init(d_key, jnp.zeros((1, data_dim)), train=False)['params']
+  y = (jnp.zeros((1, gan.num_classes)),) if gan.conditional else ()
+  g_params = gan.generator.init(g_key, jnp.zeros((1, gan.noise_dim)), *y)['params']
+  d_params = gan.discriminator.init(d_key, jnp.zeros((1, data_dim)), *y, train=False)['params']
+  if gan.conditional != (class_mix is not None):
+    raise ValueError('a conditional model needs a class_mix, an unconditional one none')
   if output_bias is not None:
     g_params = flax.core.unfreeze(g_params)
     g_params['output']['bias'] = jnp.asarray(output_bias, jnp.float32)
@@ -181,6 +223,7 @@ def create_train_state(
     d_opt_state=gan.d_tx.init(d_params),
     rng=run_key,
     g_average=average,
+    class_mix=None if class_mix is None else jnp.asarray(class_mix, jnp.float32),
   )
 
 

@@ -1,8 +1,12 @@
 """Pure training steps: `train_step(state, batch) -> (state, metrics)` and its fused form.
 
 Nothing here touches the host: batches are gathered on device from a data set that lives there,
-noise and dropout come from `fold_in(state.rng, step)`, and `train_steps` scans many steps in
-one compiled call.
+noise, dropout and a conditional model's sampled labels come from `fold_in(state.rng, step)`, and
+`train_steps` scans many steps in one compiled call.
+
+A conditional model's data carries labels: `data` is (images, labels) and a batch (x, y), the
+labels gathered with the images' permutation; G is given labels drawn from the state's class
+prior (TrainState.class_mix). An unconditional model's data is the images alone.
 """
 
 import functools
@@ -18,21 +22,34 @@ from gan_jax.game.state import GAN, TrainState
 Array = jax.Array
 Metrics = dict[str, Array]
 Constrain = Callable[[Array], Array]
+# Real examples: x [..., data_dim], or (x, labels [...]) for a conditional model.
+Batch = Array | tuple[Array, Array]
+# The labels G is given come from their own stream of the step's key, apart from its splits.
+_LABEL_STREAM = 1
 
 
 def _identity(x):
   return x
 
 
-def _game(g_params, d_params, x, z, dropout_key, *, gan: GAN):
+def _split_batch(batch: Batch) -> tuple[Array, Array | None]:
+  return batch if isinstance(batch, tuple) else (batch, None)
+
+
+def _fake(gan: GAN, g_params, d_params, z, y, dropout_key) -> Array:
+  """D's dropped-out logits on G(z) (G(z, y), D(., y) for a conditional model)."""
+  return gan.discriminate(d_params, gan.generate(g_params, z, y), y, dropout_key=dropout_key)
+
+
+def _game(g_params, d_params, x, z, dropout_key, *, gan: GAN, y_real=None, y_fake=None):
   """D's dropped-out passes over x and G(z), with independent masks (as the original code).
 
   Two passes rather than one over [x; G(z)]: G's gradient then flows back through the fake
   pass alone, not through zero cotangents of the real half.
   """
   real_key, fake_key = jax.random.split(dropout_key)
-  real_logits = gan.discriminate(d_params, x, dropout_key=real_key)
-  fake_logits = gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=fake_key)
+  real_logits = gan.discriminate(d_params, x, y_real, dropout_key=real_key)
+  fake_logits = _fake(gan, g_params, d_params, z, y_fake, fake_key)
   d_loss = losses.discriminator_loss(real_logits, fake_logits)
   g_loss = losses.GENERATOR_LOSSES[gan.g_loss](fake_logits)
   aux = {
@@ -47,11 +64,14 @@ def _apply(tx, grads, opt_state, params):
   return optax.apply_updates(params, updates), opt_state
 
 
-def _simultaneous(state: TrainState, x: Array, key: Array, gan: GAN, constrain: Constrain):
+def _simultaneous(state: TrainState, batch, key: Array, gan: GAN, constrain: Constrain, y_fake):
   """Original code: D and G both step from gradients taken at the same parameters."""
+  x, y_real = batch
   z_key, dropout_key = jax.random.split(key)
   z = constrain(gan.sample_noise(z_key, x.shape[0]))
-  game = functools.partial(_game, x=x, z=z, dropout_key=dropout_key, gan=gan)
+  game = functools.partial(
+    _game, x=x, z=z, dropout_key=dropout_key, gan=gan, y_real=y_real, y_fake=y_fake
+  )
   (d_loss, g_loss), vjp, aux = jax.vjp(game, state.g_params, state.d_params, has_aux=True)
   one, zero = jnp.ones_like(d_loss), jnp.zeros_like(d_loss)
   _, d_grads = vjp((one, zero))  # one forward pass, two backward passes
@@ -64,19 +84,24 @@ def _simultaneous(state: TrainState, x: Array, key: Array, gan: GAN, constrain: 
   return new_state, {'d_loss': d_loss, 'g_loss': g_loss, **aux}
 
 
-def _alternating(state: TrainState, xs: Array, key: Array, gan: GAN, constrain: Constrain):
+def _alternating(state: TrainState, batches, key: Array, gan: GAN, constrain: Constrain, y_fake):
   """Algorithm 1: k = d_steps D steps, each on its own minibatch and noise, then one G step."""
+  xs, ys = batches
   keys = jax.random.split(key, gan.d_steps + 1)
   d_keys, g_key = keys[:-1], keys[-1]
+  # G's labels: one row per D step, the last for the G step.
+  d_fake, g_fake = (None, None) if y_fake is None else (y_fake[:-1], y_fake[-1])
 
   def d_step(carry, inputs):
     d_params, d_opt_state = carry
-    x, step_key = inputs
+    x, y_real, y, step_key = inputs
     z_key, dropout_key = jax.random.split(step_key)
     z = constrain(gan.sample_noise(z_key, x.shape[0]))
 
     def d_objective(d_params):
-      (d_loss, _), aux = _game(state.g_params, d_params, x, z, dropout_key, gan=gan)
+      (d_loss, _), aux = _game(
+        state.g_params, d_params, x, z, dropout_key, gan=gan, y_real=y_real, y_fake=y
+      )
       return d_loss, aux
 
     (d_loss, aux), grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
@@ -84,14 +109,14 @@ def _alternating(state: TrainState, xs: Array, key: Array, gan: GAN, constrain: 
     return (d_params, d_opt_state), {'d_loss': d_loss, **aux}
 
   (d_params, d_opt_state), d_metrics = jax.lax.scan(
-    d_step, (state.d_params, state.d_opt_state), (xs, d_keys)
+    d_step, (state.d_params, state.d_opt_state), (xs, ys, d_fake, d_keys)
   )
 
   z_key, dropout_key = jax.random.split(g_key)
   z = constrain(gan.sample_noise(z_key, xs.shape[1]))
 
   def g_objective(g_params):
-    fake_logits = gan.discriminate(d_params, gan.generate(g_params, z), dropout_key=dropout_key)
+    fake_logits = _fake(gan, g_params, d_params, z, g_fake, dropout_key)
     return losses.GENERATOR_LOSSES[gan.g_loss](fake_logits)
 
   g_loss, g_grads = jax.value_and_grad(g_objective)(state.g_params)
@@ -104,14 +129,15 @@ def _alternating(state: TrainState, xs: Array, key: Array, gan: GAN, constrain: 
 
 
 def train_step(
-  state: TrainState, batch: Array, *, gan: GAN, constrain: Constrain = _identity
+  state: TrainState, batch: Batch, *, gan: GAN, constrain: Constrain = _identity
 ) -> tuple[TrainState, Metrics]:
   """One iteration of the game.
 
   Args:
     state: the training state.
     batch: real data, float32 [d_steps, batch_size, data_dim] (pixels in [0, 1] for images):
-      one minibatch per D step.
+      one minibatch per D step; for a conditional model (that, its labels int32 [d_steps,
+      batch_size]).
     gan: the static game (networks, optimisers, loss and update rule).
     constrain: applied to each [batch_size, ...] array drawn inside the step (the noise); the
       data-parallel wrapper passes a sharding constraint over the data axis.
@@ -122,10 +148,20 @@ def train_step(
     d_fake (mean D(G(z))), all from the dropped-out training pass.
   """
   key = jax.random.fold_in(state.rng, state.step)
+  xs, ys = _split_batch(batch)
+  if gan.conditional != (ys is not None):
+    raise ValueError('a conditional model trains on (images, labels), an unconditional on images')
+  y_fake = None
+  if gan.conditional:
+    label_key = jax.random.fold_in(key, _LABEL_STREAM)
+    y_fake = gan.sample_labels(label_key, state.class_mix, (xs.shape[0] + 1, xs.shape[1]))
   if gan.update == 'simultaneous':
-    new_state, metrics = _simultaneous(state, batch[0], key, gan, constrain)
+    y0 = None if ys is None else ys[0]
+    new_state, metrics = _simultaneous(
+      state, (xs[0], y0), key, gan, constrain, None if y_fake is None else y_fake[0]
+    )
   else:
-    new_state, metrics = _alternating(state, batch, key, gan, constrain)
+    new_state, metrics = _alternating(state, (xs, ys), key, gan, constrain, y_fake)
   if state.g_average is not None:
     new_state = new_state.replace(g_average=state.g_average.update(new_state.g_params, state.step))
   return new_state.replace(step=state.step + 1), metrics
@@ -141,7 +177,7 @@ def _epoch_permutation(rng: Array, epoch: Array, num_examples: int) -> Array:
 
 
 def train_steps(
-  state: TrainState, data: Array, *, gan: GAN, num_steps: int, constrain: Constrain = _identity
+  state: TrainState, data: Batch, *, gan: GAN, num_steps: int, constrain: Constrain = _identity
 ) -> tuple[TrainState, Metrics]:
   """`num_steps` iterations of `train_step` in one `lax.scan`, drawing batches on device.
 
@@ -151,7 +187,8 @@ def train_steps(
 
   Args:
     state: the training state.
-    data: the whole training split on device, uint8 [num_examples, data_dim].
+    data: the whole training split on device, uint8 [num_examples, data_dim]; for a
+      conditional model (that, its labels int32 [num_examples]).
     gan: the static game.
     num_steps: iterations to run (static).
     constrain: sharding constraint for per-example arrays (see train_step).
@@ -159,12 +196,13 @@ def train_steps(
   Returns:
     The state after `num_steps` iterations and the metrics of each, stacked: [num_steps].
   """
-  num_examples = data.shape[0]
+  images, labels = _split_batch(data)
+  num_examples = images.shape[0]
   spe, batch_size, k = gan.steps_per_epoch, gan.batch_size, gan.d_steps
 
   def body(carry, _):
     state, perm, perm_epoch = carry
-    xs = []
+    xs, ys = [], []
     for i in range(k):
       b = state.step * k + i  # minibatch index over the whole run
       epoch = b // spe
@@ -174,8 +212,11 @@ def train_steps(
         lambda: (_epoch_permutation(state.rng, epoch, num_examples), epoch),
       )
       idx = constrain(jax.lax.dynamic_slice_in_dim(perm, (b % spe) * batch_size, batch_size))
-      xs.append(gan.prepare(data[idx]))
-    state, metrics = train_step(state, jnp.stack(xs), gan=gan, constrain=constrain)
+      xs.append(gan.prepare(images[idx]))
+      if labels is not None:
+        ys.append(labels[idx])
+    batch = jnp.stack(xs) if labels is None else (jnp.stack(xs), jnp.stack(ys))
+    state, metrics = train_step(state, batch, gan=gan, constrain=constrain)
     return (state, perm, perm_epoch), metrics
 
   first_epoch = (state.step * k) // spe

@@ -380,20 +380,33 @@ class SampleGrid(Action):
     self.members, self.gan, self.every, self.image_shape = members, gan, every, image_shape
     noise = [grid_noise(gan, c) for c in members.configs]
     self.z = jnp.stack(noise) if members.stacked else noise[0]
+    # A conditional model's grid shows one class per row.
+    self.labels, self.columns = None, None
+    if gan.conditional:
+      labels, self.columns = sampling.class_rows(gan.num_classes, noise[0].shape[0])
+      self.labels = np.stack([labels] * len(noise)) if members.stacked else labels
 
   def __call__(self, step, state, metrics):
     members = self.members
     # Every process computes (a population's output is a collective); the primary writes.
     if members.stacked:
       samples = sampling.generate(
-        self.gan, state.generator_params(), self.z, mesh=members.mesh, members=True, display=True
+        self.gan,
+        state.generator_params(),
+        self.z,
+        self.labels,
+        mesh=members.mesh,
+        members=True,
+        display=True,
       )
     else:
-      samples = sampling.generate(self.gan, state.generator_params(), self.z, display=True)[None]
+      samples = sampling.generate(
+        self.gan, state.generator_params(), self.z, self.labels, display=True
+      )[None]
     if not members.primary:
       return None
     for i in members.live():
-      grid = images.make_grid(samples[i].reshape(-1, *self.image_shape))
+      grid = images.make_grid(samples[i].reshape(-1, *self.image_shape), columns=self.columns)
       images.save_png(os.path.join(members.workdirs[i], 'samples', f'step_{step:08d}.png'), grid)
       members.writers[i].write_image(step, 'samples', grid)
     return None

@@ -38,6 +38,8 @@ class Experiment:
   mesh: jax.sharding.Mesh
   train_images: np.ndarray  # uint8 [N, H, W, C]
   output_bias: np.ndarray | None
+  train_labels: np.ndarray | None = None  # int32 [N]
+  class_mix: np.ndarray | None = None  # a conditional model's class prior, [num_classes]
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -49,7 +51,17 @@ class Experiment:
       functools.partial(create_train_state, self.gan, self.config.seed),
       out_shardings=parallel.replicated(self.mesh),
     )
-    return init(self.output_bias)
+    return init(self.output_bias, self.class_mix)
+
+  def device_data(self):
+    """The training split on every device, as the fused step reads it: the flat images, and
+    for a conditional model (the images, the labels)."""
+    images = parallel.put_replicated(
+      self.train_images.reshape(len(self.train_images), -1), self.mesh
+    )
+    if self.class_mix is None:
+      return images
+    return images, parallel.put_replicated(self.train_labels, self.mesh)
 
 
 def setup(config: Config, mesh: jax.sharding.Mesh | None = None, *, members: int = 1) -> Experiment:
@@ -74,11 +86,13 @@ def setup(config: Config, mesh: jax.sharding.Mesh | None = None, *, members: int
     )
   data_dim = math.prod(split.images.shape[1:])
   resources.check_training(config, data_dim, split.num_examples, members)  # before allocating
-  gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples)
+  classes = data.num_classes(config.dataset)
+  gan = build_gan(config, data_dim=data_dim, num_train=split.num_examples, num_classes=classes)
   bias = None
   if config.g_output_bias == 'marginals' and gan.output == 'sigmoid':
     bias = models.marginal_logits(data.pixel_means(split.images))
-  return Experiment(config, gan, mesh, split.images, bias)
+  mix = data.class_mix(split.labels, classes) if gan.conditional else None
+  return Experiment(config, gan, mesh, split.images, bias, split.labels, mix)
 
 
 def train_and_evaluate(
@@ -122,9 +136,7 @@ def _train(
   primary = jax.process_index() == 0
   compile_steps = compile_steps or parallel.compile_train_steps  # looked up now: patchable
   state = exp.init_state()
-  train_data = parallel.put_replicated(
-    exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
-  )
+  train_data = exp.device_data()
   ckpt = checkpoint.Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
   try:  # until the members own it, every failure shuts the checkpointer down itself
     step = 0

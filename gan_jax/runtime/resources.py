@@ -80,11 +80,15 @@ def model_params(config: Config, data_dim: int) -> int:
 
 def _abstract_params(config: Config, data_dim: int) -> int:
   import jax
+  import numpy as np
 
+  from gan_jax import data
   from gan_jax.game.state import build_gan, create_train_state, param_count
 
-  gan = build_gan(config, data_dim=data_dim, num_train=config.batch_size)
-  state = jax.eval_shape(lambda: create_train_state(gan, 0, None))
+  classes = data.num_classes(config.dataset)
+  gan = build_gan(config, data_dim=data_dim, num_train=config.batch_size, num_classes=classes)
+  mix = np.full(classes, 1 / classes, np.float32) if gan.conditional else None
+  state = jax.eval_shape(lambda: create_train_state(gan, 0, None, mix))
   return param_count(state.g_params) + param_count(state.d_params)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from gan_jax import data
 from gan_jax.base.config import Config
+from gan_jax.base.errors import UserError
 from gan_jax.game.state import GAN, Params, TrainState, build_gan, create_train_state
 from gan_jax.runtime import checkpoint, parallel
 
@@ -25,6 +26,7 @@ def generate(
   gan: GAN,
   g_params: Params,
   z: jax.Array,
+  labels: np.ndarray | None = None,
   *,
   mesh: jax.sharding.Mesh | None = None,
   members: bool = False,
@@ -36,12 +38,13 @@ def generate(
     gan: the game.
     g_params: G's parameters; with `members`, stacked [M, ...].
     z: noise [N, noise_dim]; with `members`, [M, N, noise_dim], each member on its own.
+    labels: a conditional model's classes int [N] ([M, N] with `members`); None otherwise.
     mesh: where the parameters live, if across processes: the output is replicated on it, so
       every process reads it (every process must call).
     members: map over a leading member axis.
     display: GAN.generate_display (images to look at) instead of GAN.generate (what D sees).
   """
-  return np.asarray(_generator(gan, mesh, members, display)(g_params, z))
+  return np.asarray(_generator(gan, mesh, members, display)(g_params, z, labels))
 
 
 def draw(
@@ -52,18 +55,23 @@ def draw(
   seed: int = 0,
   batch_size: int = 1000,
   display: bool = False,
+  labels: np.ndarray | None = None,
 ) -> np.ndarray:
   """`num` samples of G as float32 [num, data_dim], from fresh noise drawn from `seed`.
 
   Batch b's noise is drawn from fold_in(PRNGKey(seed), b * batch_size): a sample depends on
-  (seed, batch_size, its index) only, whoever draws it (sampling, evaluation).
+  (seed, batch_size, its index) only, whoever draws it (sampling, evaluation). A conditional
+  model draws sample i of class labels[i] (int [num]; see class_mix_labels).
   """
+  if gan.conditional and (labels is None or len(labels) != num):
+    raise ValueError(f'a conditional model draws {num} samples of {num} labels, got {labels}')
   key = jax.random.PRNGKey(seed)
   out = [
     generate(
       gan,
       g_params,
       gan.sample_noise(jax.random.fold_in(key, start), min(batch_size, num - start)),
+      None if labels is None else np.asarray(labels[start : start + batch_size], np.int32),
       display=display,
     )
     for start in range(0, num, batch_size)
@@ -71,6 +79,60 @@ def draw(
   if not out:
     return np.zeros((0, gan.generator.output_dim), np.float32)
   return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def class_mix_labels(class_mix: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
+  """`num` labels int32 drawn from the class prior `class_mix` (the training split's class
+  frequencies): the condition of samples that stand for the data as a whole."""
+  mix = np.asarray(class_mix, np.float64)
+  return np.random.default_rng(seed).choice(len(mix), num, p=mix / mix.sum()).astype(np.int32)
+
+
+def class_rows(num_classes: int, num: int) -> tuple[np.ndarray, int]:
+  """Labels for a grid of `num` samples with one row per class: (int32 [num], columns).
+
+  Row r holds class r (the last class takes any rows beyond num_classes): a grid of 100 over
+  10 classes is 10 rows of 10 samples of one digit each.
+  """
+  columns = -(-num // num_classes)
+  labels = np.minimum(np.arange(num) // columns, num_classes - 1).astype(np.int32)
+  return labels, columns
+
+
+ROWS = 'rows'
+
+
+def parse_labels(text: str, num: int, num_classes: int, flag: str = '--labels'):
+  """A command line's choice of classes for `num` samples: (labels int32 [num], grid columns).
+
+  `text` is one class for every sample ('3'), one per sample ('3,3,7' for num 3), or 'rows' (a
+  grid with one class per row, class_rows). Columns is None unless 'rows'.
+
+  Raises:
+    UserError: not a list of integers, a class outside 0..num_classes-1, or as many labels as
+      neither 1 nor `num`.
+  """
+  if text.strip() == ROWS:
+    return class_rows(num_classes, num)
+  try:
+    labels = [int(part) for part in text.split(',')]
+  except ValueError:
+    raise UserError(
+      f'{flag}={text!r} is not a list of classes; pass integers such as {flag}=3,3,7, one '
+      f'for every sample ({flag}=3), or {flag}={ROWS}'
+    ) from None
+  bad = [y for y in labels if not 0 <= y < num_classes]
+  if bad:
+    raise UserError(
+      f'{flag}: {bad[0]} is not a class of this model (0..{num_classes - 1}); pass labels in '
+      'that range'
+    )
+  if len(labels) not in (1, num):
+    raise UserError(
+      f'{flag} lists {len(labels)} labels for --num={num} samples; pass one per sample, one '
+      f'for all, or {flag}={ROWS}'
+    )
+  return np.resize(np.asarray(labels, np.int32), num), None
 
 
 @dataclasses.dataclass
@@ -97,10 +159,21 @@ class Restored:
     """Whether `g_params` is an average of G."""
     return self.state.g_average is not None and not self.raw
 
-  def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+  @property
+  def class_mix(self) -> np.ndarray | None:
+    """A conditional model's class prior (its training split's class frequencies), else None."""
+    mix = self.state.class_mix
+    return None if mix is None else np.asarray(mix)
+
+  def sample(self, num: int, *, seed: int = 0, batch_size: int = 1000, labels=None) -> np.ndarray:
     """`num` samples [num, H, W, C] in [0, 1] from fresh noise drawn from `seed` (see draw); a
-    GCN model's contrast-stretched per image (GAN.to_display)."""
-    flat = draw(self.gan, self.g_params, num, seed=seed, batch_size=batch_size, display=True)
+    GCN model's contrast-stretched per image (GAN.to_display). A conditional model's are of
+    classes `labels` (int [num]), or without them of labels drawn from its class mix."""
+    if self.gan.conditional and labels is None:
+      labels = class_mix_labels(self.class_mix, num, seed=seed)
+    flat = draw(
+      self.gan, self.g_params, num, seed=seed, batch_size=batch_size, display=True, labels=labels
+    )
     return flat.reshape(-1, *self.image_shape)
 
 
@@ -118,12 +191,16 @@ def restore(workdir: str, step: int | None = None, *, raw: bool = False) -> Rest
     shape = data.image_shape(config.dataset)
     # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
     gan = games[config] = build_gan(
-      config, data_dim=int(np.prod(shape)), num_train=config.batch_size
+      config,
+      data_dim=int(np.prod(shape)),
+      num_train=config.batch_size,
+      num_classes=data.num_classes(config.dataset),
     )
     # A linear-output model has no marginal bias to restore over.
     bias = np.zeros(gan.generator.output_dim, np.float32) if gan.output == 'sigmoid' else None
+    mix = np.zeros(gan.num_classes, np.float32) if gan.conditional else None
     return checkpoint.abstract_like(
-      jax.eval_shape(lambda b: create_train_state(gan, config.seed, b), bias),
+      jax.eval_shape(lambda b, m: create_train_state(gan, config.seed, b, m), bias, mix),
       parallel.replicated(mesh),
     )
 

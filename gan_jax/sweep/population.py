@@ -159,17 +159,20 @@ def init_population(exp: train.Experiment, configs: Sequence[Config]) -> TrainSt
   """
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in configs])
   data_dim, num_train = exp.gan.generator.output_dim, exp.train_images.shape[0]
-  games = [build_gan(c, data_dim=data_dim, num_train=num_train) for c in configs]
+  classes = exp.gan.num_classes
+  games = [
+    build_gan(c, data_dim=data_dim, num_train=num_train, num_classes=classes) for c in configs
+  ]
   g_hparams, d_hparams = (_stack(h) for h in zip(*(member_hparams(g) for g in games)))
   average = {
     'decay': jnp.asarray([c.g_ema_decay for c in configs], jnp.float32),
     'warmup': jnp.asarray([c.g_ema_warmup for c in configs], jnp.float32),
   }
-  init = _compiled_init(program_game(configs[0], data_dim, num_train), exp.mesh)
-  return init(keys, g_hparams, d_hparams, average, exp.output_bias)
+  init = _compiled_init(program_game(configs[0], data_dim, num_train, classes), exp.mesh)
+  return init(keys, g_hparams, d_hparams, average, exp.output_bias, exp.class_mix)
 
 
-def program_game(config: Config, data_dim: int, num_train: int) -> GAN:
+def program_game(config: Config, data_dim: int, num_train: int, num_classes: int = 0) -> GAN:
   """One GAN object per program: what `config`'s shapes and code are, not its numbers.
 
   The optimisers read every number from their states (optim.py), so any member's game traces
@@ -178,18 +181,20 @@ def program_game(config: Config, data_dim: int, num_train: int) -> GAN:
   """
   config = structure(config)
   key = tuple((f, getattr(config, f)) for f in CHECKPOINT_FIELDS)
-  return _program_game(key, data_dim, num_train)
+  return _program_game(key, data_dim, num_train, num_classes)
 
 
 @functools.lru_cache(maxsize=16)
-def _program_game(key, data_dim: int, num_train: int) -> GAN:
-  return build_gan(Config(**dict(key)), data_dim=data_dim, num_train=num_train)
+def _program_game(key, data_dim: int, num_train: int, num_classes: int) -> GAN:
+  return build_gan(
+    Config(**dict(key)), data_dim=data_dim, num_train=num_train, num_classes=num_classes
+  )
 
 
 @functools.lru_cache(maxsize=16)
 def _compiled_init(gan: GAN, mesh: Mesh):
-  def init(key, g_h, d_h, average, bias):
-    state = create_train_state(gan, key, bias)
+  def init(key, g_h, d_h, average, bias, class_mix):
+    state = create_train_state(gan, key, bias, class_mix)
     if state.g_average is not None:
       state = state.replace(g_average=state.g_average.replace(**average))
     return state.replace(
@@ -197,7 +202,9 @@ def _compiled_init(gan: GAN, mesh: Mesh):
       d_opt_state=_with_hparams(state.d_opt_state, d_h),
     )
 
-  return jax.jit(jax.vmap(init, in_axes=(0, 0, 0, 0, None)), out_shardings=members_sharded(mesh))
+  return jax.jit(
+    jax.vmap(init, in_axes=(0, 0, 0, 0, None, None)), out_shardings=members_sharded(mesh)
+  )
 
 
 @functools.lru_cache(maxsize=64)
@@ -301,7 +308,9 @@ def _train(
   compile_steps,
 ) -> TrainState:
   template, mesh = configs[0], exp.mesh
-  gan = program_game(template, exp.gan.generator.output_dim, exp.train_images.shape[0])
+  gan = program_game(
+    template, exp.gan.generator.output_dim, exp.train_images.shape[0], exp.gan.num_classes
+  )
   compile_steps = compile_steps or _compiled_steps
   primary = distributed.is_primary()
   num = len(configs)
@@ -342,9 +351,7 @@ def _train(
     writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
     for w, f in zip(workdirs, failed)
   ]
-  train_data = parallel.put_replicated(
-    exp.train_images.reshape(exp.train_images.shape[0], -1), mesh
-  )
+  train_data = exp.device_data()
 
   def line(step, rate, scalars):
     summary = [

@@ -10,7 +10,7 @@ Each model lives in its own module with a `build(config, data_dim, **widths)` re
 import dataclasses
 from typing import Callable
 
-from gan_jax.game.models import cifar10_conv, cifar10_fc, mnist_mlp
+from gan_jax.game.models import cifar10_conv, cifar10_fc, conditional, mnist_mlp
 from gan_jax.game.models.layers import ACTIVATIONS, Maxout, sample_noise, uniform_init
 from gan_jax.game.models.mnist_mlp import Discriminator, Generator, marginal_logits
 
@@ -42,6 +42,8 @@ class Model:
     image_shape: the only image shape it takes, or None (any: it flattens).
     recipe: the original config's flag values (its flagfile sets them), or {}.
     widths: the module's width table (tests shrink it), or {}.
+    conditional: G(z, y) and D(x, y), y one-hot over the data set's classes (GAN.generate and
+      GAN.discriminate take the labels); else G(z) and D(x).
   """
 
   name: str
@@ -51,6 +53,7 @@ class Model:
   image_shape: tuple[int, int, int] | None = None
   recipe: dict = dataclasses.field(default_factory=dict)
   widths: dict = dataclasses.field(default_factory=dict)
+  conditional: bool = False
 
 
 _REGISTRY: dict[str, Model] = {}
@@ -94,5 +97,24 @@ register(
     image_shape=cifar10_conv.IMAGE_SHAPE,
     recipe=cifar10_conv.RECIPE,
     widths=cifar10_conv.WIDTHS,
+  )
+)
+register(
+  Model(
+    'mnist_cgan',
+    conditional.build_mirza,
+    output='sigmoid',
+    preprocessing='pixels',
+    widths=conditional.WIDTHS,
+    conditional=True,
+  )
+)
+register(
+  Model(
+    'mnist_mlp_cgan',
+    conditional.build_concat,
+    output='sigmoid',
+    preprocessing='pixels',
+    conditional=True,
   )
 )
