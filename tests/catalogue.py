@@ -551,6 +551,38 @@ ROWS = [
     [],
   ),
   # ---------------------------------------------------------------- experiments.sample
+  (
+    'sample_labels_out_of_range',
+    SAMPLE,
+    ['--workdir={cgan_run}', '--num=2', '--labels=3,12', '--out={tmp}/x.png'],
+    2,
+    ['--labels: 12 is not a class of this model (0..9)'],
+    ['cgan_run'],
+  ),
+  (
+    'sample_labels_count_mismatch',
+    SAMPLE,
+    ['--workdir={cgan_run}', '--num=5', '--labels=1,2', '--out={tmp}/x.png'],
+    2,
+    ['--labels lists 2 labels for --num=5 samples', 'one per sample'],
+    ['cgan_run'],
+  ),
+  (
+    'sample_labels_not_classes',
+    SAMPLE,
+    ['--workdir={cgan_run}', '--labels=three', '--out={tmp}/x.png'],
+    2,
+    ["--labels='three' is not a list of classes"],
+    ['cgan_run'],
+  ),
+  (
+    'sample_labels_unconditional',
+    SAMPLE,
+    ['--workdir={run}', '--labels=3', '--out={tmp}/x.png'],
+    2,
+    ['--labels needs a conditional model', '--model=mnist_mlp', 'drop --labels'],
+    ['run'],
+  ),
   ('sample_no_workdir', SAMPLE, ['--out={tmp}/x.png'], 2, ['--workdir', 'must have a value'], []),
   (
     'sample_empty_workdir',
@@ -1401,6 +1433,23 @@ def _bomb_idx(path: str, _) -> None:
   _write(images + '.gz', gzip.compress(header + bytes(10**8), mtime=0))
 
 
+_CGAN_RUN = {}
+
+
+def _cgan_run_copy(path: str, trained: str) -> None:
+  """A trained conditional run (the test config's nets conditioned by concatenation), trained
+  once beside `trained` and copied."""
+  if trained not in _CGAN_RUN:
+    from gan_jax.loop import train
+    from tests.helpers import make_test_config
+
+    source = os.path.join(os.path.dirname(trained), 'cgan_trained')
+    config = make_test_config('--model=mnist_mlp_cgan', '--num_steps=20')
+    train.train_and_evaluate(config, source)
+    _CGAN_RUN[trained] = source
+  shutil.copytree(_CGAN_RUN[trained], path)
+
+
 def _run_copy(change=None):
   def build(path, trained):
     shutil.copytree(trained, path)
@@ -1525,6 +1574,7 @@ def _reproduction(seeds: tuple[int, ...]):
 # name -> (file name in the sandbox, builder(path, trained run)).
 FIXTURES = {
   'run': ('run', _run_copy()),
+  'cgan_run': ('cgan_run', _cgan_run_copy),
   'busy_run': ('busy_run', _busy),
   'run_lock_dir': ('run_lock_dir', _run_copy(_lock_is_a_directory)),
   'run_checkpoints_file': ('run_checkpoints_file', _run_copy(_replace_with_file('checkpoints'))),

@@ -297,6 +297,17 @@ def test_sample_cli_draws_by_class_and_says_when_it_draws_the_mix(cgan_run, tmp_
   assert "drawn from the training split's class mix" in out.stdout
 
 
+def test_a_conditional_run_refuses_data_without_labels(monkeypatch):
+  """A training split whose labels name one class (all 0: no labels) is one DataError, raised
+  in setup, before any workdir is touched."""
+  split = data.load_split('mnist_5k', 'train')
+  blank = data.Split(split.images, np.zeros_like(split.labels))
+  monkeypatch.setattr(data, 'load_split', lambda *a, **k: blank)
+  with pytest.raises(DataError, match='no class labels to condition on'):
+    train.setup(make_test_config('--model=mnist_mlp_cgan'))
+  train.setup(make_test_config())  # an unconditional model trains on it
+
+
 def test_class_mix_needs_labelled_data():
   np.testing.assert_allclose(data.class_mix(np.array([0, 1, 1, 3]), 4), [0.25, 0.5, 0, 0.25])
   with pytest.raises(DataError, match='no class labels to condition on'):
