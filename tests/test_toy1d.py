@@ -50,11 +50,11 @@ def test_a_frozen_net_does_not_move_and_its_optimiser_state_is_kept():
 
 def test_config_errors_name_the_flag():
   with pytest.raises(ConfigError, match='--num_steps=70 must be a multiple of 50'):
-    ToyConfig(num_steps=70).validate()
+    ToyConfig(num_steps=70)
   with pytest.raises(ConfigError, match='--early_step=75 must be a checkpoint'):
-    ToyConfig(early_step=75).validate()
+    ToyConfig(early_step=75)
   with pytest.raises(ConfigError, match='--d_steps=5 needs --update=alternating'):
-    ToyConfig(update='simultaneous', d_steps=5).validate()
+    ToyConfig(update='simultaneous', d_steps=5)
   assert ToyConfig(num_steps=500).checkpoints(500) == [0, 50, 100, 200, 400, 500]
 
 
@@ -143,7 +143,7 @@ def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
   except ConfigError as e:
     assert str(e) and '\n' not in str(e)
   else:
-    assert config.validate() is config
+    assert config.replace() == config  # construction validates: a copy is valid and equal
 
 
 # ------------------------------------------------------------------ the experiments, tiny
