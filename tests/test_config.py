@@ -166,6 +166,7 @@ def test_the_field_lists_are_read_from_the_roles():
     ('g_ema_warmup', 2e9, '--g_ema_warmup must be in [1, 1e+09] (1: no warm-up), got 2000000000.0'),
     ('rollback_lr_factor', 1.0, '--rollback_lr_factor must be in (0, 1), got 1.0'),
     ('d_units', (240, 0), '--d_units must hold positive widths, got [240, 0]'),
+    ('g_hidden', (), '--g_hidden must hold positive widths, got []'),  # none is no width
     ('d_keep_probs', (0.8, 1.5, 0.5), '--d_keep_probs must be in (0, 1], got [0.8, 1.5, 0.5]'),
     ('seed', -1, '--seed must be >= 0, got -1'),
     ('seed', 2**32, '--seed=4294967296 is above 4294967295; JAX keeps only 32 bits'),

@@ -162,7 +162,7 @@ class Range:
   def check(self, flag: str, value) -> None:
     """Raises ConfigError (the flag, the range, the value) unless `value` lies in the range."""
     if isinstance(value, tuple):
-      if all(v in self for v in value):
+      if value and all(v in self for v in value):
         return
       what = f'hold {self} {self.unit}' if self.unit else f'be {self}'
       raise ConfigError(f'{flag} must {what}, got {list(value)}')
@@ -233,7 +233,8 @@ def check_fields(config) -> None:
     is_list = isinstance(default, tuple)
     if is_list:
       item_type = type(default[0])
-      if not value or not all(_is_type(v, item_type) for v in value):
+      # An empty list fails its range (one message for widths whether none or a bad one).
+      if not all(_is_type(v, item_type) for v in value) or not (value or f.metadata['bounds']):
         raise ConfigError(
           f'{flag} must be a non-empty list of {item_type.__name__}s, got {value!r}'
         )
