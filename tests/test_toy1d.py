@@ -90,11 +90,13 @@ def test_every_config_field_is_a_flag_with_its_default():
 @pytest.mark.parametrize(
   'args, message',
   [
-    (['--seed=-1'], '--seed=-1 must be in [0, 4294967295]'),
+    # The toy's fields share the main config's helper, and so its messages.
+    (['--seed=-1'], '--seed must be >= 0, got -1'),
+    (['--seed=4294967296'], '--seed=4294967296 is above 4294967295; JAX keeps only 32 bits'),
     (['--g_hidden='], '--g_hidden must hold positive widths, got []'),
     (['--x_range=1,-1'], '--x_range must be two numbers lo,hi with lo < hi'),
     (['--x_range=-inf,1'], '--x_range=-inf,1.0 holds a number that is not finite'),
-    (['--num_x=1'], '--num_x must be at least 2, got 1'),
+    (['--num_x=1'], '--num_x must be >= 2, got 1'),
     (['--final_lr_fraction=2'], '--final_lr_fraction must be in [0, 1], got 2.0'),
     # Finite in float64, inf in float32 (the devices' type): refused before the game.
     (['--g_learning_rate=1e308'], '--g_learning_rate=1e+308 overflows float32'),
