@@ -1,7 +1,7 @@
 """Command-line flags generated from a config dataclass, so the two never drift apart.
 
 A config class is a frozen dataclass whose every field has a default and a `help` string in
-its metadata (and optionally `choices`), with a `validate()` method that raises ConfigError.
+its metadata (and optionally `choices`), validated at construction (ConfigError).
 A field's flag type follows its default: bool, int, float, str, or a tuple (a comma-separated
 list of its first item's type); a field with `choices` is an enum. `Config` (the main
 experiment) is one such class, `experiments.toy1d.config.ToyConfig` another.
@@ -66,9 +66,7 @@ def from_flags(config_cls: type[ConfigT], flag_values: flags.FlagValues = FLAGS)
           f'{item_type.__name__}s, got {",".join(value)!r}'
         ) from None
     values[f.name] = value
-  config = config_cls(**values)
-  config.validate()
-  return config
+  return config_cls(**values)
 
 
 def from_args(config_cls: type[ConfigT], args: Sequence[str]) -> ConfigT:

@@ -116,7 +116,7 @@ def test_one_and_four_devices_give_the_same_average():
 )
 def test_bad_average_flags_are_one_line(flags, message):
   with pytest.raises(ConfigError, match=message.replace('[', r'\[').replace(')', r'\)')):
-    Config(**flags).validate()
+    Config(**flags)
 
 
 @pytest.fixture(scope='module')

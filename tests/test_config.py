@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from experiments import flags as gan_flags
 from experiments.flags import config_from_args
+from gan_jax.base import config as config_lib
 from gan_jax.base.config import CHECKPOINT_FIELDS, Config
 from gan_jax.base.errors import ConfigError
 from tests.helpers import TEST_FLAGS, make_test_config, run_module
@@ -121,8 +122,104 @@ def test_every_field_is_a_flag_listed_by_helpfull():
     assert f'--{common}' in result.stdout
 
 
-def test_checkpoint_fields_exist():
-  assert set(CHECKPOINT_FIELDS) <= set(FIELDS)
+def test_every_field_declares_its_role():
+  assert {f.metadata['role'] for f in FIELDS.values()} <= set(config_lib.ROLES)
+
+
+def test_the_field_lists_are_read_from_the_roles():
+  """What a checkpoint is of (shapes and numbers) and what a population's members may differ
+  in (numbers), as their definitions say; the schedule and the paths are neither."""
+  assert set(CHECKPOINT_FIELDS) == {
+    n for n, f in FIELDS.items() if f.metadata['role'] in (config_lib.SHAPE, config_lib.NUMERIC)
+  }
+  assert set(config_lib.NUMERIC_FIELDS) < set(CHECKPOINT_FIELDS)
+  # The population shares every number the optimisers and the average keep in their states.
+  assert set(config_lib.NUMERIC_FIELDS) == {
+    'seed',
+    'learning_rate',
+    'd_learning_rate',
+    'lr_decay',
+    'min_learning_rate',
+    'momentum',
+    'final_momentum',
+    'momentum_saturate_epoch',
+    'adam_b1',
+    'adam_b2',
+    'g_ema_decay',
+    'g_ema_warmup',
+  }
+  for name in ('num_steps', 'log_every', 'data_dir', 'manual_dir', 'steps_per_call'):
+    assert name not in CHECKPOINT_FIELDS, name
+  # The population's own list is the derived one, not a copy.
+  from gan_jax.sweep import population
+
+  assert population.NUMERIC_FIELDS is config_lib.NUMERIC_FIELDS
+
+
+@pytest.mark.parametrize(
+  'field, value, message',
+  [
+    ('noise_dim', 0, '--noise_dim must be positive, got 0'),
+    ('d_learning_rate', -0.1, '--d_learning_rate must be >= 0, got -0.1'),
+    ('lr_decay', 0.5, '--lr_decay must be >= 1 (1 disables decay), got 0.5'),
+    ('adam_b2', 1.0, '--adam_b2 must be in [0, 1), got 1.0'),
+    ('g_ema_warmup', 2e9, '--g_ema_warmup must be in [1, 1e+09] (1: no warm-up), got 2000000000.0'),
+    ('rollback_lr_factor', 1.0, '--rollback_lr_factor must be in (0, 1), got 1.0'),
+    ('d_units', (240, 0), '--d_units must hold positive widths, got [240, 0]'),
+    ('g_hidden', (), '--g_hidden must hold positive widths, got []'),  # none is no width
+    ('d_keep_probs', (0.8, 1.5, 0.5), '--d_keep_probs must be in (0, 1], got [0.8, 1.5, 0.5]'),
+    ('seed', -1, '--seed must be >= 0, got -1'),
+    ('seed', 2**32, '--seed=4294967296 is above 4294967295; JAX keeps only 32 bits'),
+    ('seed', 2**31, None),  # a seed is 32 bits unsigned, not int32
+    ('num_steps', 2**31, '--num_steps=2147483648 is beyond 2147483647'),
+    ('learning_rate', 1e39, '--learning_rate=1e+39 overflows float32'),
+    ('d_keep_probs', (0.8, float('nan'), 0.5), '--d_keep_probs=0.8,nan,0.5 holds a number that'),
+    ('data_dir', 'a\nb', "--data_dir='a\\nb' holds the control character"),
+  ],
+)
+def test_each_field_is_checked_against_its_range_at_construction(field, value, message):
+  if message is None:
+    assert getattr(Config(**{field: value}), field) == value
+    return
+  with pytest.raises(ConfigError) as e:
+    Config(**{field: value})
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+def test_an_invalid_config_cannot_be_made_by_replace_or_from_json():
+  config = Config()
+  with pytest.raises(ConfigError, match='--batch_size must be positive'):
+    config.replace(batch_size=0)
+  with pytest.raises(ConfigError, match='--momentum must be in'):
+    Config.from_dict({'momentum': 1.5})
+
+
+def test_the_model_table_decides_what_a_config_may_pair():
+  for name, facts in config_lib.MODELS.items():
+    config = Config(model=name, dataset=facts.datasets[-1])
+    assert config.resolved_preprocessing == facts.preprocessing
+  # The original cifar10 configs contrast-normalise (pylearn2 `gcn: 55.`); mnist.yaml does not.
+  assert [f.preprocessing for f in config_lib.MODELS.values()] == [
+    'pixels',
+    'gcn',
+    'gcn',
+    'pixels',
+    'pixels',
+  ]
+  assert config_lib.MLP_SHAPE_FIELDS == (
+    'g_hidden',
+    'g_activation',
+    'g_init_scale',
+    'd_units',
+    'd_pieces',
+    'd_init_scale',
+    'd_keep_probs',
+  )
+
+
+def test_d_rate_else_g_rate():
+  assert Config(learning_rate=0.1).discriminator_learning_rate == 0.1
+  assert Config(learning_rate=0.1, d_learning_rate=0.02).discriminator_learning_rate == 0.02
 
 
 # Property: any value for any flag gives a valid Config or a one-line ConfigError, never
@@ -144,7 +241,6 @@ def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
   except ConfigError as e:
     assert str(e) and '\n' not in str(e)
   else:
-    assert config.validate() is config
     assert Config.from_json(config.to_json()) == config
 
 
@@ -166,10 +262,9 @@ class _Small:
   widths: tuple = _flag((1, 2), 'A list of ints.')
   path: str = _flag('', 'A string.')
 
-  def validate(self):
+  def __post_init__(self):
     if self.count < 0:
       raise ConfigError(f'--count must be >= 0, got {self.count}')
-    return self
 
 
 def test_flags_are_generated_from_any_config_dataclass():
@@ -194,7 +289,7 @@ def test_flags_are_generated_from_any_config_dataclass():
 @pytest.mark.parametrize(
   'args, message',
   [
-    (['--count=-1'], '--count must be >= 0, got -1'),  # the class's validate()
+    (['--count=-1'], '--count must be >= 0, got -1'),  # the class's __post_init__
     (['--widths=1,x'], '--widths must be a comma-separated list of ints'),
     (['--name=c'], 'flag --name=c'),  # absl's enum check
   ],

@@ -94,10 +94,44 @@ def test_paper_sgd_differs_from_optax_sgd_trace():
   assert float(u_ref['w'][0]) == pytest.approx(-0.075, rel=1e-6)
 
 
+# The original recipe's numbers, as make_optimizer takes them (the flags of the same names).
+RECIPE = dict(
+  learning_rate=0.1,
+  lr_decay=1.000004,
+  min_learning_rate=1e-6,
+  momentum=0.5,
+  final_momentum=0.7,
+  momentum_saturate_epoch=250,
+  adam_b1=0.5,
+  adam_b2=0.999,
+)
+
+
+def test_make_optimizer_takes_numbers_and_builds_the_named_recipe():
+  params = {'w': jnp.array([1.0, -2.0])}
+  g = {'w': jnp.array([0.3, -0.7])}
+  tx = optim.make_optimizer('sgd_momentum', **RECIPE, steps_per_epoch=10)
+  updates = [tx.update(g, tx.init(params))[0], _paper().update(g, _paper().init(params))[0]]
+  np.testing.assert_array_equal(updates[0]['w'], updates[1]['w'])
+  with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+    optim.make_optimizer('rmsprop', **RECIPE, steps_per_epoch=10)
+
+
+def test_the_game_gives_d_its_own_rate_else_g_s():
+  """build_gan's two optimisers: G at --learning_rate, D at --d_learning_rate unless that is 0."""
+  from gan_jax.game.state import build_gan
+
+  def rates(config):
+    gan = build_gan(config, data_dim=4, num_train=100)
+    return [float(tx.init({}).hparams['learning_rate']) for tx in (gan.g_tx, gan.d_tx)]
+
+  assert rates(Config(learning_rate=0.25)) == [0.25, 0.25]
+  assert rates(Config(learning_rate=0.25, d_learning_rate=0.125)) == [0.25, 0.125]
+
+
 def test_hyperparameters_live_in_the_state_for_sweeps():
   """A vmapped population with different learning rates steps each member with its own rate."""
-  config = Config(optimizer='sgd_momentum')
-  tx = optim.make_optimizer(config, steps_per_epoch=10)
+  tx = optim.make_optimizer('sgd_momentum', **RECIPE, steps_per_epoch=10)
   params = {'w': jnp.zeros(2)}
   states = jax.vmap(
     lambda lr: tx.init(params)._replace(hparams={**tx.init(params).hparams, 'learning_rate': lr})
@@ -108,8 +142,8 @@ def test_hyperparameters_live_in_the_state_for_sweeps():
 
 
 def test_adam_by_flag_keeps_its_hyperparameters_in_state():
-  config = Config(optimizer='adam', learning_rate=2e-4, adam_b1=0.5)
-  state = optim.make_optimizer(config, steps_per_epoch=10).init({'w': jnp.zeros(3)})
+  numbers = {**RECIPE, 'learning_rate': 2e-4, 'adam_b1': 0.5}
+  state = optim.make_optimizer('adam', **numbers, steps_per_epoch=10).init({'w': jnp.zeros(3)})
   assert float(state.hyperparams['learning_rate']) == pytest.approx(2e-4)
   assert float(state.hyperparams['b1']) == pytest.approx(0.5)
 

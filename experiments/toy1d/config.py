@@ -8,7 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.toy1d import theory
-from gan_jax.base.config import MAX_SEED, check_float32, check_int32
+from gan_jax.base.config import (
+  NON_NEGATIVE,
+  NUMERIC,
+  POSITIVE,
+  SCHEDULE,
+  SEED,
+  SHAPE,
+  WIDTHS,
+  Range,
+  check_fields,
+  field,
+)
 from gan_jax.base.errors import ConfigError
 from gan_jax.runtime import resources
 
@@ -47,134 +58,118 @@ DATA = {
 }
 
 
-def _field(default, help_text, *, choices=None):
-  return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices})
-
-
 @dataclasses.dataclass(frozen=True)
 class ToyConfig:
   """One 1-D experiment. Defaults: Algorithm 1 with k = 1 and the non-saturating G loss."""
 
-  data: str = _field(
+  data: str = field(
     'gaussian',
     'p_data: a Gaussian or a two-mode mixture (the modes view always uses the mixture).',
+    role=SHAPE,
     choices=tuple(DATA),
   )
-  g_loss: str = _field(
-    'non_saturating', 'Generator loss of the main game.', choices=('non_saturating', 'minimax')
+  g_loss: str = field(
+    'non_saturating',
+    'Generator loss of the main game.',
+    role=SHAPE,
+    choices=('non_saturating', 'minimax'),
   )
-  update: str = _field(
-    'alternating', 'Update rule of the main game.', choices=('alternating', 'simultaneous')
+  update: str = field(
+    'alternating',
+    'Update rule of the main game.',
+    role=SHAPE,
+    choices=('alternating', 'simultaneous'),
   )
-  d_steps: int = _field(1, 'D steps per G step (k) of the main game.')
-  num_steps: int = _field(6000, 'Iterations of the main game.')
-  batch_size: int = _field(128, 'Samples of p_data and of p_z per D or G step.')
+  d_steps: int = field(1, 'D steps per G step (k) of the main game.', role=SHAPE, bounds=POSITIVE)
+  num_steps: int = field(6000, 'Iterations of the main game.', role=SCHEDULE, bounds=POSITIVE)
+  batch_size: int = field(
+    128, 'Samples of p_data and of p_z per D or G step.', role=SHAPE, bounds=POSITIVE
+  )
   # Adam (beta1 = 0.5), cosine decay to final_lr_fraction so the game settles at the end. D
   # learns faster than G: with equal rates the game kept oscillating (JSD 0.02-0.05).
-  g_learning_rate: float = _field(5e-4, 'Initial Adam learning rate of G (cosine decay).')
-  d_learning_rate: float = _field(4e-3, 'Initial Adam learning rate of D (cosine decay).')
-  final_lr_fraction: float = _field(
+  g_learning_rate: float = field(
+    5e-4, 'Initial Adam learning rate of G (cosine decay).', role=NUMERIC, bounds=POSITIVE
+  )
+  d_learning_rate: float = field(
+    4e-3, 'Initial Adam learning rate of D (cosine decay).', role=NUMERIC, bounds=POSITIVE
+  )
+  final_lr_fraction: float = field(
     0.05,
     'Both learning rates decay to this fraction of their initial value at the end of the game.',
+    role=NUMERIC,
+    bounds=Range(0, 1),
   )
-  g_hidden: tuple[int, ...] = _field((32, 32), "Widths of G's ReLU hidden layers.")
-  d_units: tuple[int, ...] = _field((32, 32), "Units of each of D's maxout layers.")
-  d_pieces: int = _field(4, 'Pieces per maxout unit.')
-  init_scale: float = _field(0.5, 'Weights of both nets ~ U(-scale, scale).')
+  g_hidden: tuple[int, ...] = field(
+    (32, 32), "Widths of G's ReLU hidden layers.", role=SHAPE, bounds=WIDTHS
+  )
+  d_units: tuple[int, ...] = field(
+    (32, 32), "Units of each of D's maxout layers.", role=SHAPE, bounds=WIDTHS
+  )
+  d_pieces: int = field(4, 'Pieces per maxout unit.', role=SHAPE, bounds=POSITIVE)
+  init_scale: float = field(
+    0.5, 'Weights of both nets ~ U(-scale, scale).', role=SHAPE, bounds=POSITIVE
+  )
   # G(z) starts mostly left of the data, a poor G as early in training.
-  g_output_bias: float = _field(-1.0, "G's initial output bias.")
-  seed: int = _field(0, 'Seed of the main game.')
-  chunk_steps: int = _field(
-    50, 'Steps fused per compiled call; checkpoints at 0, chunk_steps * 2^i and num_steps.'
+  g_output_bias: float = field(-1.0, "G's initial output bias.", role=SHAPE)
+  seed: int = field(0, 'Seed of the main game.', role=NUMERIC, bounds=NON_NEGATIVE, device=SEED)
+  chunk_steps: int = field(
+    50,
+    'Steps fused per compiled call; checkpoints at 0, chunk_steps * 2^i and num_steps.',
+    role=SCHEDULE,
+    bounds=POSITIVE,
   )
   # Figure 1: (a) is the game at early_step; (b) trains D d_fit_steps with G fixed (also how
   # C(G) is estimated at each checkpoint); (c) then trains G g_fit_steps with D fixed.
-  early_step: int = _field(50, 'The checkpoint shown as Figure 1 (a).')
-  d_fit_steps: int = _field(1000, 'D steps with G fixed when training D towards D*.')
-  d_fit_batch_size: int = _field(512, 'Batch size of the D steps towards D*.')
-  d_fit_learning_rate: float = _field(
-    3e-3, 'Constant Adam learning rate of the D steps towards D*.'
+  early_step: int = field(50, 'The checkpoint shown as Figure 1 (a).', role=SCHEDULE)
+  d_fit_steps: int = field(
+    1000, 'D steps with G fixed when training D towards D*.', role=SCHEDULE, bounds=POSITIVE
   )
-  g_fit_steps: int = _field(20, 'G steps with D fixed of Figure 1 (c).')
-  saturation_steps: int = _field(
-    1000, 'D steps (G fixed) of the saturation check, measured every chunk_steps.'
+  d_fit_batch_size: int = field(
+    512, 'Batch size of the D steps towards D*.', role=SHAPE, bounds=POSITIVE
+  )
+  d_fit_learning_rate: float = field(
+    3e-3, 'Constant Adam learning rate of the D steps towards D*.', role=NUMERIC, bounds=POSITIVE
+  )
+  g_fit_steps: int = field(
+    20, 'G steps with D fixed of Figure 1 (c).', role=SCHEDULE, bounds=POSITIVE
+  )
+  saturation_steps: int = field(
+    1000,
+    'D steps (G fixed) of the saturation check, measured every chunk_steps.',
+    role=SCHEDULE,
+    bounds=POSITIVE,
   )
   # The mode-collapse view: each game of MODE_GAMES on the mixture, mode_seeds seeds each, G
   # starting with the median of G(z) at mode_start: on the left mode, as after a collapse, so
   # the view asks whether a game finds the other mode. (Started halfway, at 0, all 24 runs of
   # a 4-seed trial found both.)
-  mode_steps: int = _field(1200, 'Iterations of each mode-view game.')
-  mode_seeds: int = _field(3, 'Seeds of each mode-view game.')
-  mode_start: float = _field(
+  mode_steps: int = field(
+    1200, 'Iterations of each mode-view game.', role=SCHEDULE, bounds=POSITIVE
+  )
+  mode_seeds: int = field(3, 'Seeds of each mode-view game.', role=SCHEDULE, bounds=POSITIVE)
+  mode_start: float = field(
     -1.5,
     'Where the mode-view games start G (the median of G(z)): '
     '-1.5 is on the left mode, 0 halfway between the modes.',
+    role=NUMERIC,
   )
   # The grids everything is measured on: x cells over x_range, z points over p_z's support.
-  x_range: tuple[float, float] = _field(
-    (-5.0, 5.0), 'The interval of x the densities are measured on: lo,hi.'
+  x_range: tuple[float, float] = field(
+    (-5.0, 5.0), 'The interval of x the densities are measured on: lo,hi.', role=SHAPE
   )
-  num_x: int = _field(2000, 'Cells of the x grid.')
-  num_z: int = _field(2001, "Points of the z grid on p_z's support.")
+  num_x: int = field(2000, 'Cells of the x grid.', role=SHAPE, bounds=Range(2))
+  num_z: int = field(2001, "Points of the z grid on p_z's support.", role=SHAPE, bounds=Range(2))
 
   def replace(self, **changes) -> 'ToyConfig':
     return dataclasses.replace(self, **changes)
 
-  def validate(self) -> 'ToyConfig':
-    """Raises ConfigError naming the flag and the fix."""
-    for f in dataclasses.fields(self):
-      value = getattr(self, f.name)
-      if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f'--{f.name}={value} is not a finite number; pass a real value')
-      if isinstance(value, tuple) and not all(math.isfinite(v) for v in value):
-        raise ConfigError(
-          f'--{f.name}={",".join(map(str, value))} holds a number that is not '
-          'finite; pass real values'
-        )
-      for number in value if isinstance(value, tuple) else [value]:
-        if isinstance(number, float):
-          check_float32(f'--{f.name}', number)
-        elif isinstance(number, int) and not isinstance(number, bool) and f.name != 'seed':
-          check_int32(f'--{f.name}', number)
-      choices = f.metadata['choices']
-      if choices and value not in choices:
-        raise ConfigError(f'--{f.name}={value} is not one of {", ".join(choices)}')
-    for name in (
-      'num_steps',
-      'batch_size',
-      'd_steps',
-      'g_learning_rate',
-      'd_learning_rate',
-      'chunk_steps',
-      'd_fit_steps',
-      'd_fit_batch_size',
-      'g_fit_steps',
-      'mode_steps',
-      'mode_seeds',
-      'saturation_steps',
-      'd_pieces',
-      'init_scale',
-      'd_fit_learning_rate',
-    ):
-      if not getattr(self, name) > 0:
-        raise ConfigError(f'--{name} must be positive, got {getattr(self, name)}')
-    for name in ('g_hidden', 'd_units'):
-      widths = getattr(self, name)
-      if not widths or any(v <= 0 for v in widths):
-        raise ConfigError(f'--{name} must hold positive widths, got {list(widths)}')
-    if not 0 <= self.final_lr_fraction <= 1:
-      raise ConfigError(f'--final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}')
-    if not 0 <= self.seed <= MAX_SEED:
-      raise ConfigError(
-        f'--seed={self.seed} must be in [0, {MAX_SEED}] (JAX keeps 32 bits of a seed)'
-      )
+  def __post_init__(self):
+    """Validates at construction: raises ConfigError naming the flag and the fix."""
+    check_fields(self)
     if len(self.x_range) != 2 or not self.x_range[0] < self.x_range[1]:
       raise ConfigError(
         f'--x_range must be two numbers lo,hi with lo < hi, got {list(self.x_range)}'
       )
-    for name in ('num_x', 'num_z'):
-      if getattr(self, name) < 2:
-        raise ConfigError(f'--{name} must be at least 2, got {getattr(self, name)}')
     for name in ('num_steps', 'd_fit_steps', 'mode_steps', 'saturation_steps'):
       if getattr(self, name) % self.chunk_steps:
         raise ConfigError(
@@ -188,7 +183,6 @@ class ToyConfig:
       )
     if self.update == 'simultaneous' and self.d_steps != 1:
       raise ConfigError(f'--d_steps={self.d_steps} needs --update=alternating')
-    return self
 
   def memory_bytes(self) -> int:
     """A generous estimate of what the experiments hold at once: each net's state (Adam's two

@@ -328,7 +328,6 @@ def run(
 
   figure1 and theory share one game. Returns the wall time of each part, in seconds.
   """
-  config.validate()
   config.check_memory()  # before the workdir is claimed or anything allocated
   unknown = set(experiments) - set(EXPERIMENTS)
   if unknown:

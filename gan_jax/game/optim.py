@@ -11,8 +11,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.base.config import Config
-
 
 class PaperSGDState(NamedTuple):
   count: jax.Array  # updates applied so far
@@ -81,28 +79,41 @@ def paper_sgd(
 
 
 def make_optimizer(
-  config: Config, steps_per_epoch: int, learning_rate: float | None = None
+  kind: str,
+  *,
+  learning_rate: float,
+  lr_decay: float,
+  min_learning_rate: float,
+  momentum: float,
+  final_momentum: float,
+  momentum_saturate_epoch: int,
+  adam_b1: float,
+  adam_b2: float,
+  steps_per_epoch: int,
 ) -> optax.GradientTransformation:
-  """The optimiser of a net (the original code uses the same recipe for D and G).
+  """The optimiser of one net (the original code uses the same recipe for D and G).
 
-  `learning_rate` overrides config.learning_rate (the discriminator's --d_learning_rate).
+  Args:
+    kind: 'sgd_momentum' (the original recipe, paper_sgd) or 'adam' (optax.adam).
+    learning_rate: the net's initial rate.
+    lr_decay, min_learning_rate, momentum, final_momentum, momentum_saturate_epoch:
+      sgd_momentum's schedules (see paper_sgd); adam ignores them.
+    adam_b1, adam_b2: adam's betas; sgd_momentum ignores them.
+    steps_per_epoch: updates per data epoch, the unit of the momentum schedule.
   """
-  learning_rate = config.learning_rate if learning_rate is None else learning_rate
-  if config.optimizer == 'sgd_momentum':
+  if kind == 'sgd_momentum':
     return paper_sgd(
       learning_rate=learning_rate,
-      lr_decay=config.lr_decay,
-      min_learning_rate=config.min_learning_rate,
-      momentum=config.momentum,
-      final_momentum=config.final_momentum,
-      saturate_epoch=config.momentum_saturate_epoch,
+      lr_decay=lr_decay,
+      min_learning_rate=min_learning_rate,
+      momentum=momentum,
+      final_momentum=final_momentum,
+      saturate_epoch=momentum_saturate_epoch,
       steps_per_epoch=steps_per_epoch,
     )
-  if config.optimizer == 'adam':
-    return optax.inject_hyperparams(optax.adam)(
-      learning_rate=learning_rate, b1=config.adam_b1, b2=config.adam_b2
-    )
-  raise ValueError(f'unknown optimizer {config.optimizer!r}')
+  if kind == 'adam':
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=adam_b1, b2=adam_b2)
+  raise ValueError(f'unknown optimizer {kind!r}')
 
 
 def scale_learning_rate(opt_state, factor: float):

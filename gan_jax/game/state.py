@@ -162,15 +162,28 @@ def build_gan(
   if model.conditional and num_classes < 2:
     raise ValueError(f'--model={config.model} is conditional: it needs a data set of classes')
   generator, discriminator = model.build(config, data_dim, **widths)
+
+  def optimizer(learning_rate: float) -> optax.GradientTransformation:
+    return optim.make_optimizer(
+      config.optimizer,
+      learning_rate=learning_rate,
+      lr_decay=config.lr_decay,
+      min_learning_rate=config.min_learning_rate,
+      momentum=config.momentum,
+      final_momentum=config.final_momentum,
+      momentum_saturate_epoch=config.momentum_saturate_epoch,
+      adam_b1=config.adam_b1,
+      adam_b2=config.adam_b2,
+      steps_per_epoch=steps_per_epoch,
+    )
+
   return GAN(
     generator=generator,
     discriminator=discriminator,
     # Each optimiser counts its own updates: D's schedules run in data epochs (one batch per
     # D update), G's in iterations; the two agree for the original code's d_steps = 1.
-    g_tx=optim.make_optimizer(config, steps_per_epoch),
-    d_tx=optim.make_optimizer(
-      config, steps_per_epoch, config.d_learning_rate or config.learning_rate
-    ),
+    g_tx=optimizer(config.learning_rate),
+    d_tx=optimizer(config.discriminator_learning_rate),
     noise_dim=config.noise_dim,
     noise_prior=config.noise_prior,
     g_loss=config.g_loss,

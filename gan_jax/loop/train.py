@@ -65,9 +65,8 @@ class Experiment:
 
 
 def setup(config: Config, mesh: jax.sharding.Mesh | None = None, *, members: int = 1) -> Experiment:
-  """Validates `config` against the devices, the data and the memory (for `members` such
+  """Checks `config` against the devices, the data and the memory (for `members` such
   configs trained as one population), loads the training split."""
-  config.validate()
   mesh = parallel.make_mesh() if mesh is None else mesh
   parallel.check_batch_size(config.batch_size, mesh)
   # Process 0 prepares a data set on first use, then the others read it: processes sharing a

@@ -6,7 +6,7 @@ A sweep file is Python defining `sweep()`, which returns one dict of flag overri
   def sweep():
     return product(seed=[0, 1, 2, 3], learning_rate=[0.1, 0.05])
 
-Members that differ from each other only in numbers (population.NUMERIC_FIELDS: seed, learning
+Members that differ from each other only in numbers (config.NUMERIC_FIELDS: seed, learning
 rates, momentum, ...) form one group and train as one vmapped population; each other combination
 of fields that change shapes or code (architecture, d_steps, update, optimizer, batch size, ...)
 is a group of its own, a separate process. Every member gets its own workdir,
@@ -26,9 +26,8 @@ import runpy
 import traceback
 from typing import Any, Callable, Sequence
 
-from gan_jax.base.config import Config, control_character
+from gan_jax.base.config import NUMERIC_FIELDS, Config, control_character, structure
 from gan_jax.base.errors import ConfigError, UserError
-from gan_jax.sweep import population
 
 BASE_FLAGS_FILE = 'base.flags'
 COMMANDS_FILE = 'commands.sh'
@@ -233,11 +232,11 @@ def make_plan(
     seen[member.config] = member.name
   by_structure: dict[Config, list[Member]] = {}
   for member in members:
-    by_structure.setdefault(population.structure(member.config), []).append(member)
+    by_structure.setdefault(structure(member.config), []).append(member)
   groups = []
   for group_members in by_structure.values():
     first = group_members[0]
-    structural = {k: v for k, v in first.overrides.items() if k not in population.NUMERIC_FIELDS}
+    structural = {k: v for k, v in first.overrides.items() if k not in NUMERIC_FIELDS}
     groups.append(Group(member_name(structural), tuple(group_members)))
   group_names = [g.name for g in groups]
   if len(set(group_names)) != len(group_names):

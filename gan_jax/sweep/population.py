@@ -26,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax.base import log
-from gan_jax.base.config import CHECKPOINT_FIELDS, Config
+from gan_jax.base.config import CHECKPOINT_FIELDS, NUMERIC_FIELDS, Config, structure
 from gan_jax.base.errors import ConfigError
 from gan_jax.game import optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
@@ -36,39 +36,9 @@ from gan_jax.runtime import workdir as workdir_lib
 
 SWEEP_AXIS = 'sweep'
 DATA_AXIS = parallel.DATA_AXIS
-# Config fields that only change numbers held in the state (the seed of the initial state, the
-# optimisers' hyperparameters in their states): members may differ in these and still share
-# one compiled step. Any other field changes shapes or code and makes a separate run.
-NUMERIC_FIELDS = (
-  'seed',
-  'learning_rate',
-  'd_learning_rate',
-  'lr_decay',
-  'min_learning_rate',
-  'momentum',
-  'final_momentum',
-  'momentum_saturate_epoch',
-  'adam_b1',
-  'adam_b2',
-  'g_ema_decay',
-  'g_ema_warmup',
-)
-# Whether G is averaged is structure (the state holds the average or not), its numbers are not:
-# structure() keeps an average by setting this representative decay (the states hold each
-# member's own).
-_AVERAGED = 0.999
 # Written into a member's workdir when it goes non-finite (see actions.NonFinitePolicy); the
 # member is then left out of checkpoints, logs and the ranking, and the others train on.
 FAILED_FILE = actions.FAILED_FILE
-
-
-def structure(config: Config) -> Config:
-  """`config` with its numeric fields at their defaults (an averaged G stays averaged): equal
-  for members of one population."""
-  defaults = Config()
-  numbers = {name: getattr(defaults, name) for name in NUMERIC_FIELDS}
-  numbers['g_ema_decay'] = _AVERAGED if config.g_ema_decay else 0.0
-  return config.replace(**numbers)
 
 
 def check_members(configs: Sequence[Config]) -> None:
@@ -274,7 +244,7 @@ def train_population(
   Returns:
     The final states, stacked [M, ...] and sharded over the sweep axis.
   """
-  configs = [c.validate() for c in configs]
+  configs = list(configs)
   if len(workdirs) != len(configs) or len(set(map(os.path.abspath, workdirs))) != len(configs):
     raise ConfigError(
       f'a population of {len(configs)} needs as many distinct workdirs, got {list(workdirs)}'
