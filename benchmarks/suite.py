@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from benchmarks import hlo_profile, measure
-from experiments.flags import config_from_args
+from experiments.config_flags import config_from_args
 from gan_jax.evaluation import classifier
 from gan_jax.loop import train
 from gan_jax.runtime import sampling

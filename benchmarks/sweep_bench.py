@@ -50,7 +50,7 @@ def child(args) -> None:
       compile_s[0] += duration
 
   jax.monitoring.register_event_duration_secs_listener(listen)
-  from experiments.flags import config_from_args
+  from experiments.config_flags import config_from_args
   from gan_jax.loop import train
   from gan_jax.sweep import population
 

@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 # A module path or file path under experiments/: `experiments.mnist`, `experiments/sweeps/`.
@@ -88,3 +90,16 @@ def test_the_tree_is_formatted_as_pyproject_says():
   for args in (['format', '--check'], ['check', '--select', 'I']):
     result = subprocess.run([ruff, *args, '-q', '.'], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_library_is_installed():
+  """pyproject installs gan_jax alone: experiments/ and benchmarks/ run from the checkout, so
+  no top-level `experiments` package lands in site-packages."""
+  tomllib = pytest.importorskip('tomllib')
+  import setuptools
+
+  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+    find = tomllib.load(f)['tool']['setuptools']['packages']['find']
+  packages = setuptools.find_packages(ROOT, include=find['include'])
+  assert 'gan_jax' in packages
+  assert {p.split('.')[0] for p in packages} == {'gan_jax'}

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from experiments import flags as gan_flags
+from experiments import config_flags
 from experiments.toy1d import game, theory, train
 from experiments.toy1d.config import ToyConfig
 from gan_jax.base.errors import ConfigError
@@ -73,8 +73,8 @@ def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
 
 
 def test_every_config_field_is_a_flag_with_its_default():
-  assert gan_flags.from_args(ToyConfig, []) == ToyConfig()
-  config = gan_flags.from_args(
+  assert config_flags.from_args(ToyConfig, []) == ToyConfig()
+  config = config_flags.from_args(
     ToyConfig,
     ['--batch_size=16', '--g_hidden=8,4', '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'],
   )
@@ -104,7 +104,7 @@ def test_every_config_field_is_a_flag_with_its_default():
 )
 def test_bad_flag_values_are_one_line_config_errors(args, message):
   with pytest.raises(ConfigError) as e:
-    gan_flags.from_args(ToyConfig, args)
+    config_flags.from_args(ToyConfig, args)
   assert message in str(e.value) and '\n' not in str(e.value)
 
 
@@ -139,7 +139,7 @@ _values = st.one_of(
 @given(name=st.sampled_from(sorted(FIELDS)), value=_values)
 def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
   try:
-    config = gan_flags.from_args(ToyConfig, [f'--{name}={value}'])
+    config = config_flags.from_args(ToyConfig, [f'--{name}={value}'])
   except ConfigError as e:
     assert str(e) and '\n' not in str(e)
   else:

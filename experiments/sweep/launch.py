@@ -13,7 +13,7 @@ import shlex
 import time
 from typing import Any, Callable, Sequence
 
-from experiments.flags import config_from_args
+from experiments.config_flags import config_from_args
 from experiments.sweep import ranking
 from gan_jax.base import log
 from gan_jax.base.config import Config
