@@ -89,7 +89,7 @@ def main(argv):
   cli.initialize_distributed()  # before anything touches a device
   from experiments.sweep import launch  # after the flags are checked: a typo fails fast
 
-  launch.run(
+  launch.run_sweep(
     base,
     FLAGS.sweep,
     FLAGS.workdir,
