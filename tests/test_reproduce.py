@@ -19,6 +19,7 @@ from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import export as export_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
+from experiments.reproduce.sections import common as report_common
 from gan_jax.base.errors import UserError
 from gan_jax.data import builders, idx
 from gan_jax.evaluation import protocol
@@ -453,7 +454,7 @@ def test_the_gpu_budget_trains_table1_alone_as_a_population():
 def test_loop_seconds_integrates_the_logged_rates(tmp_path):
   workdir = str(tmp_path / 'run')
   _fake_run(workdir, {2: 1.0, 4: 2.0, 8: 3.0})
-  steps, seconds = report_lib.loop_seconds(workdir)
+  steps, seconds = report_common.loop_seconds(workdir)
   np.testing.assert_array_equal(steps, [0, 2, 4, 8])
   np.testing.assert_allclose(seconds, [0, 10, 20, 30])
 
