@@ -131,10 +131,9 @@ class Report:
     `series`: label -> a workdir (its eval/ curves) or (workdir, key of its Parzen curve), whose
     prefix (eval/ or eval_raw/) names the G whose curves are drawn.
     """
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
+    # The object API on an Agg canvas, not pyplot: no global backend switch, no figure registry.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     series = {
       label: (wd, 'eval/parzen_ll') if isinstance(wd, str) else wd for label, wd in series.items()
@@ -142,7 +141,9 @@ class Report:
     present = {label: v for label, v in series.items() if len(common.curve(*v)[0])}
     if not present:
       return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     for ax, (key, label) in zip(
       axes,
       (
@@ -173,7 +174,6 @@ class Report:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=90)
-    plt.close(fig)
     return self._add_figure(name, buffer.getvalue())
 
   def readme_section(self) -> list[str]:
