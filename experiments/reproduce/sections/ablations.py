@@ -7,6 +7,7 @@ from experiments.reproduce.sections import common
 
 
 def section(page) -> list[str]:
+  """One row per ablation (validation metrics, mean ± sd over seeds) and its verdict."""
   steps = page.budget.ablation_steps
   lines = [
     '## Ablations on MNIST',

@@ -5,6 +5,7 @@ from experiments.reproduce.sections import common
 
 
 def section(page) -> list[str]:
+  """Fashion-MNIST: the test metrics of each seed's chosen checkpoint beside real data."""
   runs = page.runs('fashion')
   lines = ['## Fashion-MNIST, the same recipe', '']
   tests = [(r, page.test_eval(r.name), page.step(f'test/{r.name}')) for r in runs]

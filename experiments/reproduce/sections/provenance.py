@@ -5,6 +5,7 @@ from experiments.reproduce.sections import common
 
 
 def section(page) -> list[str]:
+  """The budget, the machine, and every driver step with its wall time and commit."""
   machine = page.state.get('machine', {})
   total = sum(s.get('wall_s', 0) for s in page.state['steps'].values())
   commits = sorted({s.get('commit', '?') for s in page.state['steps'].values()})

@@ -9,6 +9,7 @@ from experiments.reproduce.sections import common
 
 
 def section(page) -> list[str]:
+  """The sweep table: each recipe's validation curve at and up to the sweep's steps."""
   lines = ["## A faster recipe? A small sweep on the paper's networks", '']
   sweep_dir = page.workdir('sweep')
   plan = common.read_json(os.path.join(sweep_dir, 'sweep.json'))

@@ -11,10 +11,10 @@ from experiments.reproduce import plan as plan_lib
 from experiments.reproduce.sections import accelerator, common
 
 
-# Table 1's rows of this reproduction: (label, part, test evaluation dir, driver step prefix,
-# validation curve key). The paper recipe's runs keep an average of G beside their own G, so
-# they give two rows (plan.TABLE1_AVERAGE).
 def row_kinds() -> list[tuple[str, str, str, str, str]]:
+  """Table 1's rows of this reproduction: (label, part, test evaluation dir, driver step prefix,
+  validation curve key). The paper recipe's runs keep an average of G beside their own G, so
+  they give two rows (plan.TABLE1_AVERAGE)."""
   return [
     (
       "Adversarial nets, the paper's recipe",
@@ -59,6 +59,8 @@ def paper_best(page):
 
 
 def section(page) -> list[str]:
+  """Table 1 with each seed's row, the gates verdict, the time to the paper's number and the
+  validation curves."""
   lines = ['## Table 1: MNIST, Parzen window log-likelihood of the test set', '']
   kinds = [(k, tested_seeds(page, k[1], k[2], k[3])) for k in row_kinds()]
   summary = accelerator.gpu_summary(page)
