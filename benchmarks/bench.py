@@ -1,15 +1,18 @@
 r"""Speed of the paper's MNIST GAN against the machine's matmul peak; writes bench.json.
 
-  python -m benchmarks.bench --out=bench.json           # `make bench`: ~8 min on 2 CPU cores
-  python -m benchmarks.bench --quick --out=/tmp/b.json  # every section, small: ~1-2 min
+  python -m benchmarks.bench --out=bench.json           # `make bench`: the paper model, minutes
+  python -m benchmarks.bench --full --out=bench.json    # `make bench FULL=1`: every section
+  python -m benchmarks.bench --quick --out=/tmp/b.json  # the same sections, small sizes
   python -m benchmarks.bench --profile                  # adds a per-HLO-instruction breakdown
 
-In one run: XLA's fp32 matmul peak (square) and the rate of the model's own matmuls; the FLOPs
-of one iteration (XLA's cost analysis of one compiled train_step); the full training loop
-(train.train_and_evaluate on the paper's recipe, default log/checkpoint/sample intervals, after
-a warm-up run that compiles the fused step) against a bare loop of the same compiled step;
-sampling, the evaluation classifier and the Parzen protocol; the peak memory of a training run;
-and how speed grows with batch size and with devices. Runs on any JAX backend unchanged.
+By default, the paper model's figures: XLA's fp32 matmul peak (square) and the rate of the
+model's own matmuls; the FLOPs of one iteration (XLA's cost analysis of one compiled
+train_step); the full training loop (train.train_and_evaluate on the paper's recipe, default
+log/checkpoint/sample intervals, after a warm-up run that compiles the fused step) against a bare
+loop of the same compiled step. --full adds sampling, the evaluation classifier and the Parzen
+protocol; how speed grows with batch size and with devices; every registered model (the CIFAR-10
+ones at their original sizes); and the peak memory of a training run (about 20 minutes on 2 CPU
+cores). Runs on any JAX backend unchanged.
 """
 
 import dataclasses
@@ -21,11 +24,17 @@ import time
 import jax
 from absl import app, flags, logging
 
-from benchmarks import measure, suite
+from benchmarks import measure, suite, tables
 
 _DEFAULTS = suite.Options()
 flags.DEFINE_string('out', 'bench.json', 'Where to write the results (JSON).')
-flags.DEFINE_bool('quick', False, 'A smoke run of every section with small sizes.')
+flags.DEFINE_bool(
+  'full',
+  False,
+  'Every section: also evaluation speed, batch and device scaling, every model (CIFAR-10 '
+  'included) and the peak memory of a training run (about 20 min on 2 CPU cores).',
+)
+flags.DEFINE_bool('quick', False, 'A smoke run of the chosen sections with small sizes.')
 flags.DEFINE_bool('profile', False, 'Trace the fused step and print where its time goes.')
 flags.DEFINE_string(
   'dataset',
@@ -59,7 +68,12 @@ FLAGS = flags.FLAGS
 
 
 def options_from_flags() -> suite.Options:
-  changes = {'dataset': FLAGS.dataset, 'chunk': FLAGS.chunk, 'profile': FLAGS.profile}
+  changes = {
+    'dataset': FLAGS.dataset,
+    'chunk': FLAGS.chunk,
+    'profile': FLAGS.profile,
+    'full': FLAGS.full,
+  }
   for name in ('steps', 'bare_steps'):
     if FLAGS[name].value is not None:
       changes[name] = FLAGS[name].value
@@ -69,7 +83,9 @@ def options_from_flags() -> suite.Options:
   return suite.Options.for_platform(jax.devices()[0].platform, quick=FLAGS.quick, **changes)
 
 
-def run(options: suite.Options) -> dict:
+def measure_suite(options: suite.Options) -> dict:
+  """Every section `options` asks for (the paper model's; with options.full, all), and the
+  headline summary."""
   start = time.perf_counter()
   config = suite.paper_config(
     options.dataset, steps_per_call=options.chunk, num_steps=options.steps
@@ -79,15 +95,17 @@ def run(options: suite.Options) -> dict:
   results['cost'] = suite.model_cost(config, options)
   with tempfile.TemporaryDirectory(prefix='gan_jax_bench_') as root:
     results['training_loop'] = suite.training_loop(config, options, root)
-    results['evaluation'] = suite.evaluation_speed(
-      config, options, results['training_loop']['workdir']
+    if options.full:
+      results['evaluation'] = suite.evaluation_speed(
+        config, options, results['training_loop']['workdir']
+      )
+  if options.full:
+    results['batch_scaling'] = suite.batch_scaling(config, options)
+    results['models'] = suite.model_speed(options, results['matmul_peak']['peak_gflops'])
+    results['device_scaling'] = suite.device_scaling(options, results['cost']['iter_gflop'])
+    results['memory'] = suite.run_child(
+      'memory', f'--dataset={options.dataset}', f'--memory_steps={options.memory_steps}'
     )
-  results['batch_scaling'] = suite.batch_scaling(config, options)
-  results['models'] = suite.model_speed(options, results['matmul_peak']['peak_gflops'])
-  results['device_scaling'] = suite.device_scaling(options, results['cost']['iter_gflop'])
-  results['memory'] = suite.run_child(
-    'memory', f'--dataset={options.dataset}', f'--memory_steps={options.memory_steps}'
-  )
   results['summary'] = suite.summary(
     results['matmul_peak'], results['cost'], results['training_loop']
   )
@@ -110,8 +128,8 @@ def main(argv):
   if FLAGS.child == 'memory':
     print(json.dumps(suite.memory_child(FLAGS.dataset, FLAGS.memory_steps)))
     return
-  results = run(options_from_flags())
-  print(suite.report(results))
+  results = measure_suite(options_from_flags())
+  print(tables.format_results(results))
   # The headline figures first, then every section.
   results = {**results.pop('summary'), **results}
   with open(FLAGS.out, 'w') as f:

@@ -7,26 +7,31 @@ Wall time depends on what else runs on the machine; `cpu_s` (process CPU time, a
 much less: on an idle 2-core machine the wall time is about cpu_s / 2.
 """
 
-import argparse
 import json
 import os
 import time
 
 import numpy as np
+from absl import app, flags
 
 from gan_jax.evaluation import parzen
 
+flags.DEFINE_integer('num_samples', parzen.NUM_SAMPLES, 'Parzen centres (samples).', lower_bound=1)
+flags.DEFINE_integer('num_test', 10_000, 'Test images scored.', lower_bound=1)
+flags.DEFINE_integer(
+  'num_validation', parzen.NUM_VALIDATION, 'Validation images that choose sigma.', lower_bound=1
+)
+flags.DEFINE_integer('dim', 784, 'Dimensions of an image.', lower_bound=1)
+flags.DEFINE_integer('repeats', 3, 'Timed runs after the compiling one.', lower_bound=1)
+flags.DEFINE_integer('chunk_queries', None, "Queries per chunk (default: parzen's own).")
+flags.DEFINE_integer('chunk_centres', None, "Centres per chunk (default: parzen's own).")
+FLAGS = flags.FLAGS
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--num_samples', type=int, default=parzen.NUM_SAMPLES)
-  parser.add_argument('--num_test', type=int, default=10_000)
-  parser.add_argument('--num_validation', type=int, default=parzen.NUM_VALIDATION)
-  parser.add_argument('--dim', type=int, default=784)
-  parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--chunk_queries', type=int, default=None)
-  parser.add_argument('--chunk_centres', type=int, default=None)
-  args = parser.parse_args()
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments {argv[1:]}')
+  args = FLAGS
 
   rng = np.random.default_rng(0)
   centres, validation, test = (
@@ -76,4 +81,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

@@ -10,13 +10,23 @@ start to exit), the time inside training, and the XLA compile time within it (JA
 /jax/core/compile/* duration events). Prints a table and writes JSON.
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+
+from absl import app, flags
+
+flags.DEFINE_integer('members', 8, 'Seeds in the sweep.', lower_bound=1)
+flags.DEFINE_integer('steps', 500, 'Training steps of each seed.', lower_bound=1)
+flags.DEFINE_string('out', 'sweep_bench.json', 'Where to write the results (JSON).')
+# A way that runs in its own process, as a user would run it.
+flags.DEFINE_enum('child', None, ['population', 'single'], 'Internal: run one way.')
+flags.DEFINE_integer('seed', 0, 'Internal: the seed of a --child=single run.')
+flags.DEFINE_string('workdir', None, 'Internal: where a child trains.')
+FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILE = os.path.join(ROOT, 'experiments', 'configs', 'mnist_paper.flags')
@@ -50,7 +60,7 @@ def child(args) -> None:
       compile_s[0] += duration
 
   jax.monitoring.register_event_duration_secs_listener(listen)
-  from experiments.flags import config_from_args
+  from experiments.config_flags import config_from_args
   from gan_jax.loop import train
   from gan_jax.sweep import population
 
@@ -93,15 +103,10 @@ def _run_child(*extra: str) -> dict:
   return {**row, 'wall_s': wall}
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--members', type=int, default=8, help='seeds in the sweep')
-  parser.add_argument('--steps', type=int, default=500, help='training steps of each seed')
-  parser.add_argument('--out', default='sweep_bench.json')
-  parser.add_argument('--child', choices=('population', 'single'), help=argparse.SUPPRESS)
-  parser.add_argument('--seed', type=int, default=0, help=argparse.SUPPRESS)
-  parser.add_argument('--workdir', help=argparse.SUPPRESS)
-  args = parser.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments {argv[1:]}')
+  args = FLAGS
   if args.child:
     child(args)
     return
@@ -158,4 +163,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

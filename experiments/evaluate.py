@@ -17,12 +17,8 @@ from absl import flags
 from experiments import cli
 from gan_jax import data, evaluation
 from gan_jax.base.config import MAX_SEED
-from gan_jax.base.errors import UserError
-from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import metrics, parzen, report
 from gan_jax.evaluation import samples as samples_lib
-from gan_jax.runtime import resources, sampling
-from gan_jax.runtime import workdir as workdir_lib
 
 flags.DEFINE_string('workdir', None, 'Training workdir: evaluate its checkpoint (writes there).')
 flags.DEFINE_integer('step', None, 'Checkpoint step to restore (default: the newest).')
@@ -102,91 +98,32 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   cli.no_positional_args(argv)
-  if (FLAGS.workdir is None) == (FLAGS.samples is None):
-    raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
-  if FLAGS.samples is not None and (FLAGS.dataset is None or FLAGS.out_dir is None):
-    raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
-  ignored = [f'--{n}' for n in ('step', 'num_samples') if FLAGS[n].present]
-  if FLAGS.samples is not None and ignored:
-    raise UserError(
-      f'{" and ".join(ignored)} {"do" if len(ignored) > 1 else "does"} not apply to --samples '
-      '(they choose a checkpoint and draw from its generator; the file is evaluated as it '
-      'is): drop them, or evaluate --workdir instead'
-    )
-  if FLAGS.workdir == '' or FLAGS.samples == '':
-    raise UserError(
-      f'--{"workdir" if FLAGS.workdir == "" else "samples"} is empty (an unset '
-      'shell variable?); pass a path'
-    )
-  out_dir = FLAGS.workdir if FLAGS.out_dir is None else FLAGS.out_dir
-  # Only into a new directory, an evaluation's or a run's; an earlier report only on request.
-  workdir_lib.check(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
-  if os.path.exists(os.path.join(out_dir, report.JSON_FILE)) and not FLAGS.overwrite:
-    raise UserError(
-      f'--out_dir={out_dir} already holds {report.JSON_FILE}; pass --overwrite to '
-      'replace it, or another --out_dir'
-    )
-  gan = g_params = step = config = labels = None
-  if FLAGS.workdir is not None:
-    restored = sampling.restore(FLAGS.workdir, FLAGS.step, raw=FLAGS.raw_generator)
-    config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
-    dataset = FLAGS.dataset or config.dataset
-    if data.image_shape(dataset) != tuple(restored.image_shape):
-      raise UserError(
-        f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
-        f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set'
-      )
-    resources.check_evaluation(
-      f'--num_samples={FLAGS.num_samples}', FLAGS.num_samples, restored.image_shape
-    )
-    if restored.gan.conditional:  # labels in the training split's class mix
-      labels = sampling.class_mix_labels(restored.class_mix, FLAGS.num_samples, seed=FLAGS.seed)
-    samples = restored.sample(FLAGS.num_samples, seed=FLAGS.seed, labels=labels)
-    which = 'the average of G' if restored.averaged else 'G'
-    source = f'checkpoint {os.path.abspath(FLAGS.workdir)} step {step} ({which}), seed {FLAGS.seed}'
-  else:
-    dataset = FLAGS.dataset
-    samples = samples_lib.load_samples(FLAGS.samples, data.image_shape(dataset))
-    source = f'samples file {os.path.abspath(FLAGS.samples)}'
-  workdir_lib.claim(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
-
-  def from_config(name):
-    if getattr(FLAGS, name) is not None:
-      return getattr(FLAGS, name)
-    return (getattr(config, name) or None) if config is not None else None
-
-  preprocessing = FLAGS.preprocessing or (
-    config.resolved_preprocessing if config is not None else 'pixels'
-  )
-  recipe = classifier_lib.Recipe.for_dataset(
-    dataset, **({'epochs': FLAGS.classifier_epochs} if FLAGS.classifier_epochs else {})
-  )
-  ref = evaluation.prepare(
-    dataset,
+  # A flag left at its default is None to the library, which refuses checkpoint-only flags
+  # given with --samples.
+  given = lambda name: FLAGS[name].value if FLAGS[name].present else None
+  results, out_dir = report.evaluate_to_dir(
+    workdir=FLAGS.workdir,
+    samples=FLAGS.samples,
+    out_dir=FLAGS.out_dir,
+    dataset=FLAGS.dataset,
+    step=FLAGS.step,
+    num_samples=given('num_samples'),
     against=FLAGS.against,
-    data_dir=from_config('data_dir'),
-    manual_dir=from_config('manual_dir'),
+    seed=FLAGS.seed,
+    preprocessing=FLAGS.preprocessing,
+    data_dir=FLAGS.data_dir,
+    manual_dir=FLAGS.manual_dir,
     cache_dir=FLAGS.cache_dir,
-    recipe=recipe,
-    preprocessing=preprocessing,
-  )
-  results, arrays = evaluation.evaluate(
-    samples,
-    ref,
-    step=step,
-    source=source,
-    with_memorisation=FLAGS.memorisation,
-    labels=labels,
+    classifier_epochs=FLAGS.classifier_epochs,
     kid_subsets=FLAGS.kid_subsets,
     kid_subset_size=FLAGS.kid_subset_size,
+    memorisation=FLAGS.memorisation,
+    figures=FLAGS.figures,
+    raw_generator=FLAGS.raw_generator,
+    overwrite=FLAGS.overwrite,
   )
-  if FLAGS.figures:
-    results['figures'] = evaluation.write_figures(
-      out_dir, samples, ref, arrays, gan=gan, g_params=g_params, seed=FLAGS.seed
-    )
-  evaluation.write(out_dir, results)
   print(report.markdown(results))
-  print(f'wrote {os.path.join(out_dir, "eval.json")} and eval.md')
+  print(f'wrote {os.path.join(out_dir, report.JSON_FILE)} and {report.MARKDOWN_FILE}')
 
 
 if __name__ == '__main__':

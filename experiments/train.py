@@ -10,19 +10,18 @@ Run the same command again to resume from the newest checkpoint in --workdir.
 
 from absl import flags
 
-from experiments import cli
-from experiments import flags as gan_flags
+from experiments import cli, config_flags
 
 cli.define_distributed_flags()
-gan_flags.define_config_flags()
-gan_flags.define_workdir_flag()
+config_flags.define_config_flags()
+config_flags.define_workdir_flag()
 flags.DEFINE_bool('overwrite', False, 'Discard a previous run in --workdir instead of resuming.')
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   cli.no_positional_args(argv)
-  config = gan_flags.config_from_flags()
+  config = config_flags.config_from_flags()
   cli.initialize_distributed()  # before anything touches a device
   # Imported after the flags are checked, so a mistyped flag fails in a fraction of a second.
   from gan_jax.loop import train

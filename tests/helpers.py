@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from experiments.flags import config_from_args
+from experiments.config_flags import config_from_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_FLAGS = os.path.join(ROOT, 'experiments', 'configs', 'test.flags')

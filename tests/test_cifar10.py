@@ -705,7 +705,7 @@ ORIGINAL_RECIPES = {
 
 @pytest.mark.parametrize('model', ['cifar10_fc', 'cifar10_conv'])
 def test_flagfile_is_the_original_configs_recipe(model):
-  from experiments.flags import config_from_args
+  from experiments.config_flags import config_from_args
   from tests.helpers import ROOT
 
   path = f'{ROOT}/experiments/configs/{model}.flags'

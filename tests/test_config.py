@@ -9,8 +9,8 @@ from absl import flags as absl_flags
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments import flags as gan_flags
-from experiments.flags import config_from_args
+from experiments import config_flags
+from experiments.config_flags import config_from_args
 from gan_jax.base import config as config_lib
 from gan_jax.base.config import CHECKPOINT_FIELDS, Config
 from gan_jax.base.errors import ConfigError
@@ -269,7 +269,7 @@ class _Small:
 
 def test_flags_are_generated_from_any_config_dataclass():
   values = absl_flags.FlagValues()
-  gan_flags.define_flags(_Small, values)
+  config_flags.define_flags(_Small, values)
   assert [values[n].flag_type() for n in ('name', 'count', 'rate', 'on', 'widths', 'path')] == [
     'string enum',
     'int',
@@ -279,9 +279,9 @@ def test_flags_are_generated_from_any_config_dataclass():
     'string',
   ]
   assert values['rate'].help == 'A float.'
-  gan_flags.define_flags(_Small, values)  # idempotent
-  assert gan_flags.from_args(_Small, []) == _Small()
-  assert gan_flags.from_args(
+  config_flags.define_flags(_Small, values)  # idempotent
+  assert config_flags.from_args(_Small, []) == _Small()
+  assert config_flags.from_args(
     _Small, ['--name=b', '--count=7', '--rate=2', '--noon', '--widths=4,5,6', '--path=x']
   ) == _Small(name='b', count=7, rate=2.0, on=False, widths=(4, 5, 6), path='x')
 
@@ -296,7 +296,7 @@ def test_flags_are_generated_from_any_config_dataclass():
 )
 def test_generated_flags_report_a_bad_value_in_one_line(args, message):
   with pytest.raises(ConfigError) as e:
-    gan_flags.from_args(_Small, args)
+    config_flags.from_args(_Small, args)
   assert message in str(e.value) and '\n' not in str(e.value)
 
 
@@ -306,12 +306,12 @@ def test_a_field_without_help_is_not_made_a_flag():
     count: int = 1
 
   with pytest.raises(TypeError, match='Bare.count needs a default and metadata'):
-    gan_flags.define_flags(Bare, absl_flags.FlagValues())
+    config_flags.define_flags(Bare, absl_flags.FlagValues())
 
 
 def test_the_config_api_is_the_generic_one_on_config():
   args = ['--seed=3', '--g_hidden=8,4', '--update=alternating', '--d_steps=2']
-  assert config_from_args(args) == gan_flags.from_args(Config, args)
+  assert config_from_args(args) == config_flags.from_args(Config, args)
   assert config_from_args(args) == Config(seed=3, g_hidden=(8, 4), update='alternating', d_steps=2)
 
 

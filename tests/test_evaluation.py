@@ -523,6 +523,39 @@ def test_evaluate_writes_json_markdown_and_figures(reference, tmp_path):
   assert (tmp_path / report.HISTOGRAM_FILE).exists()
 
 
+def test_evaluate_to_dir_is_the_evaluate_command_in_one_call(tiny_classifier, reference, tmp_path):
+  """The library call behind experiments.evaluate: a samples file in, eval.json and eval.md
+  out, the checkpoint-only arguments refused with the flags' names."""
+  path = str(tmp_path / 'samples.npy')
+  np.save(path, reference.train[:200].reshape(200, 28, 28, 1))
+  classifier.save(tiny_classifier, str(tmp_path / 'cache'))  # found there: no training
+  with pytest.raises(UserError, match='^--num_samples does not apply to --samples'):
+    report.evaluate_to_dir(
+      samples=path, dataset='mnist_5k', out_dir=str(tmp_path / 'refused'), num_samples=200
+    )
+  with pytest.raises(UserError, match='^pass exactly one of --workdir'):
+    report.evaluate_to_dir(out_dir=str(tmp_path / 'refused'))
+  assert not (tmp_path / 'refused').exists()
+  results, out_dir = report.evaluate_to_dir(
+    samples=path,
+    dataset='mnist_5k',
+    out_dir=str(tmp_path / 'eval'),
+    cache_dir=str(tmp_path / 'cache'),
+    classifier_epochs=1,
+    kid_subsets=3,
+  )
+  assert out_dir == str(tmp_path / 'eval')
+  with open(tmp_path / 'eval' / report.JSON_FILE) as f:
+    saved = json.load(f)
+  assert saved['source'] == f'samples file {os.path.abspath(path)}'
+  assert saved['num_samples'] == 200 and saved['step'] is None
+  assert saved['classifier']['sha256'] == tiny_classifier.sha256
+  # No generator, so no Figure 3; the training images themselves sit at distance 0.
+  assert set(saved['figures']) == {'figure2', 'nn_histogram'}
+  assert saved['memorisation']['samples_median_l2'] == 0.0
+  assert (tmp_path / 'eval' / report.MARKDOWN_FILE).read_text() == report.markdown(results)
+
+
 def test_cli_rejects_bad_samples_with_one_line(tmp_path):
   path = str(tmp_path / 'bad.npy')
   np.save(path, np.zeros((20, 32, 32, 3), np.float32))

@@ -5,10 +5,14 @@ public names."""
 
 import ast
 import glob
+import io
 import os
 import re
 import subprocess
 import sys
+import tokenize
+
+import pytest
 
 from tests.helpers import ROOT
 
@@ -282,3 +286,35 @@ def test_the_tree_is_formatted_as_pyproject_says():
   for args in (['format', '--check'], ['check', '--select', 'I']):
     result = subprocess.run([ruff, *args, '-q', '.'], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_library_is_installed():
+  """pyproject installs gan_jax alone: experiments/ and benchmarks/ run from the checkout, so
+  no top-level `experiments` package lands in site-packages."""
+  tomllib = pytest.importorskip('tomllib')
+  import setuptools
+
+  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+    find = tomllib.load(f)['tool']['setuptools']['packages']['find']
+  packages = setuptools.find_packages(ROOT, include=find['include'])
+  assert 'gan_jax' in packages
+  assert {p.split('.')[0] for p in packages} == {'gan_jax'}
+
+
+def test_comments_and_docstrings_fit_in_100_columns():
+  """ruff's formatter wraps code, not comments or strings that span lines: those are held here."""
+  too_long = []
+  for folder in ('gan_jax', 'experiments', 'benchmarks', 'tests'):
+    for path in sorted(glob.glob(os.path.join(ROOT, folder, '**', '*.py'), recursive=True)):
+      with open(path, encoding='utf-8') as f:
+        text = f.read()
+      lines = text.splitlines()
+      for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        multiline_string = token.type == tokenize.STRING and token.start[0] != token.end[0]
+        if token.type == tokenize.COMMENT or multiline_string:
+          too_long += [
+            f'{os.path.relpath(path, ROOT)}:{row}'
+            for row in range(token.start[0], token.end[0] + 1)
+            if len(lines[row - 1]) > 100
+          ]
+  assert too_long == []

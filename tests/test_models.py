@@ -67,9 +67,10 @@ def test_maxout_takes_the_max_of_consecutive_pieces():
 
 # The original configs' discriminator dropout (goodfeli/adversarial mnist.yaml,
 # cifar10_fully_connected.yaml, cifar10_convolutional.yaml, each AdversaryCost2's
-# `discriminator_input_include_probs` {first layer: .8} and `discriminator_default_input_include_prob`
-# .5, with `discriminator_input_scales` {first layer: 1.25} and `discriminator_default_input_scale`
-# 2.): the layer each dropout feeds, and its keep probability.
+# `discriminator_input_include_probs` {first layer: .8} and
+# `discriminator_default_input_include_prob` .5, with `discriminator_input_scales` {first layer:
+# 1.25} and `discriminator_default_input_scale` 2.): the layer each dropout feeds, and its keep
+# probability.
 ORIGINAL_D_DROPOUT = {
   'mnist_mlp': (('maxout_0', 0.8), ('maxout_1', 0.5), ('output', 0.5)),
   'cifar10_fc': (('maxout_0', 0.8), ('maxout_1', 0.5), ('output', 0.5)),

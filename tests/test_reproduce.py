@@ -19,6 +19,7 @@ from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import export as export_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
+from experiments.reproduce.sections import common as report_common
 from gan_jax.base.errors import UserError
 from gan_jax.data import builders, idx
 from gan_jax.evaluation import protocol
@@ -92,15 +93,15 @@ def _command(path: str, exit_code: int = 0) -> list[str]:
 def test_driver_runs_each_step_once_and_resumes(tmp_path):
   runs_dir, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
   driver = driver_lib.Driver(TINY, runs_dir)
-  driver.run('a', _command(out), signature='v1', seed=3)
-  driver.run('a', _command(out), signature='v1')
+  driver.run_step('a', _command(out), signature='v1', seed=3)
+  driver.run_step('a', _command(out), signature='v1')
   assert open(out).read() == 'x'
   # A new driver (a rerun of the command) reads the record and skips what is done.
   driver = driver_lib.Driver(TINY, runs_dir)
-  driver.run('a', _command(out), signature='v1')
+  driver.run_step('a', _command(out), signature='v1')
   assert open(out).read() == 'x'
   # A changed signature (other flags) runs again.
-  driver.run('a', _command(out), signature='v2')
+  driver.run_step('a', _command(out), signature='v2')
   assert open(out).read() == 'xx'
   record = json.load(open(os.path.join(runs_dir, driver_lib.STATE_FILE)))['steps']['a']
   assert record['status'] == 'done' and record['attempts'] == 2 and record['seed'] == 3
@@ -111,13 +112,13 @@ def test_driver_runs_each_step_once_and_resumes(tmp_path):
 def test_driver_failure_is_one_line_and_recorded(tmp_path):
   driver = driver_lib.Driver(TINY, str(tmp_path))
   with pytest.raises(UserError) as e:
-    driver.run('b', _command(str(tmp_path / 'o'), exit_code=3))
+    driver.run_step('b', _command(str(tmp_path / 'o'), exit_code=3))
   assert str(e.value) == (
     'reproduce step b failed with exit code 3; fix the cause and run the same command to resume'
   )
   record = json.load(open(tmp_path / driver_lib.STATE_FILE))['steps']['b']
   assert record['status'] == 'failed (exit 3)'
-  driver.run('b', _command(str(tmp_path / 'o')))  # fixed: the same command resumes
+  driver.run_step('b', _command(str(tmp_path / 'o')))  # fixed: the same command resumes
   assert open(tmp_path / 'o').read() == 'xx'
 
 
@@ -141,7 +142,7 @@ def test_a_signal_reaches_the_running_step_which_stops_cleanly_and_is_recorded(t
   driver = driver_lib.Driver(TINY, str(tmp_path / 'runs'))
   before = signal.getsignal(signal.SIGTERM)
   with pytest.raises(driver_lib.StepInterrupted) as e:
-    driver.run('long', [sys.executable, '-c', child])
+    driver.run_step('long', [sys.executable, '-c', child])
   assert str(e.value) == 'stopped by SIGTERM during long; run the same command to resume'
   assert e.value.exit_code == 128 + signal.SIGTERM
   assert stopped.read_text() == 'ok'  # the step ran its own handler: it was not killed
@@ -151,7 +152,7 @@ def test_a_signal_reaches_the_running_step_which_stops_cleanly_and_is_recorded(t
 
 
 def test_driver_refuses_another_budget_in_the_same_directory(tmp_path):
-  driver_lib.Driver(TINY, str(tmp_path)).run('a', _command(str(tmp_path / 'o')))
+  driver_lib.Driver(TINY, str(tmp_path)).run_step('a', _command(str(tmp_path / 'o')))
   with pytest.raises(
     UserError,
     match="holds a reproduction with budget 'quick', not 'standard'; pass another --runs_dir",
@@ -423,7 +424,7 @@ def test_an_averaged_run_tests_its_g_and_its_average_each_chosen_on_its_own(tmp_
   driver = driver_lib.Driver(TINY, str(tmp_path))
   commands = {}
   monkeypatch.setattr(
-    driver, 'run', lambda key, command, **kw: commands.setdefault(key, (command, kw))
+    driver, 'run_step', lambda key, command, **kw: commands.setdefault(key, (command, kw))
   )
   run = next(r for r in plan_lib.runs(TINY) if r.part == 'table1')
   assert dict(run.overrides) == {'g_ema_decay': 0.9999}
@@ -453,7 +454,7 @@ def test_the_gpu_budget_trains_table1_alone_as_a_population():
 def test_loop_seconds_integrates_the_logged_rates(tmp_path):
   workdir = str(tmp_path / 'run')
   _fake_run(workdir, {2: 1.0, 4: 2.0, 8: 3.0})
-  steps, seconds = report_lib.loop_seconds(workdir)
+  steps, seconds = report_common.loop_seconds(workdir)
   np.testing.assert_array_equal(steps, [0, 2, 4, 8])
   np.testing.assert_allclose(seconds, [0, 10, 20, 30])
 
@@ -463,7 +464,9 @@ def test_full_budget_trains_seeds_as_populations_in_the_runs_own_directories(tmp
   assert budget.populations and not plan_lib.BUDGETS['standard'].populations
   driver = driver_lib.Driver(budget, str(tmp_path))
   commands = {}
-  monkeypatch.setattr(driver, 'run', lambda key, command, **kw: commands.setdefault(key, command))
+  monkeypatch.setattr(
+    driver, 'run_step', lambda key, command, **kw: commands.setdefault(key, command)
+  )
   runs = [r for r in plan_lib.runs(budget) if r.part == 'table1']
   driver_lib.train_population(driver, runs)
   command = commands['train/table1']
@@ -604,7 +607,7 @@ def test_a_driver_killed_outright_keeps_the_time_its_step_ran(tmp_path):
     'import sys\n'
     'from experiments.reproduce import driver, plan\n'
     'driver.HEARTBEAT_S = 0.1\n'
-    "driver.Driver(plan.BUDGETS['quick'], sys.argv[1]).run(\n"
+    "driver.Driver(plan.BUDGETS['quick'], sys.argv[1]).run_step(\n"
     "  'long', [sys.executable, '-c', 'import time; time.sleep(120)'])\n"
   )
   env = {**os.environ, 'PYTHONPATH': ROOT}
@@ -638,7 +641,7 @@ def test_a_driver_killed_outright_keeps_the_time_its_step_ran(tmp_path):
   assert entry['status'] == 'interrupted (the driver died)'
   assert entry['wall_s'] == attempt['wall_s'] >= 0.5
   first = entry['wall_s']
-  driver.run('long', [sys.executable, '-c', 'pass'])
+  driver.run_step('long', [sys.executable, '-c', 'pass'])
   entry = json.loads(state_file.read_text())['steps']['long']
   assert [a['result'] for a in entry['attempt_log']] == [driver_lib.DIED, 'done']
   assert entry['attempts'] == 2

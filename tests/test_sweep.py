@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.flags import config_from_args
+from experiments.config_flags import config_from_args
 from experiments.sweep import launch as sweep_launch
 from experiments.sweep import ranking as sweep_ranking
 from gan_jax.base.errors import ConfigError
@@ -48,7 +48,7 @@ def _write_spec(path, members):
 
 def _run(spec, workdir, num_steps, **kwargs):
   base = make_test_config(*BASE, f'--num_steps={num_steps}')
-  return sweep_launch.run(base, spec, workdir, sweep_devices=2, **kwargs)
+  return sweep_launch.run_sweep(base, spec, workdir, sweep_devices=2, **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -145,7 +145,7 @@ def test_structural_sweep_lists_one_command_per_group(tmp_path):
   ]  # a population
   spec = _write_spec(tmp_path / 'spec.py', members)
   workdir = str(tmp_path / 'sweep')
-  plan = sweep_launch.run(make_test_config(), spec, workdir, launch='none')
+  plan = sweep_launch.run_sweep(make_test_config(), spec, workdir, launch='none')
   assert [[m.name for m in g.members] for g in plan.groups] == [
     ['seed_0', 'seed_1-learning_rate_0.05'],
     ['update_alternating-d_steps_2'],
@@ -183,7 +183,7 @@ def test_every_generated_line_round_trips_through_bash(tmp_path):
   echo.write_text(f'#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv))\n')
   echo.chmod(0o755)
   base = make_test_config(f'--data_dir={tmp_path}/{AWKWARD}')
-  plan = sweep_launch.run(
+  plan = sweep_launch.run_sweep(
     base, spec, workdir, launch='none', rank_by='d_loss', rank_mode='min', python=str(echo)
   )
   expected = sweep_launch.command_args(
@@ -208,7 +208,7 @@ def test_a_population_line_carries_the_ranking_flags_it_needs(tmp_path):
   spec = _write_spec(tmp_path / 'spec.py', [dict(seed=0), dict(seed=1)])
   workdir = str(tmp_path / 'sweep')
   base = make_test_config('--num_steps=10', '--checkpoint_every=10', '--sample_every=0')
-  sweep_launch.run(
+  sweep_launch.run_sweep(
     base, spec, workdir, launch='none', rank_by='d_loss', rank_mode='min', python=sys.executable
   )
   (line,) = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()

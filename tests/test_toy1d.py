@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from experiments import flags as gan_flags
-from experiments.toy1d import game, theory, train
+from experiments import config_flags
+from experiments.toy1d import game, runner, theory
 from experiments.toy1d.config import ToyConfig
 from gan_jax.base.errors import ConfigError
 from gan_jax.game.state import create_train_state
@@ -73,8 +73,8 @@ def test_cli_reports_a_bad_flag_in_one_line(tmp_path):
 
 
 def test_every_config_field_is_a_flag_with_its_default():
-  assert gan_flags.from_args(ToyConfig, []) == ToyConfig()
-  config = gan_flags.from_args(
+  assert config_flags.from_args(ToyConfig, []) == ToyConfig()
+  config = config_flags.from_args(
     ToyConfig,
     ['--batch_size=16', '--g_hidden=8,4', '--x_range=-3,3', '--data=mixture', '--g_loss=minimax'],
   )
@@ -106,7 +106,7 @@ def test_every_config_field_is_a_flag_with_its_default():
 )
 def test_bad_flag_values_are_one_line_config_errors(args, message):
   with pytest.raises(ConfigError) as e:
-    gan_flags.from_args(ToyConfig, args)
+    config_flags.from_args(ToyConfig, args)
   assert message in str(e.value) and '\n' not in str(e.value)
 
 
@@ -114,15 +114,15 @@ def test_a_non_finite_game_names_the_flag_that_drove_it():
   config, gan = _tiny_gan()
   state = create_train_state(gan, 0, None)
   nan = lambda tree: jax.tree.map(lambda x: x * jnp.nan, tree)
-  train.check_finite(config, [state, state])
+  runner.check_finite(config, [state, state])
   with pytest.raises(
     ConfigError, match=r'generator became NaN/inf by step 50; .*--g_learning_rate \(now 0.0005\)'
   ):
-    train.check_finite(config, [state, state.replace(g_params=nan(state.g_params))])
+    runner.check_finite(config, [state, state.replace(g_params=nan(state.g_params))])
   with pytest.raises(ConfigError, match=r'discriminator .*--d_learning_rate \(now 0.004\)'):
-    train.check_finite(config, [state, state.replace(d_params=nan(state.d_params))])
+    runner.check_finite(config, [state, state.replace(d_params=nan(state.d_params))])
   with pytest.raises(ConfigError, match=r'--init_scale \(now 1e\+30\)'):
-    train.check_finite(
+    runner.check_finite(
       config.replace(init_scale=1e30), [state.replace(g_params=nan(state.g_params))]
     )
 
@@ -141,7 +141,7 @@ _values = st.one_of(
 @given(name=st.sampled_from(sorted(FIELDS)), value=_values)
 def test_any_flag_value_gives_a_config_or_a_config_error(name, value):
   try:
-    config = gan_flags.from_args(ToyConfig, [f'--{name}={value}'])
+    config = config_flags.from_args(ToyConfig, [f'--{name}={value}'])
   except ConfigError as e:
     assert str(e) and '\n' not in str(e)
   else:
@@ -165,7 +165,7 @@ SMALL = ToyConfig(
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp('toy1d'))
-  train.run(SMALL, path, ('figure1', 'theory'), log=lambda _: None)
+  runner.run_experiments(SMALL, path, ('figure1', 'theory'), log=lambda _: None)
   return path
 
 
@@ -275,7 +275,7 @@ def test_saturation_ratio_is_the_chain_rules(workdir):
 
 def test_modes_view_on_one_game():
   config = dataclasses.replace(SMALL, mode_steps=100)
-  result = train.modes(config, games=(('non_saturating', 'alternating', 1),))
+  result = runner.modes(config, games=(('non_saturating', 'alternating', 1),))
   [run] = result['runs']
   assert result['steps'] == [0, 50, 100]
   shares = np.asarray(run['shares'])

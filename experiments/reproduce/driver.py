@@ -187,7 +187,7 @@ class Driver:
   def record(self, key: str) -> dict:
     return self.state['steps'].get(key, {})
 
-  def run(self, key: str, command: list[str], *, signature: str = '', **extra) -> None:
+  def run_step(self, key: str, command: list[str], *, signature: str = '', **extra) -> None:
     """Runs `command` unless `key` is done with this signature; raises UserError on failure."""
     if self.done(key, signature):
       return
@@ -298,7 +298,7 @@ def module(name: str, *flags: str) -> list[str]:
 def train(driver: Driver, run: plan_lib.Run) -> None:
   workdir = os.path.join(driver.runs_dir, run.name)
   flags = run.flags(driver.budget)
-  driver.run(
+  driver.run_step(
     f'train/{run.name}',
     module('experiments.train', *flags, f'--workdir={workdir}'),
     signature=' '.join(flags),
@@ -328,7 +328,7 @@ def train_population(driver: Driver, runs: list[plan_lib.Run]) -> None:
   group = os.path.dirname(runs[0].name)
   flags = [f for f in runs[0].flags(driver.budget) if not f.startswith('--seed=')]
   members = population_members_file(driver, runs)
-  driver.run(
+  driver.run_step(
     f'train/{group}',
     module(
       'experiments.sweep',
@@ -354,7 +354,7 @@ def choose_and_test(driver: Driver, run: plan_lib.Run) -> None:
   if run.part == 'quickstart':
     # The same validation images and classifier as the Table 1 runs' curves, so the two
     # recipes compare at equal steps in one feature space.
-    driver.run(
+    driver.run_step(
       f'validation/{run.name}',
       module(
         'experiments.evaluate',
@@ -406,7 +406,7 @@ def test_chosen(
       + '; delete it and run the same command to train it again'
     )
   step, validation_ll = chosen
-  driver.run(
+  driver.run_step(
     key,
     module(
       'experiments.evaluate',
@@ -444,7 +444,7 @@ def sweep(driver: Driver) -> None:
   """The recipe sweep; its best member (on validation) is scored on test once."""
   workdir = os.path.join(driver.runs_dir, 'sweep')
   flags = plan_lib.sweep_flags(driver.budget)
-  driver.run(
+  driver.run_step(
     'sweep', module('experiments.sweep', *flags, f'--workdir={workdir}'), signature=' '.join(flags)
   )
   best = None
@@ -456,7 +456,7 @@ def sweep(driver: Driver) -> None:
     raise UserError(f'{workdir}: no member has an evaluated checkpoint; delete it and rerun')
   member, step, validation_ll = best
   member_dir = os.path.join(workdir, member)
-  driver.run(
+  driver.run_step(
     'test/sweep_best',
     module(
       'experiments.evaluate',
@@ -484,7 +484,7 @@ def toy1d(driver: Driver) -> None:
   workdir = os.path.join(driver.runs_dir, 'toy1d')
   for experiment, args in driver.budget.toy1d:
     flags = [f'--experiment={experiment}', *args]
-    driver.run(
+    driver.run_step(
       f'toy1d/{experiment}',
       module('experiments.toy1d', *flags, f'--workdir={workdir}'),
       signature=' '.join(flags),

@@ -13,6 +13,7 @@ import shutil
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
+from experiments.reproduce.sections import common, table1
 from gan_jax.base import files
 from gan_jax.runtime import writers
 
@@ -35,8 +36,8 @@ def summary(runs_dir: str, budget: plan_lib.Budget) -> dict:
   page = report_lib.Report(runs_dir, budget, os.path.join(runs_dir, 'RESULTS.md'), runs_dir)
   state = page.state
   rows = []
-  for label, part, eval_dir, prefix, key in page.table1_kinds():
-    seeds = page.seeds(part, eval_dir, prefix)
+  for label, part, eval_dir, prefix, key in table1.row_kinds():
+    seeds = table1.tested_seeds(page, part, eval_dir, prefix)
     if not seeds:
       continue
     rows.append(
@@ -52,10 +53,10 @@ def summary(runs_dir: str, budget: plan_lib.Budget) -> dict:
         'frechet_distance': [t['frechet_distance'] for _, _, t in seeds],
         'precision': [t['precision'] for _, _, t in seeds],
         'recall': [t['recall'] for _, _, t in seeds],
-        'nn_samples': [report_lib._nn(t, 'samples') for _, _, t in seeds],
-        'nn_test': [report_lib._nn(t, 'test') for _, _, t in seeds],
+        'nn_samples': [common.nn(t, 'samples') for _, _, t in seeds],
+        'nn_test': [common.nn(t, 'test') for _, _, t in seeds],
         'curves': {
-          str(r.seed): [list(map(float, c)) for c in report_lib.curve(page.workdir(r.name), key)]
+          str(r.seed): [list(map(float, c)) for c in common.curve(page.workdir(r.name), key)]
           for r, _, _ in seeds
         },
       }
@@ -82,7 +83,7 @@ def export(runs_dir: str, budget: plan_lib.Budget, out_dir: str) -> str:
   path = os.path.join(out_dir, 'table1.json')
   writers.write_json(path, data)
   page = report_lib.Report(runs_dir, budget, os.path.join(runs_dir, 'RESULTS.md'), runs_dir)
-  best = page.paper_best()
+  best = table1.paper_best(page)
   if best is not None:
     source = os.path.join(
       page.workdir(best[0].name), driver_lib.TEST_EVAL_DIR, 'figure2_nearest_neighbours.png'

@@ -12,12 +12,11 @@ every group here one after the other (--launch=local), then ranks the members in
 
 from absl import flags
 
-from experiments import cli
-from experiments import flags as gan_flags
+from experiments import cli, config_flags
 
 cli.define_distributed_flags()
-gan_flags.define_config_flags()
-gan_flags.define_workdir_flag()
+config_flags.define_config_flags()
+config_flags.define_workdir_flag()
 flags.DEFINE_string(
   'sweep',
   None,
@@ -86,11 +85,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   cli.no_positional_args(argv)
-  base = gan_flags.config_from_flags()
+  base = config_flags.config_from_flags()
   cli.initialize_distributed()  # before anything touches a device
   from experiments.sweep import launch  # after the flags are checked: a typo fails fast
 
-  launch.run(
+  launch.run_sweep(
     base,
     FLAGS.sweep,
     FLAGS.workdir,

@@ -1,6 +1,6 @@
 """Launching a sweep: its plan (gan_jax.sweep.plan) as commands, trained here or by a scheduler.
 
-`run` is what `python -m experiments.sweep` does: plan, write base.flags, commands.sh (one
+`run_sweep` is what `python -m experiments.sweep` does: plan, write base.flags, commands.sh (one
 command per group, one per line, for any scheduler) and sweep.json, train every group here one
 after the other (launch='local'), evaluate each member and rank them (experiments.sweep.ranking).
 """
@@ -13,7 +13,7 @@ import shlex
 import time
 from typing import Any, Callable, Sequence
 
-from experiments.flags import config_from_args
+from experiments.config_flags import config_from_args
 from experiments.sweep import ranking
 from gan_jax.base import log
 from gan_jax.base.config import Config
@@ -262,7 +262,7 @@ def _claimed(workdir: str, plan: Plan):
   yield
 
 
-def run(
+def run_sweep(
   base: Config,
   spec_path: str,
   workdir: str,

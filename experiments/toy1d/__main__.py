@@ -10,22 +10,21 @@ Every field of ToyConfig is a flag (--helpfull lists them).
 
 from absl import flags
 
-from experiments import cli
-from experiments import flags as gan_flags
-from experiments.toy1d import train
+from experiments import cli, config_flags
+from experiments.toy1d import runner
 from experiments.toy1d.config import ToyConfig
 
-gan_flags.define_workdir_flag()
-gan_flags.define_flags(ToyConfig)
-flags.DEFINE_enum('experiment', 'all', [*train.EXPERIMENTS, 'all'], 'What to run.')
+config_flags.define_workdir_flag()
+config_flags.define_flags(ToyConfig)
+flags.DEFINE_enum('experiment', 'all', [*runner.EXPERIMENTS, 'all'], 'What to run.')
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   cli.no_positional_args(argv)
-  config = gan_flags.from_flags(ToyConfig)
-  experiments = train.EXPERIMENTS if FLAGS.experiment == 'all' else (FLAGS.experiment,)
-  train.run(config, FLAGS.workdir, experiments)
+  config = config_flags.from_flags(ToyConfig)
+  experiments = runner.EXPERIMENTS if FLAGS.experiment == 'all' else (FLAGS.experiment,)
+  runner.run_experiments(config, FLAGS.workdir, experiments)
 
 
 if __name__ == '__main__':

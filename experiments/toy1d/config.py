@@ -1,4 +1,5 @@
-"""The 1-D experiment's settings: one frozen dataclass, every field a flag (experiments.flags)."""
+"""The 1-D experiment's settings: one frozen dataclass, every field a flag
+(experiments.config_flags)."""
 
 import dataclasses
 import math

@@ -1,4 +1,4 @@
-"""The 1-D toy's figures, drawn from the JSON-ready results of `train`.
+"""The 1-D toy's figures, drawn from the JSON-ready results of `runner`.
 
 Figures are built with matplotlib's object API on an Agg canvas, not pyplot: no global backend
 switch, no open-figure registry to close.

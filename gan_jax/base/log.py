@@ -4,8 +4,8 @@ Progress lines (`[HH:MM:SS] ...`) come from the primary process only. Warnings (
 wrong and was handled) are `warning: ...` lines through the `gan_jax` logger, whatever the
 verbosity of absl's logging, which entry points turn down to keep library chatter (orbax, JAX)
 out of the way. Details (what was read, prepared or joined) are plain lines through the same
-logger, shown only when an entry point asks for them (`--verbose`: set_verbose). Errors are not logged: they are raised (gan_jax.base.errors) and printed once
-by the entry point.
+logger, shown only when an entry point asks for them (`--verbose`: set_verbose). Errors are not
+logged: they are raised (gan_jax.base.errors) and printed once by the entry point.
 """
 
 import logging

@@ -74,14 +74,15 @@ def save_distance_histogram(
   path: str, sample_sq: np.ndarray, test_sq: np.ndarray, *, title: str = ''
 ) -> None:
   """Histogram of nearest-training-image L2 distances: samples vs real test images."""
-  import matplotlib
-
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  # The object API on an Agg canvas, not pyplot: no global backend switch, no figure registry.
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
 
   sample_l2, test_l2 = np.sqrt(np.maximum(sample_sq, 0)), np.sqrt(np.maximum(test_sq, 0))
   bins = np.linspace(0.0, max(sample_l2.max(), test_l2.max()) * 1.02 + 1e-9, 60)
-  fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+  fig = Figure(figsize=(6, 3.6), dpi=120)
+  FigureCanvasAgg(fig)
+  ax = fig.subplots()
   for values, label in ((test_l2, 'real test images'), (sample_l2, 'samples')):
     ax.hist(values, bins=bins, density=True, alpha=0.55, label=f'{label} (n={len(values)})')
   for values, style in ((test_l2, '-'), (sample_l2, '--')):
@@ -92,4 +93,3 @@ def save_distance_histogram(
   ax.legend(fontsize=8)
   fig.tight_layout()
   files.atomic_write(path, fig.savefig)
-  plt.close(fig)

@@ -1,4 +1,5 @@
-"""A full evaluation written to disk: eval.json, eval.md (model | real data) and the figures."""
+"""A full evaluation written to disk: eval.json, eval.md (model | real data) and the figures;
+`evaluate_to_dir` is the evaluate command as one call."""
 
 import json
 import os
@@ -6,11 +7,17 @@ import time
 
 import numpy as np
 
+from gan_jax import data
 from gan_jax.base import files
-from gan_jax.evaluation import figures, neighbours, protocol
+from gan_jax.base.errors import UserError
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import figures as figures_lib
+from gan_jax.evaluation import metrics, neighbours, parzen, protocol
+from gan_jax.evaluation import samples as samples_lib
 from gan_jax.game import preprocess
 from gan_jax.runtime import images as image_io
-from gan_jax.runtime import sampling, writers
+from gan_jax.runtime import resources, sampling, writers
+from gan_jax.runtime import workdir as workdir_lib
 
 JSON_FILE = 'eval.json'
 MARKDOWN_FILE = 'eval.md'
@@ -117,16 +124,18 @@ def write_figures(
       else:
         index = arrays['sample_index'][last]
       nearest = ref.train[index].reshape(rows, *ref.image_shape)
-      image_io.save_png(os.path.join(out_dir, FIGURE2_FILE), figures.figure2_grid(shown, nearest))
+      image_io.save_png(
+        os.path.join(out_dir, FIGURE2_FILE), figures_lib.figure2_grid(shown, nearest)
+      )
       written['figure2'] = FIGURE2_FILE
-    figures.save_distance_histogram(
+    figures_lib.save_distance_histogram(
       os.path.join(out_dir, HISTOGRAM_FILE), arrays['sample_sq'], arrays['test_sq']
     )
     written['nn_histogram'] = HISTOGRAM_FILE
   if gan is not None:
-    figures.save_figure3(
+    figures_lib.save_figure3(
       os.path.join(out_dir, FIGURE3_FILE),
-      figures.figure3_images(gan, g_params, seed=seed, image_shape=ref.image_shape),
+      figures_lib.figure3_images(gan, g_params, seed=seed, image_shape=ref.image_shape),
     )
     written['figure3'] = FIGURE3_FILE
   return written
@@ -198,3 +207,128 @@ def markdown(results: dict) -> str:
     '',
   ]
   return '\n'.join(lines)
+
+
+def evaluate_to_dir(
+  *,
+  workdir: str | None = None,
+  samples: str | None = None,
+  out_dir: str | None = None,
+  dataset: str | None = None,
+  step: int | None = None,
+  num_samples: int | None = None,
+  against: str = 'test',
+  seed: int = 0,
+  preprocessing: str | None = None,
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
+  cache_dir: str | None = None,
+  classifier_epochs: int | None = None,
+  kid_subsets: int = metrics.KID_SUBSETS,
+  kid_subset_size: int = metrics.KID_SUBSET_SIZE,
+  memorisation: bool = True,
+  figures: bool = True,
+  raw_generator: bool = False,
+  overwrite: bool = False,
+) -> tuple[dict, str]:
+  """Evaluates a checkpoint (`workdir`) or a samples file (`samples`) and writes eval.json,
+  eval.md and the figures: the evaluate command, its flags as arguments (the names its error
+  messages give).
+
+  Args:
+    workdir: a training workdir; its checkpoint (`step`, default the newest) is sampled.
+    samples: a .npy of float [N, H, W, C] or [N, H*W*C] in [0, 1], instead of `workdir`.
+    out_dir: where the files go (default `workdir`; required with `samples`).
+    dataset: the data set to compare with (default the checkpoint's; required with `samples`).
+    step, num_samples: the checkpoint step and how many samples to draw from it (None: the
+      newest, parzen.NUM_SAMPLES); refused with `samples`, whose file is evaluated as it is.
+    against, seed, preprocessing, data_dir, manual_dir, cache_dir, classifier_epochs,
+      kid_subsets, kid_subset_size, memorisation, figures, raw_generator: as the flags say
+      (None: the checkpoint's config, else the data set's default).
+    overwrite: replace an earlier eval.json and eval.md in `out_dir`.
+
+  Returns:
+    (results: eval.json's content, out_dir).
+  """
+  if (workdir is None) == (samples is None):
+    raise UserError('pass exactly one of --workdir (a checkpoint) or --samples (a .npy file)')
+  if samples is not None and (dataset is None or out_dir is None):
+    raise UserError('--samples needs --dataset (which data set to compare with) and --out_dir')
+  ignored = [f'--{n}' for n, v in (('step', step), ('num_samples', num_samples)) if v is not None]
+  if samples is not None and ignored:
+    raise UserError(
+      f'{" and ".join(ignored)} {"do" if len(ignored) > 1 else "does"} not apply to --samples '
+      '(they choose a checkpoint and draw from its generator; the file is evaluated as it '
+      'is): drop them, or evaluate --workdir instead'
+    )
+  if workdir == '' or samples == '':
+    raise UserError(
+      f'--{"workdir" if workdir == "" else "samples"} is empty (an unset '
+      'shell variable?); pass a path'
+    )
+  num_samples = parzen.NUM_SAMPLES if num_samples is None else num_samples
+  out_dir = workdir if out_dir is None else out_dir
+  # Only into a new directory, an evaluation's or a run's; an earlier report only on request.
+  workdir_lib.check(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
+  if os.path.exists(os.path.join(out_dir, JSON_FILE)) and not overwrite:
+    raise UserError(
+      f'--out_dir={out_dir} already holds {JSON_FILE}; pass --overwrite to '
+      'replace it, or another --out_dir'
+    )
+  gan = g_params = config = labels = None
+  if workdir is not None:
+    restored = sampling.restore(workdir, step, raw=raw_generator)
+    config, gan, g_params, step = restored.config, restored.gan, restored.g_params, restored.step
+    dataset = dataset or config.dataset
+    if data.image_shape(dataset) != tuple(restored.image_shape):
+      raise UserError(
+        f'--dataset={dataset} has images of shape {data.image_shape(dataset)}, the '
+        f'checkpoint makes {tuple(restored.image_shape)}; pick a matching data set'
+      )
+    resources.check_evaluation(f'--num_samples={num_samples}', num_samples, restored.image_shape)
+    if restored.gan.conditional:  # labels in the training split's class mix
+      labels = sampling.class_mix_labels(restored.class_mix, num_samples, seed=seed)
+    images = restored.sample(num_samples, seed=seed, labels=labels)
+    which = 'the average of G' if restored.averaged else 'G'
+    source = f'checkpoint {os.path.abspath(workdir)} step {step} ({which}), seed {seed}'
+  else:
+    images = samples_lib.load_samples(samples, data.image_shape(dataset))
+    source = f'samples file {os.path.abspath(samples)}'
+  workdir_lib.claim(out_dir, (workdir_lib.EVAL, workdir_lib.RUN), '--out_dir')
+
+  def from_config(value, name):
+    if value is not None:
+      return value
+    return (getattr(config, name) or None) if config is not None else None
+
+  preprocessing = preprocessing or (
+    config.resolved_preprocessing if config is not None else 'pixels'
+  )
+  recipe = classifier_lib.Recipe.for_dataset(
+    dataset, **({'epochs': classifier_epochs} if classifier_epochs else {})
+  )
+  ref = protocol.prepare(
+    dataset,
+    against=against,
+    data_dir=from_config(data_dir, 'data_dir'),
+    manual_dir=from_config(manual_dir, 'manual_dir'),
+    cache_dir=cache_dir,
+    recipe=recipe,
+    preprocessing=preprocessing,
+  )
+  results, arrays = evaluate(
+    images,
+    ref,
+    step=step,
+    source=source,
+    with_memorisation=memorisation,
+    labels=labels,
+    kid_subsets=kid_subsets,
+    kid_subset_size=kid_subset_size,
+  )
+  if figures:
+    results['figures'] = write_figures(
+      out_dir, images, ref, arrays, gan=gan, g_params=g_params, seed=seed
+    )
+  write(out_dir, results)
+  return results, out_dir

@@ -192,9 +192,9 @@ class Checkpointer:
     A checkpoint that fails to read (half-written, truncated, garbage metadata) or whose state
     does not match its saved sha256 (bit rot), or that lacks the integrity item its metadata
     names, is skipped with a warning naming it, falling back to the previous one. Checkpoints
-    written before the hash existed (their metadata names no such item) are restored unchecked. Nothing is deleted: with
-    `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/ so that training can
-    write that step again.
+    written before the hash existed (their metadata names no such item) are restored unchecked.
+    Nothing is deleted: with `quarantine`, a bad one is moved to <workdir>/corrupt_checkpoints/
+    so that training can write that step again.
 
     Args:
       abstract_state: shapes, dtypes and shardings to restore into, or a function of the

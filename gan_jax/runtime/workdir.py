@@ -1,9 +1,9 @@
 """Directories gan_jax writes into: claimed only when new, empty or its own; locked for a run.
 
 A directory the project writes into gets a marker file, `.gan_jax`, holding what it is (`run`,
-`sweep`, `toy1d`, `eval`, `report`). A non-empty directory without one is never written into, with or
-without --overwrite: a mistyped or empty path (`--workdir=$RUN` with $RUN unset) must not
-take over, or clear, somebody's files. Directories written before the marker existed are
+`sweep`, `toy1d`, `eval`, `report`). A non-empty directory without one is never written into,
+with or without --overwrite: a mistyped or empty path (`--workdir=$RUN` with $RUN unset) must
+not take over, or clear, somebody's files. Directories written before the marker existed are
 recognised by what they hold (a run: config.json and checkpoints/).
 """
 

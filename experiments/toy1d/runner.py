@@ -321,7 +321,7 @@ def check_finite(config: ToyConfig, states: list[TrainState]) -> None:
     )
 
 
-def run(
+def run_experiments(
   config: ToyConfig, workdir: str, experiments: tuple[str, ...] = EXPERIMENTS, log=print
 ) -> dict[str, float]:
   """Runs `experiments` and writes their JSON and PNG files under `workdir`.
