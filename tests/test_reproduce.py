@@ -440,6 +440,13 @@ def test_an_averaged_run_tests_its_g_and_its_average_each_chosen_on_its_own(tmp_
   _fake_run(str(tmp_path / fast.name), {2: 10.0, 4: 30.0}, (2, 4), nn=3.0)
   with pytest.raises(UserError, match='no evaluated checkpoint to choose from that passes'):
     driver_lib.choose_and_test(driver, fast)
+  # A conditional run's average that never passes the gate is recorded as such; its G is tested.
+  cgan = next(r for r in plan_lib.runs(plan_lib.BUDGETS['quick']) if r.part == 'cgan')
+  average = {2: 50.0, 4: 40.0}
+  _fake_run(str(tmp_path / cgan.name), {2: 10.0, 4: 30.0}, (2, 4), average=average, nn=3.0)
+  driver_lib.choose_and_test(driver, cgan)
+  assert driver.record(f'test_average/{cgan.name}')['status'] == driver_lib.NO_CHECKPOINT_PASSES
+  assert f'test/{cgan.name}' not in commands  # its G fails the gate too: nn 3.0 < real data's
 
 
 def test_the_gpu_budget_trains_table1_alone_as_a_population():

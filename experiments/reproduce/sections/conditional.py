@@ -204,13 +204,20 @@ def section(page) -> list[str]:
     'samples no closer to the training set than test images):',
     '',
   ]
-  for part, label, _, _, dataset in KINDS:
+  for part, label, _, prefix, dataset in KINDS:
     seeds = found[label]
     if len(seeds) > 1:
       reached = sum(_numbers(t)['accuracy'] >= targets[dataset] for _, _, t in seeds)
       lines.append(
         f'- {label}: {reached} of {len(seeds)} seeds reach the conditional accuracy target.'
       )
+    for run in page.runs(part):
+      record = page.step(f'{prefix}/{run.name}')
+      if record.get('status') == driver_lib.NO_CHECKPOINT_PASSES:
+        lines.append(
+          f'- {label}, seed {run.seed}: no evaluated checkpoint passes its selection gate '
+          f'({record["selected_by"]}), so it has no test row.'
+        )
     for run, record, test in seeds:
       n = _numbers(test)
       misses = _verdict(n, targets[dataset], reference if dataset == 'mnist' else None)
