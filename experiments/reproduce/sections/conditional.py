@@ -211,13 +211,6 @@ def section(page) -> list[str]:
       lines.append(
         f'- {label}: {reached} of {len(seeds)} seeds reach the conditional accuracy target.'
       )
-    for run in page.runs(part):
-      record = page.step(f'{prefix}/{run.name}')
-      if record.get('status') == driver_lib.NO_CHECKPOINT_PASSES:
-        lines.append(
-          f'- {label}, seed {run.seed}: no evaluated checkpoint passes its selection gate '
-          f'({record["selected_by"]}), so it has no test row.'
-        )
     for run, record, test in seeds:
       n = _numbers(test)
       misses = _verdict(n, targets[dataset], reference if dataset == 'mnist' else None)
@@ -226,6 +219,15 @@ def section(page) -> list[str]:
         f'- {label}, seed {run.seed} (step {record.get("chosen_step", "?"):,}): '
         f'accuracy {n["accuracy"]:.3f}, Parzen {n["parzen_ll"]:.1f}: {verdict}.'
       )
+  for part in ('cgan', 'cgan_fashion', 'cgan_concat'):
+    for run in page.runs(part):
+      for prefix, which in (('test', 'G'), ('test_average', 'its average of G')):
+        record = page.step(f'{prefix}/{run.name}')
+        if record.get('status') == driver_lib.NO_CHECKPOINT_PASSES:
+          lines.append(
+            f'- `{run.name}`, {which}: no evaluated checkpoint passes its selection gate '
+            f'({record["selected_by"]}), so it has no test row.'
+          )
   lines.append('')
   lines += _grids(page, found)
   return lines
