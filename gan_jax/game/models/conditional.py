@@ -9,9 +9,10 @@
     D: x -> maxout 240 units x 5 pieces; y -> maxout 50 x 5; both -> maxout 240 x 4 -> sigmoid.
   Their section 4.1 gives the sizes above, the optimiser (SGD, batch 100, lr 0.1 / 1.00004^t
   down to 1e-6, momentum 0.5 -> 0.7) and "dropout with probability of 0.5"; it does not say
-  where the dropout sits nor how weights start. Here dropout 0.5 drops the inputs of D's joint layer and of its output (the hidden units
-  only: dropping the one-hot y itself would hide the condition), G has none (so samples need no
-  dropout mode), and weights start as the paper's MNIST nets (G U(±0.05), D U(±0.005)).
+  where the dropout sits nor how weights start. Here dropout 0.5 drops the inputs of D's joint
+  layer and of its output (the hidden units only: dropping the one-hot y itself would hide the
+  condition), G has none (so samples need no dropout mode), and weights start as the paper's
+  MNIST nets (G U(±0.05), D U(±0.005)).
 `mnist_mlp_cgan`: the paper's own MNIST networks (gan_jax.game.models.mnist_mlp) with y
   concatenated to G's input and to D's input, every other layer as the config's shape flags say:
   the smallest change that conditions them, for comparison with `mnist_cgan`.
