@@ -407,6 +407,10 @@ def test_chosen(
     driver.state['steps'][key] = {
       'status': NO_CHECKPOINT_PASSES,
       'selected_by': f'{select_by} with {gates}',
+      'command': f'(none: no checkpoint of {run.name} passes {gates})',
+      'commit': git_commit(),
+      'wall_s': 0.0,
+      'attempts': 0,
       'finished': _now(),
     }
     driver._save()
