@@ -6,6 +6,7 @@ import numpy as np
 
 from gan_jax.base import files
 from gan_jax.runtime import images as image_io
+from gan_jax.runtime import sampling
 
 # The paper outlines the nearest-training-example column in yellow.
 HIGHLIGHT = np.array([255, 220, 0], np.uint8)
@@ -54,8 +55,7 @@ def figure3_images(
   """
   key_start, key_end = jax.random.split(jax.random.PRNGKey(seed))
   z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs), steps)
-  # As shown (GAN.generate_display): a GCN model's images stretched, a sigmoid's unchanged.
-  flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1)))
+  flat = sampling.generate(gan, g_params, z.reshape(pairs * steps, -1), shown=True)
   return flat.reshape(pairs, steps, *image_shape)
 
 

@@ -10,7 +10,6 @@ from gan_jax.base import files
 from gan_jax.evaluation import figures, protocol
 from gan_jax.game import preprocess
 from gan_jax.runtime import images as image_io
-from gan_jax.runtime import writers
 
 JSON_FILE = 'eval.json'
 MARKDOWN_FILE = 'eval.md'
@@ -69,11 +68,11 @@ def evaluate(
 def write(out_dir: str, results: dict) -> None:
   """eval.json and eval.md into out_dir, atomically."""
   os.makedirs(out_dir, exist_ok=True)
-  writers.write_text(
+  files.write_text(
     os.path.join(out_dir, JSON_FILE),
     json.dumps(files.to_jsonable(results), indent=2, sort_keys=True) + '\n',
   )
-  writers.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
+  files.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
 
 
 def write_figures(

@@ -119,13 +119,18 @@ class GAN:
     )
 
 
-def build_gan(config: Config, *, data_dim: int, num_train: int, **widths) -> GAN:
-  """The static game for `config` on a data set of `num_train` examples of `data_dim` values.
+def build_gan(config: Config, *, data_dim: int, num_train: int | None = None, **widths) -> GAN:
+  """The static game for `config` on examples of `data_dim` values.
 
-  The networks are the registered model `config.model`; `widths` override its layer widths
-  (tests use small ones).
+  Args:
+    config: the experiment.
+    data_dim: values per example.
+    num_train: training examples, which set the epoch of the optimisers' schedules and of the
+      minibatch order; None for a game that is only sampled, evaluated or restored (its epoch
+      is then one batch: the schedules live in the optimiser states' numbers, not their shapes).
+    **widths: override the model's layer widths (tests use small ones).
   """
-  steps_per_epoch = max(num_train // config.batch_size, 1)
+  steps_per_epoch = max((num_train or 0) // config.batch_size, 1)
   model = models.get(config.model)
   generator, discriminator = model.build(config, data_dim, **widths)
   return GAN(
