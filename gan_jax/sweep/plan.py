@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from gan_jax.base.config import Config, control_character
 from gan_jax.base.errors import ConfigError, UserError
-from gan_jax.sweep import population
+from gan_jax.loop import population
 
 BASE_FLAGS_FILE = 'base.flags'
 COMMANDS_FILE = 'commands.sh'
