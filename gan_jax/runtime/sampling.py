@@ -1,9 +1,9 @@
 """Drawing samples from G, and from a checkpoint without the data or the training loop.
 
 "As shown" is G's output as a person sees it and the evaluation measures it, [0, 1] per value
-(GAN.to_display: a GCN model's samples stretched per image, a linear output clipped): grids,
-`experiments/sample`, figures and metrics all get it from here (`generate(shown=True)`, `draw`,
-`as_shown`).
+(GAN.to_display: a GCN model's samples stretched per image, a linear output clipped): the
+grids, a restored checkpoint's samples, the figures and the metrics all get it from here
+(`generate(shown=True)`, `draw`, `as_shown`).
 """
 
 import dataclasses
