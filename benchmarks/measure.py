@@ -25,7 +25,7 @@ import numpy as np
 from gan_jax.base.config import Config
 from gan_jax.game import steps
 from gan_jax.game.state import create_train_state
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone
 from gan_jax.runtime import parallel, writers
 
 BACKEND_COMPILE = '/jax/core/compile/backend_compile_duration'
@@ -183,7 +183,7 @@ def _flops(compiled) -> float:
   return float(cost['flops'])
 
 
-def abstract_inputs(exp: train.Experiment):
+def abstract_inputs(exp: assembly.Experiment):
   """Shapes of the state and of the on-device training set (nothing allocated)."""
   # Only sigmoid-output models get a marginals bias (CIFAR-10's linear/deconv outputs have none).
   bias = (
@@ -196,7 +196,7 @@ def abstract_inputs(exp: train.Experiment):
   return state, data
 
 
-def step_cost(exp: train.Experiment, fused_steps: int) -> dict:
+def step_cost(exp: assembly.Experiment, fused_steps: int) -> dict:
   """XLA's cost analysis of ONE train_step (one device, the model's FLOPs), its dots, and of
   the fused lax.scan of `fused_steps` steps as the loop compiles it."""
   state, data = abstract_inputs(exp)
@@ -247,7 +247,7 @@ class CompileLog:
 
 
 class SharedFusedSteps:
-  """A compile_steps for train.train_and_evaluate: one compiled fused step per (chunk, mesh) for
+  """A compile_steps for lone.train_and_evaluate: one compiled fused step per (chunk, mesh) for
   every run it is passed to, each call timed to its end.
 
   Timing a call means waiting for it (block_until_ready) before the loop goes on; the loop then
@@ -281,7 +281,7 @@ def shared_fused_steps():
   """Runs of one config given the yielded SharedFusedSteps (time_full_loop's `shared`) share
   the fused steps compiled by the first.
 
-  train.train_and_evaluate compiles its fused steps afresh in every call; a warm-up run given
+  lone.train_and_evaluate compiles its fused steps afresh in every call; a warm-up run given
   it compiles them, and a timed run after it reuses them, so the timed run holds no
   compilation of the fused step (a run of a fresh process pays it once, ~10 s on 2 cores).
   Yields the SharedFusedSteps: .compiled[(chunk, mesh)] is the jitted fused step.
@@ -290,7 +290,7 @@ def shared_fused_steps():
 
 
 def time_full_loop(config: Config, workdir: str, shared: SharedFusedSteps | None = None) -> dict:
-  """train.train_and_evaluate(config) from scratch in `workdir` (its log beside it, in
+  """lone.train_and_evaluate(config) from scratch in `workdir` (its log beside it, in
   <workdir>.log: a run claims only an empty directory), timed from call to return.
 
   With `shared`, the run's compiled steps are those of `shared` (the real loop, handed its
@@ -307,7 +307,7 @@ def time_full_loop(config: Config, workdir: str, shared: SharedFusedSteps | None
     contextlib.redirect_stdout(log),
   ):
     start, start_cpu = time.perf_counter(), time.process_time()
-    train.train_and_evaluate(config, workdir, compile_steps=shared)
+    lone.train_and_evaluate(config, workdir, compile_steps=shared)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
   # The loop's own clock, per log interval (from the previous log line to this one): what is
   # outside the intervals is the run's start (setup, initial state) and end (the last sample
@@ -355,11 +355,11 @@ def time_bare_loop(fused, state, data, num_calls: int):
   return state, time.perf_counter() - start, time.process_time() - start_cpu, per_call
 
 
-def device_data(exp: train.Experiment):
-  return exp.device_data()
+def device_data(exp: assembly.Experiment):
+  return exp.train_data()
 
 
-def loop_rate(exp: train.Experiment, chunk: int, num_calls: int) -> dict:
+def loop_rate(exp: assembly.Experiment, chunk: int, num_calls: int) -> dict:
   """Iterations/s of the bare fused loop for `exp`, compiled here (compilation not timed), and
   XLA's GFLOP per iteration: its cost analysis of the fused call, which counts the scan body
   once (per device: with N devices, each runs 1/N of the batch)."""

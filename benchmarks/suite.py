@@ -16,7 +16,7 @@ import numpy as np
 from benchmarks import hlo_profile, measure
 from experiments.config_flags import config_from_args
 from gan_jax.evaluation import classifier
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone
 from gan_jax.runtime import sampling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ class Options:
   is a smoke run of them (~1 min on 2 cores)."""
 
   dataset: str = 'mnist_5k'
-  steps: int = 5000  # full-loop steps (train.train_and_evaluate)
+  steps: int = 5000  # full-loop steps (lone.train_and_evaluate)
   bare_steps: int = 3000  # bare-loop steps, half before and half after the full loop
   chunk: int = 100  # steps per compiled call (the config's steps_per_call)
   repeats: int = 5
@@ -110,7 +110,7 @@ def environment() -> dict:
 
 def model_cost(config, options: Options) -> dict:
   """FLOPs of one iteration (XLA's cost analysis) and the rate of its matmuls run alone."""
-  exp = train.setup(config)
+  exp = assembly.setup(config)
   cost = measure.step_cost(exp, options.chunk)
   dots = measure.time_dots(cost['dots'], options.repeats)
   return {
@@ -191,7 +191,7 @@ def model_speed(
 
 
 def training_loop(config, options: Options, root: str) -> dict:
-  """The full loop (train.train_and_evaluate) against the bare fused step, same compiled code.
+  """The full loop (lone.train_and_evaluate) against the bare fused step, same compiled code.
 
   Order: warm-up run (compiles the fused step; not timed), bare loop (half), full loop, bare
   loop (other half): a load that drifts during the measurement hits both sides alike.
@@ -200,7 +200,7 @@ def training_loop(config, options: Options, root: str) -> dict:
     warmup = measure.time_full_loop(
       config.replace(num_steps=options.chunk), measure.temp_workdir(root, 'warmup'), shared
     )
-    exp = train.setup(config)
+    exp = assembly.setup(config)
     fused = shared.compiled[(options.chunk, exp.mesh)]
     state, data = exp.init_state(), measure.device_data(exp)
     state, _ = fused(state, data)
@@ -259,7 +259,7 @@ def batch_scaling(config, options: Options) -> list[dict]:
   """Bare-loop iterations/s and XLA GFLOP/s per batch size (one compiled call ~ equal work)."""
   rows = []
   for batch in options.batches:
-    exp = train.setup(config.replace(batch_size=batch))
+    exp = assembly.setup(config.replace(batch_size=batch))
     chunk = max(2, options.chunk * 100 // batch // 2 * 2)
     calls = 3 if options.repeats > 2 else 2
     rate = measure.loop_rate(exp, chunk, calls)
@@ -301,7 +301,7 @@ def devices_child(dataset: str, num_devices: int, steps: int, chunk: int) -> dic
     }
   from gan_jax.runtime import parallel
 
-  exp = train.setup(paper_config(dataset), parallel.make_mesh(devices[:num_devices]))
+  exp = assembly.setup(paper_config(dataset), parallel.make_mesh(devices[:num_devices]))
   rate = measure.loop_rate(exp, chunk, max(steps // chunk, 1))
   return {'devices': num_devices, 'platform': devices[0].platform, **rate, **measure.peak_memory()}
 
@@ -311,7 +311,7 @@ def memory_child(dataset: str, steps: int) -> dict:
   config = paper_config(dataset, num_steps=steps)
   with tempfile.TemporaryDirectory() as root:
     start = time.perf_counter()
-    train.train_and_evaluate(config, root)
+    lone.train_and_evaluate(config, root)
     seconds = time.perf_counter() - start
   return {'steps': steps, 'seconds_with_compile': seconds, **measure.peak_memory()}
 

@@ -61,8 +61,7 @@ def child(args) -> None:
 
   jax.monitoring.register_event_duration_secs_listener(listen)
   from experiments.config_flags import config_from_args
-  from gan_jax.loop import train
-  from gan_jax.sweep import population
+  from gan_jax.loop import lone, population
 
   base = config_from_args(config_args(args.steps))
   start = time.perf_counter()
@@ -72,7 +71,7 @@ def child(args) -> None:
       configs, [os.path.join(args.workdir, f'seed_{s}') for s in range(args.members)]
     )
   else:
-    train.train_and_evaluate(
+    lone.train_and_evaluate(
       base.replace(seed=args.seed), os.path.join(args.workdir, f'seed_{args.seed}')
     )
   print(

@@ -24,14 +24,14 @@ def main(argv):
   config = config_flags.config_from_flags()
   cli.initialize_distributed()  # before anything touches a device
   # Imported after the flags are checked, so a mistyped flag fails in a fraction of a second.
-  from gan_jax.loop import train
+  from gan_jax.loop import lone
 
   eval_fn = None
   if config.eval_every > 0:
     from gan_jax import evaluation
 
     eval_fn = evaluation.make_eval_fn(config)
-  train.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite, eval_fn=eval_fn)
+  lone.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite, eval_fn=eval_fn)
 
 
 if __name__ == '__main__':

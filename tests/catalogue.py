@@ -1440,12 +1440,12 @@ def _cgan_run_copy(path: str, trained: str) -> None:
   """A trained conditional run (the test config's nets conditioned by concatenation), trained
   once beside `trained` and copied."""
   if trained not in _CGAN_RUN:
-    from gan_jax.loop import train
+    from gan_jax.loop import lone
     from tests.helpers import make_test_config
 
     source = os.path.join(os.path.dirname(trained), 'cgan_trained')
     config = make_test_config('--model=mnist_mlp_cgan', '--num_steps=20')
-    train.train_and_evaluate(config, source)
+    lone.train_and_evaluate(config, source)
     _CGAN_RUN[trained] = source
   shutil.copytree(_CGAN_RUN[trained], path)
 

@@ -14,9 +14,9 @@ from gan_jax.base.config import Config
 from gan_jax.base.errors import ConfigError
 from gan_jax.game import steps
 from gan_jax.game.state import Average, build_gan, create_train_state
-from gan_jax.loop import train
+from gan_jax.loop import lone, population
+from gan_jax.loop import members as members_lib
 from gan_jax.runtime import checkpoint, parallel, sampling, writers
-from gan_jax.sweep import population
 from tests.helpers import make_test_config, run_module
 
 TINY = dict(g_hidden=(16,), d_units=(8, 8), d_pieces=2, noise_dim=4, batch_size=8)
@@ -130,7 +130,7 @@ def averaged(tmp_path_factory):
     calls.append(g_params)
     return {'mean': float(np.mean(sampling.draw(gan, g_params, 8)))}
 
-  state = train.train_and_evaluate(config, workdir, eval_fn=eval_fn)
+  state = lone.train_and_evaluate(config, workdir, eval_fn=eval_fn)
   return config, workdir, state, calls
 
 
@@ -148,8 +148,8 @@ def test_evaluation_reports_the_average_and_the_raw_generator(averaged):
 def test_an_averaged_run_resumes_bit_for_bit(averaged, tmp_path):
   config, _, reference, _ = averaged
   workdir = str(tmp_path)
-  train.train_and_evaluate(config.replace(num_steps=20, eval_every=0), workdir)
-  resumed = train.train_and_evaluate(config.replace(eval_every=0), workdir)
+  lone.train_and_evaluate(config.replace(num_steps=20, eval_every=0), workdir)
+  resumed = lone.train_and_evaluate(config.replace(eval_every=0), workdir)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference), jax.device_get(resumed))
   # A checkpoint's integrity hash covers the average.
   assert checkpoint.state_sha256(resumed) != checkpoint.state_sha256(
@@ -192,7 +192,7 @@ def test_resuming_with_another_decay_names_the_flag(averaged, tmp_path):
   with open(os.path.join(workdir, 'config.json')) as f:
     assert json.load(f)['g_ema_decay'] == 0.95
   with pytest.raises(Exception, match='--g_ema_decay was 0.95, now 0.9'):
-    train.train_and_evaluate(config.replace(g_ema_decay=0.9, num_steps=60), workdir)
+    lone.train_and_evaluate(config.replace(g_ema_decay=0.9, num_steps=60), workdir)
 
 
 def test_population_members_average_as_they_would_alone(tmp_path):
@@ -214,10 +214,10 @@ def test_population_members_average_as_they_would_alone(tmp_path):
   mesh = states.step.sharding.mesh
   one_device = parallel.make_mesh(jax.devices()[:1])
   for i, config in enumerate(configs):
-    member = jax.device_get(population.take_member(states, i, mesh))
+    member = jax.device_get(members_lib.Stacked(mesh).take(states, i))
     np.testing.assert_array_equal(member.g_average.decay, np.float32(config.g_ema_decay))
     np.testing.assert_array_equal(member.g_average.warmup, np.float32(config.g_ema_warmup))
-    solo = train.train_and_evaluate(config, str(tmp_path / f'solo{i}'), mesh=one_device)
+    solo = lone.train_and_evaluate(config, str(tmp_path / f'solo{i}'), mesh=one_device)
     moved = max(
       float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
       for a, b in zip(jax.tree.leaves(solo.g_average.params), jax.tree.leaves(solo.g_params))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gan_jax.loop import train
+from gan_jax.loop import lone
 from gan_jax.runtime import workdir as workdir_lib
 from tests import catalogue
 from tests.helpers import ROOT, make_test_config, run_module
@@ -62,7 +62,7 @@ def _launch(module: str, devices: int, rows: list[dict], rows_file: str) -> subp
 def outcomes(tmp_path_factory):
   """Runs every row: each in its own sandbox, the rows of one entry point in one process."""
   trained = str(tmp_path_factory.mktemp('trained'))
-  train.train_and_evaluate(make_test_config(), trained)  # 40 steps: checkpoints 20 and 40
+  lone.train_and_evaluate(make_test_config(), trained)  # 40 steps: checkpoints 20 and 40
   root = tmp_path_factory.mktemp('catalogue')
   batches = collections.defaultdict(list)
   sandboxes, before, argv = {}, {}, {}

@@ -5,7 +5,7 @@ evaluation of colour images (the convnet classifier, every metric, the reference
 Speed: XLA on CPU takes ~20 s to compile the conv model's training step whatever its widths, so
 the module compiles each program once: `runs` builds, per model, the GAN, initial state and
 one-step train call of the checkpoint runs' config, which the training tests share and
-train.train_and_evaluate then finds in the session's compilation cache; `checkpoints` trains each
+lone.train_and_evaluate then finds in the session's compilation cache; `checkpoints` trains each
 model's checkpoint once for every test that restores one.
 """
 
@@ -31,7 +31,7 @@ from gan_jax.data import builders
 from gan_jax.game import models, preprocess, steps
 from gan_jax.game.models import cifar10_conv, cifar10_fc, layers
 from gan_jax.game.state import build_gan, create_train_state, param_count
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone
 from gan_jax.runtime import parallel, sampling
 from tests.tiny_catalog import TinyCifar10
 
@@ -321,7 +321,7 @@ def runs(mock_cifar):
       mesh = parallel.make_mesh(jax.devices()[:1])
       with _small_widths():
         gan = build_gan(config, data_dim=3072, num_train=48)
-      # As train.Experiment.init_state builds it: the same program.
+      # As assembly.Experiment.init_state builds it: the same program.
       init = jax.jit(
         functools.partial(create_train_state, gan, config.seed),
         out_shardings=parallel.replicated(mesh),
@@ -344,9 +344,7 @@ def checkpoints(mock_cifar, tmp_path_factory):
       config = _run_config(model, mock_cifar[0])
       workdir = str(tmp_path_factory.mktemp('runs') / model)
       with _small_widths():
-        state = train.train_and_evaluate(
-          config, workdir, mesh=parallel.make_mesh(jax.devices()[:1])
-        )
+        state = lone.train_and_evaluate(config, workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
       trained[model] = (config, workdir, jax.device_get(state))
     return trained[model]
 
@@ -598,7 +596,7 @@ def test_protocol_and_reference_row_on_colour_images(tiny_convnet, mock_cifar, c
   assert all(np.isfinite(v) for v in values.values()), values
   assert {k: values[f'real_data/{k}'] for k in protocol.SCALARS} == real_scalars
   # It measures what the checkpoint's sampler shows.
-  shown = protocol.as_shown(
+  shown = sampling.as_shown(
     restored.gan, evaluation.generate_samples(restored.gan, restored.g_params, 12)
   )
   np.testing.assert_allclose(shown, restored.sample(12, seed=0).reshape(12, -1), atol=1e-6)
@@ -751,7 +749,7 @@ def test_bench_abstract_inputs_take_models_without_an_output_bias(model):
 
   config = _config(model)
   gan = build_gan(config, data_dim=3072, num_train=40_000)
-  exp = train.Experiment(config, gan, None, np.zeros((0, 32, 32, 3), np.uint8), None)
+  exp = assembly.Experiment(config, gan, None, np.zeros((0, 32, 32, 3), np.uint8), None)
   state, images = measure.abstract_inputs(exp)  # shapes only, at the paper's sizes
   assert (
     param_count(state.g_params) == {'cifar10_fc': 89_395_072, 'cifar10_conv': 64_825_072}[model]

@@ -17,9 +17,8 @@ from gan_jax.base.errors import DataError, UserError
 from gan_jax.evaluation import conditional, metrics
 from gan_jax.game import losses, models, steps
 from gan_jax.game.state import build_gan, create_train_state
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone, population
 from gan_jax.runtime import parallel, sampling
-from gan_jax.sweep import population
 from tests.helpers import make_test_config, run_module
 
 TINY = dict(
@@ -207,7 +206,7 @@ def cgan_run(tmp_path_factory):
   """40 steps of the concat cGAN on the bundled digits, averaged, with grids of 20."""
   workdir = str(tmp_path_factory.mktemp('cgan'))
   config = make_test_config('--model=mnist_mlp_cgan', '--g_ema_decay=0.9', '--num_grid_samples=20')
-  return config, workdir, train.train_and_evaluate(config, workdir)
+  return config, workdir, lone.train_and_evaluate(config, workdir)
 
 
 def test_a_conditional_run_keeps_the_training_class_mix_and_a_grid_row_per_class(cgan_run):
@@ -223,8 +222,8 @@ def test_a_conditional_run_keeps_the_training_class_mix_and_a_grid_row_per_class
 
 def test_a_conditional_run_resumes_bit_for_bit(cgan_run, tmp_path):
   config, _, reference = cgan_run
-  train.train_and_evaluate(config.replace(num_steps=20), str(tmp_path))
-  resumed = train.train_and_evaluate(config, str(tmp_path))
+  lone.train_and_evaluate(config.replace(num_steps=20), str(tmp_path))
+  resumed = lone.train_and_evaluate(config, str(tmp_path))
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference), jax.device_get(resumed))
 
 
@@ -241,9 +240,9 @@ def test_conditional_population_members_train_as_they_would_alone(tmp_path):
   one_device = parallel.make_mesh(jax.devices()[:1])
   for i, config in enumerate(configs):
     member = jax.device_get(population.take_member(states, i, states.step.sharding.mesh))
-    init = train.setup(config, one_device).init_state()
+    init = assembly.setup(config, one_device).init_state()
     solo = jax.device_get(
-      train.train_and_evaluate(config, str(tmp_path / f'solo{i}'), mesh=one_device)
+      lone.train_and_evaluate(config, str(tmp_path / f'solo{i}'), mesh=one_device)
     )
     np.testing.assert_array_equal(member.class_mix, solo.class_mix)
     for net in ('g_params', 'd_params'):
@@ -304,8 +303,8 @@ def test_a_conditional_run_refuses_data_without_labels(monkeypatch):
   blank = data.Split(split.images, np.zeros_like(split.labels))
   monkeypatch.setattr(data, 'load_split', lambda *a, **k: blank)
   with pytest.raises(DataError, match='no class labels to condition on'):
-    train.setup(make_test_config('--model=mnist_mlp_cgan'))
-  train.setup(make_test_config())  # an unconditional model trains on it
+    assembly.setup(make_test_config('--model=mnist_mlp_cgan'))
+  assembly.setup(make_test_config())  # an unconditional model trains on it
 
 
 def test_class_mix_needs_labelled_data():

@@ -151,7 +151,7 @@ def test_the_field_lists_are_read_from_the_roles():
   for name in ('num_steps', 'log_every', 'data_dir', 'manual_dir', 'steps_per_call'):
     assert name not in CHECKPOINT_FIELDS, name
   # The population's own list is the derived one, not a copy.
-  from gan_jax.sweep import population
+  from gan_jax.loop import population
 
   assert population.NUMERIC_FIELDS is config_lib.NUMERIC_FIELDS
 

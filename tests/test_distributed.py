@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gan_jax.base.errors import ConfigError
-from gan_jax.loop import train
+from gan_jax.loop import lone
 from gan_jax.runtime import distributed, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.sweep import plan as sweep_plan
@@ -95,7 +95,7 @@ def reference(tmp_path_factory):
   """1 process x 4 devices, checkpoints at 10 and 20."""
   assert jax.device_count() == 4 and jax.process_count() == 1
   workdir = str(tmp_path_factory.mktemp('one_process'))
-  train.train_and_evaluate(make_test_config(*ARGS), workdir)
+  lone.train_and_evaluate(make_test_config(*ARGS), workdir)
   return {step: sampling.restore(workdir, step).state for step in (10, 20)}
 
 

@@ -26,7 +26,7 @@ from gan_jax.evaluation import (
   report,
 )
 from gan_jax.evaluation import samples as samples_lib
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone
 from gan_jax.runtime import sampling
 from tests.helpers import make_test_config, run_module
 
@@ -465,7 +465,7 @@ def test_make_eval_fn_computes_the_reference_once(reference, monkeypatch):
 
   monkeypatch.setattr(protocol, 'prepare', no_prepare)
   monkeypatch.setattr(protocol, 'real_data_metrics', no_prepare)
-  exp = train.setup(config)
+  exp = assembly.setup(config)
   state = exp.init_state()
   first = eval_fn(exp.gan, state.g_params, 0)
   names = (*protocol.SCALARS, protocol.MEMORISATION)
@@ -572,7 +572,7 @@ def test_cli_rejects_bad_samples_with_one_line(tmp_path):
 
 def test_cli_evaluates_a_checkpoint(tiny_classifier, tmp_path):
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(make_test_config('--num_steps=10'), workdir)
+  lone.train_and_evaluate(make_test_config('--num_steps=10'), workdir)
   classifier.save(tiny_classifier, str(tmp_path / 'cache'))  # found there: no training
   result = run_module(
     'experiments.evaluate',

@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from benchmarks.measure import BACKEND_COMPILE, CompileLog
-from gan_jax.loop import train
+from gan_jax.loop import assembly, lone
 from gan_jax.runtime import checkpoint, parallel
 from tests.helpers import make_test_config
 
@@ -21,7 +21,7 @@ _HOST_OPS = re.compile(r'custom_call_target="[^"]*callback[^"]*"|\b(infeed|outfe
 
 
 def _device_inputs(config):
-  exp = train.setup(config)
+  exp = assembly.setup(config)
   data = parallel.put_replicated(exp.train_images.reshape(exp.train_images.shape[0], -1), exp.mesh)
   return exp, exp.init_state(), data
 
@@ -103,7 +103,7 @@ def instrumented_run(tmp_path_factory):
     patch.setattr(checkpoint.Checkpointer, 'wait', counting_wait)
     jax.monitoring.register_event_duration_secs_listener(compiled_at)
     try:
-      state = train.train_and_evaluate(config, str(tmp_path_factory.mktemp('run')))
+      state = lone.train_and_evaluate(config, str(tmp_path_factory.mktemp('run')))
     finally:
       jax.monitoring.unregister_event_duration_listener(compiled_at)
   record['compiled'] = collections.Counter(name for name, _ in record['compiled_at'])

@@ -20,8 +20,8 @@ import pytest
 
 from gan_jax.base import files
 from gan_jax.base.errors import CheckpointError, UserError, file_error
-from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, parallel, resources, sampling, writers
+from gan_jax.loop import finite, lone
+from gan_jax.runtime import checkpoint, parallel, resources, rundir, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from tests.catalogue import flip_bytes
 from tests.helpers import ROOT, make_test_config, run_module
@@ -220,7 +220,7 @@ def _signal_during_checkpoint_write(proc: subprocess.Popen, workdir: str, sig) -
 @pytest.fixture(scope='module')
 def straight_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('straight'))
-  state = train.train_and_evaluate(make_test_config(), workdir)
+  state = lone.train_and_evaluate(make_test_config(), workdir)
   return workdir, jax.device_get(state)
 
 
@@ -284,7 +284,7 @@ def test_corrupt_checkpoint_falls_back_and_training_recovers(
   if corruption == 'integrity_item_deleted_and_bit_rot':
     assert any('item is missing' in l for l in warnings), warnings
 
-  state = train.train_and_evaluate(make_test_config(), workdir)  # resumes from 20
+  state = lone.train_and_evaluate(make_test_config(), workdir)  # resumes from 20
   jax.tree.map(np.testing.assert_array_equal, reference, jax.device_get(state))
   moved = glob.glob(os.path.join(workdir, 'corrupt_checkpoints', '40-*'))
   assert len(moved) == 1  # kept aside, not deleted
@@ -427,8 +427,8 @@ def _poison_after(step_to_poison: int, monkeypatch):
 
 def test_non_finite_stops_naming_step_and_net_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
   _poison_after(30, monkeypatch)
-  with pytest.raises(train.NonFiniteError) as error:
-    train.train_and_evaluate(make_test_config(), str(tmp_path))
+  with pytest.raises(finite.NonFiniteError) as error:
+    lone.train_and_evaluate(make_test_config(), str(tmp_path))
   assert str(error.value) == (
     "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
     'kept: resume from it with a lower --learning_rate (now 0.002), or use '
@@ -443,8 +443,8 @@ def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rat
   tmp_path, monkeypatch
 ):
   _poison_after(10, monkeypatch)
-  with pytest.raises(train.NonFiniteError) as error:
-    train.train_and_evaluate(make_test_config('--d_learning_rate=0.001'), str(tmp_path))
+  with pytest.raises(finite.NonFiniteError) as error:
+    lone.train_and_evaluate(make_test_config('--d_learning_rate=0.001'), str(tmp_path))
   assert str(error.value) == (
     "the discriminator's parameters became NaN/inf by step 10; no checkpoint was written "
     'before it: run again with a lower --d_learning_rate (now 0.001), or use a smaller '
@@ -456,15 +456,15 @@ def test_non_finite_before_any_checkpoint_promises_none_and_names_d_learning_rat
 @pytest.mark.parametrize('flag', ['g_init_scale', 'd_init_scale'])
 def test_non_finite_from_a_huge_init_scale_names_the_init_scale(tmp_path, flag):
   # Weights of 1e20 overflow float32 at the first step, whatever the learning rate.
-  with pytest.raises(train.NonFiniteError) as error:
-    train.train_and_evaluate(make_test_config(f'--{flag}=1e20'), str(tmp_path))
+  with pytest.raises(finite.NonFiniteError) as error:
+    lone.train_and_evaluate(make_test_config(f'--{flag}=1e20'), str(tmp_path))
   assert f'--{flag}=1e+20' in str(error.value) and 'learning_rate' not in str(error.value)
 
 
 def test_non_finite_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch):
   poisoned = _poison_after(30, monkeypatch)
   config = make_test_config('--on_nonfinite=rollback', '--rollback_lr_factor=0.5')
-  state = train.train_and_evaluate(config, str(tmp_path))
+  state = lone.train_and_evaluate(config, str(tmp_path))
   assert poisoned and int(state.step) == 40
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(jax.device_get(state)))
   lr = float(state.d_opt_state.hyperparams['learning_rate'])
@@ -476,12 +476,12 @@ def test_a_lone_run_that_goes_non_finite_is_marked_failed_until_it_trains_again(
   tmp_path, monkeypatch
 ):
   _poison_after(30, monkeypatch)
-  with pytest.raises(train.NonFiniteError) as error:
-    train.train_and_evaluate(make_test_config(), str(tmp_path))
-  assert (tmp_path / actions.FAILED_FILE).read_text() == str(error.value) + '\n'
+  with pytest.raises(finite.NonFiniteError) as error:
+    lone.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert (tmp_path / rundir.FAILED_FILE).read_text() == str(error.value) + '\n'
   # The same command (the poison was once) resumes from the kept checkpoint and trains.
-  state = train.train_and_evaluate(make_test_config(), str(tmp_path))
-  assert int(state.step) == 40 and not (tmp_path / actions.FAILED_FILE).exists()
+  state = lone.train_and_evaluate(make_test_config(), str(tmp_path))
+  assert int(state.step) == 40 and not (tmp_path / rundir.FAILED_FILE).exists()
   assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [10, 20, 30, 40]
 
 
@@ -492,7 +492,7 @@ def test_a_lone_run_that_goes_non_finite_is_marked_failed_until_it_trains_again(
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('trained'))
-  train.train_and_evaluate(make_test_config('--num_steps=20'), workdir)
+  lone.train_and_evaluate(make_test_config('--num_steps=20'), workdir)
   return workdir
 
 
@@ -502,7 +502,7 @@ def test_overwrite_clears_only_what_a_run_wrote(trained_workdir, tmp_path):
   (tmp_path / 'run' / 'my_notes.txt').write_text('mine')
   (tmp_path / 'run' / 'analysis').mkdir()
   (tmp_path / 'run' / 'analysis' / 'plot.py').write_text('print(1)')
-  train.train_and_evaluate(make_test_config('--num_steps=10'), workdir, overwrite=True)
+  lone.train_and_evaluate(make_test_config('--num_steps=10'), workdir, overwrite=True)
   assert (tmp_path / 'run' / 'my_notes.txt').read_text() == 'mine'
   assert (tmp_path / 'run' / 'analysis' / 'plot.py').read_text() == 'print(1)'
   assert checkpoint.Checkpointer(workdir).all_steps() == [10]  # the old 20 is gone
@@ -514,7 +514,7 @@ def test_a_run_from_before_the_marker_is_still_a_run(trained_workdir, tmp_path):
   shutil.copytree(trained_workdir, workdir)
   os.remove(os.path.join(workdir, workdir_lib.MARKER_FILE))  # config.json + checkpoints/ only
   assert workdir_lib.kind_of(workdir) == workdir_lib.RUN
-  state = train.train_and_evaluate(make_test_config('--num_steps=30'), workdir)
+  state = lone.train_and_evaluate(make_test_config('--num_steps=30'), workdir)
   assert int(state.step) == 30 and checkpoint.Checkpointer(workdir).all_steps() == [20, 30]
 
 
@@ -528,17 +528,17 @@ def test_a_directory_gan_jax_did_not_write_is_never_used(tmp_path, overwrite):
   (tmp_path / 'metrics.jsonl').write_text('not ours\n')
   before = sorted(str(p) for p in tmp_path.rglob('*'))
   with pytest.raises(UserError, match='was not written by gan_jax'):
-    train.train_and_evaluate(make_test_config('--num_steps=10'), str(tmp_path), overwrite=overwrite)
+    lone.train_and_evaluate(make_test_config('--num_steps=10'), str(tmp_path), overwrite=overwrite)
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
   assert (tmp_path / 'metrics.jsonl').read_text() == 'not ours\n'
   with pytest.raises(UserError, match='--workdir is empty'):
-    train.train_and_evaluate(make_test_config('--num_steps=10'), '', overwrite=overwrite)
+    lone.train_and_evaluate(make_test_config('--num_steps=10'), '', overwrite=overwrite)
 
 
 def test_naming_the_preprocessing_that_default_resolved_to_resumes(trained_workdir, tmp_path):
   workdir = str(tmp_path / 'run')
   shutil.copytree(trained_workdir, workdir)  # --preprocessing=default: pixels for mnist_mlp
-  state = train.train_and_evaluate(
+  state = lone.train_and_evaluate(
     make_test_config('--num_steps=30', '--preprocessing=pixels'), workdir
   )
   assert int(state.step) == 30
@@ -558,8 +558,8 @@ def test_overwrite_discards_an_incompatible_run(trained_workdir, tmp_path):
   shutil.copytree(trained_workdir, workdir)
   config = make_test_config('--num_steps=10', '--noise_dim=9')
   with pytest.raises(CheckpointError):
-    train.train_and_evaluate(config, workdir)
-  train.train_and_evaluate(config, workdir, overwrite=True)
+    lone.train_and_evaluate(config, workdir)
+  lone.train_and_evaluate(config, workdir, overwrite=True)
   assert sampling.restore(workdir).config.noise_dim == 9
 
 

@@ -17,10 +17,10 @@ from experiments.config_flags import config_from_args
 from experiments.sweep import launch as sweep_launch
 from experiments.sweep import ranking as sweep_ranking
 from gan_jax.base.errors import ConfigError
-from gan_jax.loop import train
-from gan_jax.runtime import checkpoint, parallel, sampling, writers
+from gan_jax.loop import assembly, lone, population
+from gan_jax.loop import members as members_lib
+from gan_jax.runtime import checkpoint, parallel, rundir, sampling, writers
 from gan_jax.sweep import plan as sweep_plan
-from gan_jax.sweep import population
 from tests.helpers import ROOT, make_test_config
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
@@ -80,14 +80,14 @@ def test_population_members_equal_their_runs_alone(population_sweep, tmp_path):
   mesh = population.make_mesh(len(configs), 2)
   # Only the scale of the comparison (how far training moved the nets); the initial states
   # themselves are checked against solo ones in test_members_start_where_their_runs_alone_do.
-  inits = population.init_population(train.setup(configs[0], mesh), configs)
+  inits = population.init_population(assembly.setup(configs[0], mesh), configs)
   one_device = parallel.make_mesh(jax.devices()[:1])  # alone: its own device, not the (2, 2) mesh
   for i in COMPARED:
     member, config = plan.members[i], configs[i]
     assert config.seed == MEMBERS[i]['seed'] and config.num_steps == 20
-    init = jax.device_get(population.take_member(inits, i, mesh))
+    init = jax.device_get(members_lib.Stacked(mesh).take(inits, i))
     solo_dir = str(tmp_path / member.name)
-    solo = train.train_and_evaluate(config, solo_dir, mesh=one_device)
+    solo = lone.train_and_evaluate(config, solo_dir, mesh=one_device)
     # The member's workdir restores alone, as a normal run's does, with its own config.
     restored = sampling.restore(os.path.join(workdir, member.name))
     assert restored.step == 20 and restored.config == config
@@ -113,7 +113,7 @@ def test_population_members_equal_their_runs_alone(population_sweep, tmp_path):
 def test_member_outputs_and_results_table(population_sweep):
   plan, workdir = population_sweep
   failed = plan.members[2].name
-  assert os.path.exists(os.path.join(workdir, failed, population.FAILED_FILE))
+  assert os.path.exists(os.path.join(workdir, failed, rundir.FAILED_FILE))
   for i in COMPARED:
     member_dir = os.path.join(workdir, plan.members[i].name)
     assert sorted(os.listdir(os.path.join(member_dir, 'checkpoints'))) == ['10', '20']
@@ -244,9 +244,9 @@ def test_members_start_where_their_runs_alone_do():
     make_test_config('--seed=1', '--learning_rate=0.01', '--adam_b1=0.9'),
   ]
   mesh = population.make_mesh(2)
-  states = population.init_population(train.setup(configs[0], mesh), configs)
-  alone = train.setup(configs[1]).init_state()
-  member = population.take_member(states, 1, mesh)
+  states = population.init_population(assembly.setup(configs[0], mesh), configs)
+  alone = assembly.setup(configs[1]).init_state()
+  member = members_lib.Stacked(mesh).take(states, 1)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(member), jax.device_get(alone))
   assert float(member.g_opt_state.hyperparams['b1']) == np.float32(0.9)
 
@@ -271,7 +271,7 @@ def _poisoning(member: int):
     fused = _compiled(gan, mesh, num_steps)
     poison = jax.jit(
       lambda s: s.replace(d_params=jax.tree.map(lambda x: x.at[member].set(jnp.nan), s.d_params)),
-      out_shardings=population.members_sharded(mesh),
+      out_shardings=members_lib.members_sharded(mesh),
     )
 
     def call(states, data):
@@ -296,7 +296,7 @@ def _train_pair(root, *flags, compile_steps=_compiled):
   return (
     configs,
     workdirs,
-    [jax.device_get(population.take_member(states, i, mesh)) for i in (0, 1)],
+    [jax.device_get(members_lib.Stacked(mesh).take(states, i)) for i in (0, 1)],
   )
 
 
@@ -310,12 +310,12 @@ def test_a_non_finite_member_is_marked_failed_and_the_other_trains_on(healthy_pa
   compile_steps, poisoned = _poisoning(1)
   _, workdirs, finals = _train_pair(tmp_path, compile_steps=compile_steps)
   assert poisoned
-  assert open(os.path.join(workdirs[1], population.FAILED_FILE)).read() == (
+  assert open(os.path.join(workdirs[1], rundir.FAILED_FILE)).read() == (
     "the discriminator's parameters became NaN/inf by step 30; the checkpoint of step 20 is "
     'kept: resume from it with a lower --learning_rate (now 0.002), or use '
     '--on_nonfinite=rollback\n'
   )
-  assert not os.path.exists(os.path.join(workdirs[0], population.FAILED_FILE))
+  assert not os.path.exists(os.path.join(workdirs[0], rundir.FAILED_FILE))
   assert [r['step'] for r in writers.read_metrics(workdirs[1])] == [10, 20]
   assert checkpoint.Checkpointer(workdirs[1]).all_steps() == [20]
   assert checkpoint.Checkpointer(workdirs[0]).all_steps() == [20, 40]
@@ -338,6 +338,6 @@ def test_rollback_lowers_the_rate_of_the_non_finite_member_only(healthy_pair, tm
     )
   jax.tree.map(np.testing.assert_array_equal, finals[0], reference[0])
   for workdir in workdirs:
-    assert not os.path.exists(os.path.join(workdir, population.FAILED_FILE))
+    assert not os.path.exists(os.path.join(workdir, rundir.FAILED_FILE))
     assert [r['step'] for r in writers.read_metrics(workdir)] == [10, 20, 30, 40]
     assert checkpoint.Checkpointer(workdir).all_steps() == [20, 40]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from gan_jax.base.errors import CheckpointError
-from gan_jax.loop import train
+from gan_jax.loop import lone
 from gan_jax.runtime import checkpoint, sampling, writers
 from tests.helpers import make_test_config, run_module
 
@@ -19,7 +19,7 @@ def straight(tmp_path_factory):
   """40 steps straight through (test.flags: log every 10, checkpoint and samples every 20)."""
   workdir = str(tmp_path_factory.mktemp('straight'))
   config = make_test_config()
-  return config, workdir, train.train_and_evaluate(config, workdir)
+  return config, workdir, lone.train_and_evaluate(config, workdir)
 
 
 def test_outputs_of_a_run(straight):
@@ -48,8 +48,8 @@ def test_outputs_of_a_run(straight):
 def test_stop_and_resume_is_bit_identical(straight, tmp_path):
   config, _, reference = straight
   workdir = str(tmp_path)
-  train.train_and_evaluate(config.replace(num_steps=20), workdir)  # "stopped" at 20
-  resumed = train.train_and_evaluate(config, workdir)  # resumes 20 -> 40
+  lone.train_and_evaluate(config.replace(num_steps=20), workdir)  # "stopped" at 20
+  resumed = lone.train_and_evaluate(config, workdir)  # resumes 20 -> 40
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference), jax.device_get(resumed))
   # Metrics rows of the resumed part are those of the straight run.
   assert [r['step'] for r in writers.read_metrics(workdir)] == [10, 20, 30, 40]
@@ -57,14 +57,14 @@ def test_stop_and_resume_is_bit_identical(straight, tmp_path):
 
 def test_keeps_the_last_k_checkpoints(tmp_path):
   config = make_test_config('--num_steps=60', '--checkpoint_every=10', '--keep_checkpoints=2')
-  train.train_and_evaluate(config, str(tmp_path))
+  lone.train_and_evaluate(config, str(tmp_path))
   assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [50, 60]
 
 
 def test_resuming_with_an_incompatible_config_names_the_field(straight):
   config, workdir, _ = straight
   with pytest.raises(CheckpointError, match=r'--noise_dim was 8, now 9.*--overwrite'):
-    train.train_and_evaluate(config.replace(noise_dim=9), workdir)
+    lone.train_and_evaluate(config.replace(noise_dim=9), workdir)
 
 
 def test_restore_for_sampling_needs_no_data_and_matches_the_state(straight):

@@ -15,7 +15,6 @@ from experiments.reproduce import plan as plan_lib
 from experiments.reproduce import report as report_lib
 from experiments.reproduce.sections import common, table1
 from gan_jax.base import files
-from gan_jax.runtime import writers
 
 GPU_SUMMARY = os.path.join('results', 'gpu', 'table1.json')
 
@@ -81,7 +80,7 @@ def export(runs_dir: str, budget: plan_lib.Budget, out_dir: str) -> str:
     raise ValueError(f'{runs_dir} has no tested Table 1 run to export')
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, 'table1.json')
-  writers.write_json(path, data)
+  files.write_json(path, data)
   page = report_lib.Report(runs_dir, budget, os.path.join(runs_dir, 'RESULTS.md'), runs_dir)
   best = table1.paper_best(page)
   if best is not None:

@@ -302,9 +302,9 @@ class Report:
     for name, content in self._pending.items():
       path = os.path.join(self.figures_dir, name)
       files.atomic_write(path, lambda tmp, content=content: _write_bytes(tmp, content))
-    writers.write_text(self.results_md, text)
+    files.write_text(self.results_md, text)
     if readme_text is not None:
-      writers.write_text(readme, readme_text)
+      files.write_text(readme, readme_text)
     return text
 
   def _readme_text(self, path: str, overwrite: bool) -> str:

@@ -15,13 +15,14 @@ from typing import Any, Callable, Sequence
 
 from experiments.config_flags import config_from_args
 from experiments.sweep import ranking
-from gan_jax.base import log
+from gan_jax.base import files, log
 from gan_jax.base.config import Config
 from gan_jax.base.errors import ConfigError
-from gan_jax.runtime import distributed, writers
+from gan_jax.loop import members as members_lib
+from gan_jax.loop import population
+from gan_jax.runtime import distributed, rundir, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.sweep import plan as plan_lib
-from gan_jax.sweep import population
 from gan_jax.sweep.plan import Group, Plan
 
 # Evaluation: (gan, g_params) -> scalars; a 'real_data/' prefix marks the reference row.
@@ -105,16 +106,16 @@ def write_plan_files(plan: Plan, workdir: str, spec_path: str, **command_args) -
       'the base config does not survive being written as a flagfile (a value with a line '
       'break or blank ends?); fix the base flags'
     )
-  writers.write_text(
+  files.write_text(
     os.path.join(workdir, plan_lib.BASE_FLAGS_FILE),
     '# The base config of this sweep, every field (written by '
     'experiments.sweep).\n' + '\n'.join(base_flags) + '\n',
   )
-  writers.write_text(
+  files.write_text(
     os.path.join(workdir, plan_lib.COMMANDS_FILE),
     '\n'.join(commands(plan, workdir, spec_path, **command_args)) + '\n',
   )
-  writers.write_text(
+  files.write_text(
     os.path.join(workdir, plan_lib.PLAN_FILE),
     json.dumps(
       {
@@ -160,12 +161,13 @@ def make_evaluator(mode: str, config: Config) -> Evaluator | None:
 
 def _game_for(config: Config):
   """The game of `config` for sampling: one object per structure, so every member of a
-  population samples through one compiled generator (steps_per_epoch, which only shapes the
-  schedules, is irrelevant here)."""
+  population samples through one compiled generator."""
   from gan_jax import data
 
   return population.program_game(
-    config, math.prod(data.image_shape(config.dataset)), config.batch_size
+    config,
+    math.prod(data.image_shape(config.dataset)),
+    num_classes=data.num_classes(config.dataset),
   )
 
 
@@ -182,7 +184,7 @@ def train_group(
   writes each member's sweep_eval.json)."""
   import jax
 
-  from gan_jax.loop import train
+  from gan_jax.loop import lone
 
   dirs = [os.path.join(workdir, m.name) for m in group.members]
   configs = [m.config for m in group.members]
@@ -200,11 +202,11 @@ def train_group(
       configs, dirs, sweep_devices=sweep_devices, overwrite=overwrite, eval_fn=eval_fn
     )
     mesh = states.step.sharding.mesh
-    finals = [population.take_member(states, i, mesh) for i in range(len(configs))]
+    finals = [members_lib.Stacked(mesh).take(states, i) for i in range(len(configs))]
   else:
-    finals = [train.train_and_evaluate(configs[0], dirs[0], overwrite=overwrite, eval_fn=eval_fn)]
+    finals = [lone.train_and_evaluate(configs[0], dirs[0], overwrite=overwrite, eval_fn=eval_fn)]
   for member, member_dir, state in zip(group.members, dirs, finals):
-    if os.path.exists(os.path.join(member_dir, population.FAILED_FILE)):
+    if rundir.failed(member_dir):
       continue
     scalars = {}
     if evaluator is not None:
@@ -227,7 +229,7 @@ def evaluate_missing(
     done = ranking.read_eval(member_dir)
     if (
       latest is None
-      or os.path.exists(os.path.join(member_dir, population.FAILED_FILE))
+      or rundir.failed(member_dir)
       or (done and done.get('step') == latest and done.get('eval') == eval_mode)
     ):
       continue
@@ -245,9 +247,7 @@ def evaluate_missing(
 def _latest_step(member_dir: str) -> int | None:
   """The newest committed checkpoint step (orbax renames a step's temporary directory to the
   bare step number when the write commits), read without orbax."""
-  from gan_jax.runtime import checkpoint
-
-  directory = checkpoint.checkpoint_dir(member_dir)
+  directory = rundir.checkpoints_dir(member_dir)
   if not os.path.isdir(directory):
     return None
   steps = [int(n) for n in os.listdir(directory) if n.isdigit()]

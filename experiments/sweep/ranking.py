@@ -14,9 +14,8 @@ from typing import Any
 from gan_jax.base import files
 from gan_jax.base.errors import ConfigError
 from gan_jax.evaluation import gates as gates_lib
-from gan_jax.runtime import distributed, writers
+from gan_jax.runtime import distributed, rundir, writers
 from gan_jax.sweep import plan as plan_lib
-from gan_jax.sweep import population
 
 EVAL_FILE = 'sweep_eval.json'
 # What --eval computes: the paper's Parzen LL only (no classifier), every metric of
@@ -93,7 +92,7 @@ def rank_direction(rank_by: str, rank_mode: str) -> bool:
 
 def record_eval(workdir: str, step: int, mode: str, scalars: dict[str, float]) -> None:
   if distributed.is_primary():
-    writers.write_text(
+    files.write_text(
       os.path.join(workdir, EVAL_FILE),
       json.dumps(
         {'step': int(step), 'eval': mode, **{k: float(v) for k, v in scalars.items()}},
@@ -131,7 +130,7 @@ def results_rows(
       member_dir = os.path.join(workdir, member.name)
       row = {'member': member.name, 'group': group.name}
       row.update({k: getattr(member.config, k) for k in plan.swept_fields()})
-      if os.path.exists(os.path.join(member_dir, population.FAILED_FILE)):
+      if rundir.failed(member_dir):
         row['status'] = 'failed (non-finite)'
       elif (done := read_eval(member_dir)) is None:
         row['status'] = 'not trained'
@@ -224,7 +223,7 @@ def write_results(
     f'Member workdirs are under {os.path.abspath(workdir)}/<member>; '
     f'`python -m experiments.sample --workdir=<that>` samples one.',
   ]
-  writers.write_text(os.path.join(workdir, plan_lib.RESULTS_MD), '\n'.join(lines) + '\n')
+  files.write_text(os.path.join(workdir, plan_lib.RESULTS_MD), '\n'.join(lines) + '\n')
   return rows
 
 

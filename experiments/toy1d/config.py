@@ -189,15 +189,13 @@ class ToyConfig:
     """A generous estimate of what the experiments hold at once: each net's state (Adam's two
     slots, gradients, a copy) for the main game and every mode-view seed, a batch's activations
     (the larger of the game's and the D fit's) and both nets on the x and z grids."""
-    g = resources.dense_params([1, *self.g_hidden, 1])
-    inputs = [1, *self.d_units[:-1]]
-    d = sum((a + 1) * u * self.d_pieces for a, u in zip(inputs, self.d_units)) + self.d_units[-1]
+    from experiments.toy1d import game  # it builds on this config
+
+    params = resources.game_params(game.make_gan(self))
     width = sum(self.g_hidden) + self.d_pieces * sum(self.d_units) + 2
     batch = max(self.batch_size, self.d_fit_batch_size)
     floats = (
-      5 * (g + d) * (1 + self.mode_seeds)
-      + 8 * batch * width
-      + 2 * (self.num_x + self.num_z) * width
+      5 * params * (1 + self.mode_seeds) + 8 * batch * width + 2 * (self.num_x + self.num_z) * width
     )
     return resources.FLOAT_BYTES * floats
 

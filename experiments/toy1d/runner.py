@@ -13,11 +13,11 @@ from scipy import special
 
 from experiments.toy1d import game, plots, theory
 from experiments.toy1d.config import DATA, ToyConfig
+from gan_jax.base import files
 from gan_jax.base.errors import ConfigError
 from gan_jax.game import models
 from gan_jax.game.state import GAN, TrainState, create_train_state
 from gan_jax.runtime import workdir as workdir_lib
-from gan_jax.runtime import writers
 
 # The games of the mode-collapse view: (G loss, update rule, k).
 MODE_GAMES = tuple(
@@ -350,7 +350,7 @@ def run_experiments(
     if 'figure1' in experiments:
       start = time.time()
       result = figure1(config, gan, states, fitted[game.early_index(config)])
-      writers.write_json(os.path.join(workdir, 'figure1.json'), result, indent=None)
+      files.write_json(os.path.join(workdir, 'figure1.json'), result, indent=None)
       plots.plot_figure1(result, os.path.join(workdir, 'figure1.png'))
       seconds['figure1'] = time.time() - start
       log(
@@ -360,7 +360,7 @@ def run_experiments(
     if 'theory' in experiments:
       start = time.time()
       result = theory_report(config, gan, states, [fitted[i] for i in checkpoints])
-      writers.write_json(os.path.join(workdir, 'theory.json'), result)
+      files.write_json(os.path.join(workdir, 'theory.json'), result)
       plots.plot_theorem1(result, os.path.join(workdir, 'theorem1.png'))
       seconds['theory'] = time.time() - start
       final = result['final']
@@ -374,7 +374,7 @@ def run_experiments(
   if 'modes' in experiments:
     start = time.time()
     result = modes(config)
-    writers.write_json(os.path.join(workdir, 'modes.json'), result)
+    files.write_json(os.path.join(workdir, 'modes.json'), result)
     plots.plot_modes(result, os.path.join(workdir, 'modes.png'))
     seconds['modes'] = time.time() - start
     log(

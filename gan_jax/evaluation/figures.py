@@ -6,6 +6,7 @@ import numpy as np
 
 from gan_jax.base import files
 from gan_jax.runtime import images as image_io
+from gan_jax.runtime import sampling
 
 # The paper outlines the nearest-training-example column in yellow.
 HIGHLIGHT = np.array([255, 220, 0], np.uint8)
@@ -57,9 +58,8 @@ def figure3_images(
   z = interpolate_noise(gan.sample_noise(key_start, pairs), gan.sample_noise(key_end, pairs), steps)
   labels = None
   if gan.conditional:
-    labels = jnp.repeat(jnp.arange(pairs, dtype=jnp.int32) % gan.num_classes, steps)
-  # As shown (GAN.generate_display): a GCN model's images stretched, a sigmoid's unchanged.
-  flat = np.asarray(jax.jit(gan.generate_display)(g_params, z.reshape(pairs * steps, -1), labels))
+    labels = np.repeat(np.arange(pairs, dtype=np.int32) % gan.num_classes, steps)
+  flat = sampling.generate(gan, g_params, z.reshape(pairs * steps, -1), labels, shown=True)
   return flat.reshape(pairs, steps, *image_shape)
 
 

@@ -23,9 +23,7 @@ Every metric measures images as they are shown, in [0, 1] (`preprocessing`):
 
 import dataclasses
 import time
-from typing import Callable
 
-import jax
 import numpy as np
 
 from gan_jax import data
@@ -36,8 +34,6 @@ from gan_jax.evaluation import conditional, metrics, neighbours, parzen
 from gan_jax.game import models, preprocess
 from gan_jax.runtime import sampling
 
-# (gan, g_params, step) -> scalars, as gan_jax.loop.train.EvalFn.
-EvalFn = Callable[[object, dict, int], dict[str, float]]
 # The noise of evaluation samples, apart from training and grid noise.
 EVAL_SEED = 0
 # Scalars logged during training, in this order.
@@ -122,14 +118,6 @@ def _pixels(images_uint8: np.ndarray, preprocessing: str = 'pixels') -> np.ndarr
   if preprocessing != 'pixels':
     raise ValueError(f'preprocessing must be pixels or gcn, got {preprocessing!r}')
   return x
-
-
-def as_shown(gan, samples: np.ndarray) -> np.ndarray:
-  """G's outputs float32 [N, D] as they are shown and measured (GAN.to_display): a sigmoid
-  output's pixels unchanged, a linear output's clipped, a GCN model's stretched per image."""
-  if gan.preprocessing == 'pixels' and gan.output == 'sigmoid':
-    return samples
-  return np.asarray(jax.jit(gan.to_display)(samples), np.float32)
 
 
 def held_out_sets(
@@ -377,7 +365,7 @@ def make_eval_fn(
   reference: Reference | None = None,
   with_real_data: bool = True,
   **kid,
-) -> EvalFn:
+) -> sampling.EvalFn:
   """The evaluation to run every config.eval_every steps of train.train_and_evaluate.
 
   The Reference (data, classifier, test statistics) and the real-data row are computed here,
@@ -436,7 +424,7 @@ def make_eval_fn(
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
     y = labels if gan.conditional else None
-    samples = as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=y))
+    samples = sampling.as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=y))
     extra = {}
     if gan.conditional:
       result = conditional_against_test(samples, y, ref)
@@ -460,7 +448,7 @@ def _nn_median(images: np.ndarray, ref: Reference) -> float:
 
 def make_parzen_eval_fn(
   config: Config, *, num_samples: int | None = None, seed: int = EVAL_SEED
-) -> EvalFn:
+) -> sampling.EvalFn:
   """make_eval_fn's Parzen log-likelihood alone, with its reference row: no classifier.
 
   Args:
@@ -488,7 +476,7 @@ def make_parzen_eval_fn(
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
     p = parzen.parzen_estimate(
-      as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=labels)),
+      sampling.as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=labels)),
       selection,
       held_out,
     )

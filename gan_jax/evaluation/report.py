@@ -84,11 +84,11 @@ def evaluate(
 def write(out_dir: str, results: dict) -> None:
   """eval.json and eval.md into out_dir, atomically."""
   os.makedirs(out_dir, exist_ok=True)
-  writers.write_text(
+  files.write_text(
     os.path.join(out_dir, JSON_FILE),
     json.dumps(files.to_jsonable(results), indent=2, sort_keys=True) + '\n',
   )
-  writers.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
+  files.write_text(os.path.join(out_dir, MARKDOWN_FILE), markdown(results))
 
 
 def write_figures(
@@ -113,8 +113,8 @@ def write_figures(
     if conditional:  # fresh draws, a row per class
       rows = gan.num_classes
       labels = np.repeat(np.arange(rows, dtype=np.int32), FIGURE2_COLUMNS)
-      drawn = sampling.draw(gan, g_params, len(labels), seed=seed, labels=labels)
-      x = protocol.as_shown(gan, drawn).reshape(-1, *ref.image_shape)
+      drawn = sampling.draw(gan, g_params, len(labels), seed=seed, labels=labels, shown=True)
+      x = drawn.reshape(-1, *ref.image_shape)
     if rows:
       # The first draws, in order: not cherry-picked.
       shown = x[: rows * FIGURE2_COLUMNS].reshape(rows, FIGURE2_COLUMNS, *ref.image_shape)

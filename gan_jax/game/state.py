@@ -149,15 +149,25 @@ class GAN:
 
 
 def build_gan(
-  config: Config, *, data_dim: int, num_train: int, num_classes: int = 0, **widths
+  config: Config,
+  *,
+  data_dim: int,
+  num_train: int | None = None,
+  num_classes: int = 0,
+  **widths,
 ) -> GAN:
-  """The static game for `config` on a data set of `num_train` examples of `data_dim` values
-  in `num_classes` classes (a conditional model needs them).
+  """The static game for `config` on examples of `data_dim` values in `num_classes` classes.
 
-  The networks are the registered model `config.model`; `widths` override its layer widths
-  (tests use small ones).
+  Args:
+    config: the experiment.
+    data_dim: values per example.
+    num_train: training examples, which set the epoch of the optimisers' schedules and of the
+      minibatch order; None for a game that is only sampled, evaluated or restored (its epoch
+      is then one batch: the schedules live in the optimiser states' numbers, not their shapes).
+    num_classes: the data set's classes; a conditional model needs them (0: unconditional).
+    **widths: override the model's layer widths (tests use small ones).
   """
-  steps_per_epoch = max(num_train // config.batch_size, 1)
+  steps_per_epoch = max((num_train or 0) // config.batch_size, 1)
   model = models.get(config.model)
   if model.conditional and num_classes < 2:
     raise ValueError(f'--model={config.model} is conditional: it needs a data set of classes')

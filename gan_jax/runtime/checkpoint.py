@@ -26,10 +26,7 @@ import orbax.checkpoint as ocp
 from gan_jax.base.config import CHECKPOINT_FIELDS, Config
 from gan_jax.base.errors import CheckpointError, storage_error
 from gan_jax.base.log import warn
-
-
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+from gan_jax.runtime import rundir
 
 
 def abstract_like(tree: Any, sharding=None) -> Any:
@@ -84,7 +81,7 @@ class Checkpointer:
   """
 
   def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
-    self.directory = checkpoint_dir(workdir)
+    self.directory = rundir.checkpoints_dir(workdir)
     if os.path.exists(self.directory) and not os.path.isdir(self.directory):
       raise CheckpointError(
         f'{self.directory} is a file where the checkpoints directory is '
@@ -270,7 +267,7 @@ class Checkpointer:
     where = os.path.join(self.directory, str(step))
     if quarantine:
       target = os.path.join(
-        os.path.dirname(self.directory), 'corrupt_checkpoints', f'{step}-{int(time.time())}'
+        rundir.corrupt_dir(os.path.dirname(self.directory)), f'{step}-{int(time.time())}'
       )
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(where, target)

@@ -4,6 +4,7 @@ A --num or a width far beyond the machine would otherwise end in an allocator cr
 kernel's OOM killer) after minutes of loading; the estimate is refused at once, in one line.
 """
 
+import functools
 import math
 import os
 
@@ -60,36 +61,27 @@ def check(what: str, needed: int, fix: str, *, on_device: bool = False) -> None:
     )
 
 
-def dense_params(widths: list[int]) -> int:
-  return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-
-
-def model_params(config: Config, data_dim: int) -> int:
-  """Parameters of the generator and discriminator of `config` (gan_jax.game.models): closed
-  form for mnist_mlp, counted from abstract shapes (nothing allocated) for the others."""
-  if config.model != 'mnist_mlp':
-    return _abstract_params(config, data_dim)
-  generator = dense_params([config.noise_dim, *config.g_hidden, data_dim])
-  # Each maxout layer is a Dense of units * pieces over the previous layer's units.
-  inputs = [data_dim, *config.d_units[:-1]]
-  discriminator = sum(
-    a * u * config.d_pieces + u * config.d_pieces for a, u in zip(inputs, config.d_units)
-  )
-  return generator + discriminator + config.d_units[-1] + 1
-
-
-def _abstract_params(config: Config, data_dim: int) -> int:
+def game_params(gan) -> int:
+  """Parameters of a game's generator and discriminator (a gan_jax.game.state.GAN), counted
+  from the abstract shapes of its initial state (jax.eval_shape: nothing allocated)."""
   import jax
   import numpy as np
 
-  from gan_jax import data
-  from gan_jax.game.state import build_gan, create_train_state, param_count
+  from gan_jax.game.state import create_train_state, param_count
 
-  classes = data.num_classes(config.dataset)
-  gan = build_gan(config, data_dim=data_dim, num_train=config.batch_size, num_classes=classes)
-  mix = np.full(classes, 1 / classes, np.float32) if gan.conditional else None
+  mix = np.full(gan.num_classes, 1 / gan.num_classes, np.float32) if gan.conditional else None
   state = jax.eval_shape(lambda: create_train_state(gan, 0, None, mix))
   return param_count(state.g_params) + param_count(state.d_params)
+
+
+@functools.lru_cache(maxsize=16)
+def model_params(config: Config, data_dim: int) -> int:
+  """Parameters of the generator and discriminator of `config`, whichever model it names."""
+  from gan_jax import data
+  from gan_jax.game.state import build_gan
+
+  classes = data.num_classes(config.dataset)
+  return game_params(build_gan(config, data_dim=data_dim, num_classes=classes))
 
 
 def training_bytes(config: Config, data_dim: int, num_train: int, members: int = 1) -> int:

@@ -1,7 +1,14 @@
-"""Drawing samples from G, and from a checkpoint without the data or the training loop."""
+"""Drawing samples from G, and from a checkpoint without the data or the training loop.
+
+"As shown" is G's output as a person sees it and the evaluation measures it, [0, 1] per value
+(GAN.to_display: a GCN model's samples stretched per image, a linear output clipped): the
+grids, a restored checkpoint's samples, the figures and the metrics all get it from here
+(`generate(shown=True)`, `draw`, `as_shown`).
+"""
 
 import dataclasses
 import functools
+from typing import Callable
 
 import jax
 import numpy as np
@@ -12,10 +19,14 @@ from gan_jax.base.errors import UserError
 from gan_jax.game.state import GAN, Params, TrainState, build_gan, create_train_state
 from gan_jax.runtime import checkpoint, parallel
 
+# An evaluation of G: (gan, g_params, step) -> scalars to log. The loop runs one every
+# config.eval_every steps; gan_jax.evaluation makes them.
+EvalFn = Callable[[GAN, Params, int], dict[str, float]]
+
 
 @functools.lru_cache(maxsize=16)
-def _generator(gan: GAN, mesh: jax.sharding.Mesh | None, members: bool, display: bool):
-  fn = gan.generate_display if display else gan.generate
+def _generator(gan: GAN, mesh: jax.sharding.Mesh | None, members: bool, shown: bool):
+  fn = gan.generate_display if shown else gan.generate
   fn = jax.vmap(fn) if members else fn
   if mesh is None:
     return jax.jit(fn)
@@ -30,7 +41,7 @@ def generate(
   *,
   mesh: jax.sharding.Mesh | None = None,
   members: bool = False,
-  display: bool = False,
+  shown: bool = False,
 ) -> np.ndarray:
   """G(z) on the host, flat [N, data_dim] (compiled once per game).
 
@@ -42,9 +53,17 @@ def generate(
     mesh: where the parameters live, if across processes: the output is replicated on it, so
       every process reads it (every process must call).
     members: map over a leading member axis.
-    display: GAN.generate_display (images to look at) instead of GAN.generate (what D sees).
+    shown: as shown (GAN.generate_display) instead of what D sees (GAN.generate).
   """
-  return np.asarray(_generator(gan, mesh, members, display)(g_params, z, labels))
+  return np.asarray(_generator(gan, mesh, members, shown)(g_params, z, labels))
+
+
+def as_shown(gan: GAN, samples: np.ndarray) -> np.ndarray:
+  """G's outputs float32 [N, D] (what D sees) as shown: a sigmoid output's pixels unchanged, a
+  linear output's clipped, a GCN model's stretched per image."""
+  if gan.preprocessing == 'pixels' and gan.output == 'sigmoid':
+    return samples
+  return np.asarray(jax.jit(gan.to_display)(samples), np.float32)
 
 
 def draw(
@@ -54,10 +73,11 @@ def draw(
   *,
   seed: int = 0,
   batch_size: int = 1000,
-  display: bool = False,
+  shown: bool = False,
   labels: np.ndarray | None = None,
 ) -> np.ndarray:
-  """`num` samples of G as float32 [num, data_dim], from fresh noise drawn from `seed`.
+  """`num` samples of G as float32 [num, data_dim], from fresh noise drawn from `seed`; as
+  shown with `shown`.
 
   Batch b's noise is drawn from fold_in(PRNGKey(seed), b * batch_size): a sample depends on
   (seed, batch_size, its index) only, whoever draws it (sampling, evaluation). A conditional
@@ -72,7 +92,7 @@ def draw(
       g_params,
       gan.sample_noise(jax.random.fold_in(key, start), min(batch_size, num - start)),
       None if labels is None else np.asarray(labels[start : start + batch_size], np.int32),
-      display=display,
+      shown=shown,
     )
     for start in range(0, num, batch_size)
   ]
@@ -172,7 +192,7 @@ class Restored:
     if self.gan.conditional and labels is None:
       labels = class_mix_labels(self.class_mix, num, seed=seed)
     flat = draw(
-      self.gan, self.g_params, num, seed=seed, batch_size=batch_size, display=True, labels=labels
+      self.gan, self.g_params, num, seed=seed, batch_size=batch_size, shown=True, labels=labels
     )
     return flat.reshape(-1, *self.image_shape)
 
@@ -189,12 +209,8 @@ def restore(workdir: str, step: int | None = None, *, raw: bool = False) -> Rest
 
   def abstract_state(config: Config):
     shape = data.image_shape(config.dataset)
-    # steps_per_epoch only shapes the optimiser's schedules, not its state: any value restores.
     gan = games[config] = build_gan(
-      config,
-      data_dim=int(np.prod(shape)),
-      num_train=config.batch_size,
-      num_classes=data.num_classes(config.dataset),
+      config, data_dim=int(np.prod(shape)), num_classes=data.num_classes(config.dataset)
     )
     # A linear-output model has no marginal bias to restore over.
     bias = np.zeros(gan.generator.output_dim, np.float32) if gan.output == 'sigmoid' else None

@@ -15,27 +15,19 @@ import shutil
 
 from gan_jax.base import files
 from gan_jax.base.errors import UserError, file_error
+from gan_jax.runtime import rundir
 
 MARKER_FILE = '.gan_jax'
 LOCK_FILE = '.lock'
 RUN, SWEEP, TOY1D, EVAL, REPORT = 'run', 'sweep', 'toy1d', 'eval', 'report'
 # Directories written before the marker, recognised by files only gan_jax writes together.
 LEGACY = {
-  RUN: [('config.json', 'checkpoints')],
+  RUN: [rundir.SIGNATURE],
   SWEEP: [('sweep.json', 'base.flags')],
   TOY1D: [('figure1.json',), ('theory.json',), ('modes.json',)],
   EVAL: [('eval.json', 'eval.md')],
   REPORT: [('mnist_curves.png', 'mnist_figure2.png')],  # a results page's figures
 }
-# What a run writes; --overwrite removes exactly these and nothing else the user keeps there.
-RUN_OUTPUTS = (
-  'checkpoints',
-  'corrupt_checkpoints',
-  'tensorboard',
-  'samples',
-  'metrics.jsonl',
-  'config.json',
-)
 
 
 def kind_of(path: str) -> str | None:
@@ -121,7 +113,7 @@ def clear_outputs(workdir: str) -> None:
   """--overwrite: removes a previous run's outputs (only those; call while holding the lock)."""
   if kind_of(workdir) != RUN:  # claim() refuses anything else; never clear an unchecked path
     raise UserError(f'--workdir={workdir} is not a gan_jax run; refusing to clear it')
-  for name in RUN_OUTPUTS:
+  for name in rundir.OUTPUTS:
     path = os.path.join(workdir, name)
     if os.path.isdir(path):
       shutil.rmtree(path)
@@ -137,7 +129,7 @@ def run_directory(workdir: str, *, overwrite: bool = False):
     if overwrite:
       clear_outputs(workdir)
     try:
-      os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
+      os.makedirs(rundir.samples_dir(workdir), exist_ok=True)
     except OSError as e:
       raise file_error(e, f'--workdir={workdir}') from None
     yield

@@ -11,12 +11,11 @@ import numpy as np
 
 from gan_jax.base import files
 from gan_jax.base.errors import UserError
-
-METRICS_FILE = 'metrics.jsonl'
+from gan_jax.runtime import rundir
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, METRICS_FILE)
+  path = rundir.metrics_path(workdir)
   if not os.path.exists(path):
     return []
   rows = []
@@ -40,11 +39,11 @@ class MetricWriter:
 
   def __init__(self, workdir: str, *, enabled: bool = True, resume_step: int | None = None):
     self.enabled = enabled
-    self._path = os.path.join(workdir, METRICS_FILE)
+    self._path = rundir.metrics_path(workdir)
     self._tb = None
     if not enabled:
       return
-    logdir = os.path.join(workdir, 'tensorboard')
+    logdir = rundir.tensorboard_dir(workdir)
     if os.path.exists(logdir) and not os.path.isdir(logdir):
       raise UserError(
         f'{logdir} is a file where the TensorBoard directory is expected; move it '
@@ -87,11 +86,6 @@ class MetricWriter:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
-
-
-# The one atomic write, under the names the writers' callers know.
-write_text = files.write_text
-write_json = files.write_json
 
 
 def format_duration(seconds: float) -> str:

@@ -2,7 +2,8 @@
 
 A lone run and a population run this same loop; they differ only in the state they hand it (one
 TrainState, or members stacked along a leading axis), the compiled step and the actions
-(gan_jax.loop.actions). The loop decides how many steps to fuse into each call, so that every
+(gan_jax.loop.actions, gan_jax.loop.finite). It knows nothing of GANs: a test drives it with a
+fake step. The loop decides how many steps to fuse into each call, so that every
 action fires exactly at its interval, and keeps the metrics on the devices until an action asks
 for them: between two logs the host never waits for the devices.
 """
@@ -42,6 +43,10 @@ class Action:
   # Whether __call__ receives the device metrics of every call since it last fired.
   wants_metrics: bool = False
 
+  def intervals(self) -> tuple[int, ...]:
+    """The intervals the fused chunks must end at for this action to see its steps."""
+    return (self.every,)
+
   def due(self, step: int, done: bool) -> bool:
     return (self.every > 0 and step % self.every == 0) or (done and self.at_end)
 
@@ -51,8 +56,9 @@ class Action:
   def reset(self, step: int) -> None:
     """The loop (re)starts at `step`: at its start and after a Rewind."""
 
-  def stopped(self, step: int, state) -> None:
-    """A stop signal ends the loop at `step` (a checkpoint action saves here)."""
+  def stopped(self, step: int, state) -> Rewind | None:
+    """A stop signal ends the loop at `step` (a checkpoint action saves here); a Rewind hands
+    the later actions its state and step instead (a rollback: nothing newer is saved)."""
 
 
 def next_chunk(step: int, num_steps: int, steps_per_call: int, intervals: Sequence[int]) -> int:
@@ -84,17 +90,18 @@ def run(
     actions: fired after each call at which they are due; an action that returns a Rewind
       restarts the loop from its state and step (the later actions of that step do not fire).
     stop: when it has received a signal, the loop ends at the next step boundary, lets every
-      action's `stopped` run and raises Interrupted.
+      action's `stopped` run in order and raises Interrupted.
 
   Returns:
     The state at num_steps.
   """
   compiled = {}
+  intervals = [n for a in actions for n in a.intervals()]
   pending = {i: [] for i, a in enumerate(actions) if a.wants_metrics}
   for action in actions:
     action.reset(step)
   while step < num_steps and stop.received is None:
-    chunk = next_chunk(step, num_steps, steps_per_call, [a.every for a in actions])
+    chunk = next_chunk(step, num_steps, steps_per_call, intervals)
     if chunk not in compiled:
       compiled[chunk] = compile_steps(chunk)
     state, metrics = compiled[chunk](state, train_data)
@@ -117,8 +124,11 @@ def run(
           a.reset(step)
         break
   if stop.received is not None:
+    at = step
     for action in actions:
-      action.stopped(step, state)
+      rewind = action.stopped(at, state)
+      if rewind is not None:
+        state, at = rewind.state, rewind.step
     raise Interrupted(stop.received, signal.Signals[stop.received].value, step)
   return state
 

@@ -6,14 +6,13 @@ along a leading axis and one `vmap` of `steps.train_steps` steps them all. The s
 sharded over the `sweep` axis of a 2-D ('sweep', 'data') mesh: each group of devices trains its
 own members, data-parallel within the group.
 
-Each member keeps the outputs of a normal run in its own workdir (checkpoints with its own
-Config, config.json, metrics.jsonl, samples/), so sampling.restore reads a member alone
-and a population resumes every member. It trains in the loop a lone run trains in
-(gan_jax.loop.loop), and a member that goes non-finite meets --on_nonfinite as a lone run does
-(gan_jax.loop.actions.NonFinitePolicy): marked FAILED while the others train on, or rolled back.
+Each member keeps the outputs of a lone run in its own workdir (gan_jax.runtime.rundir), so
+sampling.restore reads a member alone and a population resumes every member. It is the lone
+run's peer over the same assembly (gan_jax.loop.assembly) and loop, and a member that goes
+non-finite meets --on_nonfinite as a lone run does (gan_jax.loop.finite): marked FAILED while
+the others train on, or rolled back.
 """
 
-import contextlib
 import functools
 import math
 import os
@@ -28,17 +27,11 @@ from jax.sharding import PartitionSpec as P
 from gan_jax.base import log
 from gan_jax.base.config import CHECKPOINT_FIELDS, NUMERIC_FIELDS, Config, structure
 from gan_jax.base.errors import ConfigError
-from gan_jax.game import optim, steps
+from gan_jax.game import models, optim, steps
 from gan_jax.game.state import GAN, TrainState, build_gan, create_train_state
-from gan_jax.loop import actions, train
-from gan_jax.runtime import checkpoint, distributed, parallel, writers
-from gan_jax.runtime import workdir as workdir_lib
-
-SWEEP_AXIS = 'sweep'
-DATA_AXIS = parallel.DATA_AXIS
-# Written into a member's workdir when it goes non-finite (see actions.NonFinitePolicy); the
-# member is then left out of checkpoints, logs and the ranking, and the others train on.
-FAILED_FILE = actions.FAILED_FILE
+from gan_jax.loop import assembly
+from gan_jax.loop.members import SWEEP_AXIS, Stacked, members_sharded, stack
+from gan_jax.runtime import parallel, sampling, writers
 
 
 def check_members(configs: Sequence[Config]) -> None:
@@ -89,12 +82,7 @@ def make_mesh(num_members: int, sweep_devices: int = 0, devices=None) -> Mesh:
       f'the population size ({num_members}); use {math.gcd(num_members, n)} '
       '(or 0 to choose)'
     )
-  return Mesh(np.asarray(devices).reshape(s, n // s), (SWEEP_AXIS, DATA_AXIS))
-
-
-def members_sharded(mesh: Mesh) -> NamedSharding:
-  """Leading (member) axis split over the sweep axis."""
-  return NamedSharding(mesh, P(SWEEP_AXIS))
+  return Mesh(np.asarray(devices).reshape(s, n // s), (SWEEP_AXIS, parallel.DATA_AXIS))
 
 
 def _hparams_field(opt_state) -> str:
@@ -116,11 +104,7 @@ def _with_hparams(opt_state, hparams):
   return opt_state._replace(**{_hparams_field(opt_state): hparams})
 
 
-def _stack(trees):
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def init_population(exp: train.Experiment, configs: Sequence[Config]) -> TrainState:
+def init_population(exp: assembly.Experiment, configs: Sequence[Config]) -> TrainState:
   """The members' initial states, stacked [M, ...] and sharded over the sweep axis.
 
   Member i's state equals create_train_state(build_gan(configs[i]), configs[i].seed, bias):
@@ -133,7 +117,7 @@ def init_population(exp: train.Experiment, configs: Sequence[Config]) -> TrainSt
   games = [
     build_gan(c, data_dim=data_dim, num_train=num_train, num_classes=classes) for c in configs
   ]
-  g_hparams, d_hparams = (_stack(h) for h in zip(*(member_hparams(g) for g in games)))
+  g_hparams, d_hparams = (stack(h) for h in zip(*(member_hparams(g) for g in games)))
   average = {
     'decay': jnp.asarray([c.g_ema_decay for c in configs], jnp.float32),
     'warmup': jnp.asarray([c.g_ema_warmup for c in configs], jnp.float32),
@@ -142,8 +126,11 @@ def init_population(exp: train.Experiment, configs: Sequence[Config]) -> TrainSt
   return init(keys, g_hparams, d_hparams, average, exp.output_bias, exp.class_mix)
 
 
-def program_game(config: Config, data_dim: int, num_train: int, num_classes: int = 0) -> GAN:
-  """One GAN object per program: what `config`'s shapes and code are, not its numbers.
+def program_game(
+  config: Config, data_dim: int, num_train: int | None = None, num_classes: int = 0
+) -> GAN:
+  """One GAN object per program: what `config`'s shapes and code are, not its numbers
+  (num_train: as build_gan's; None for a game that is only sampled).
 
   The optimisers read every number from their states (optim.py), so any member's game traces
   the same program; sharing the object lets a process that trains the same structure again (a
@@ -151,11 +138,12 @@ def program_game(config: Config, data_dim: int, num_train: int, num_classes: int
   """
   config = structure(config)
   key = tuple((f, getattr(config, f)) for f in CHECKPOINT_FIELDS)
-  return _program_game(key, data_dim, num_train, num_classes)
+  classes = num_classes if models.get(config.model).conditional else 0  # one key per program
+  return _program_game(key, data_dim, num_train, classes)
 
 
 @functools.lru_cache(maxsize=16)
-def _program_game(key, data_dim: int, num_train: int, num_classes: int) -> GAN:
+def _program_game(key, data_dim: int, num_train: int | None, num_classes: int) -> GAN:
   return build_gan(
     Config(**dict(key)), data_dim=data_dim, num_train=num_train, num_classes=num_classes
   )
@@ -190,7 +178,7 @@ def compile_population_steps(gan: GAN, mesh: Mesh, num_steps: int):
   its own rng), metrics [M, num_steps] replicated. The buffers of the first argument (the
   states) are donated.
   """
-  batch = NamedSharding(mesh, P(DATA_AXIS))
+  batch = NamedSharding(mesh, P(parallel.DATA_AXIS))
   # Inside the vmap a per-member batch is split over 'data'; spmd_axis_name adds the member
   # axis over 'sweep' to every such constraint.
   constrain = lambda x: jax.lax.with_sharding_constraint(x, batch)
@@ -207,25 +195,13 @@ def compile_population_steps(gan: GAN, mesh: Mesh, num_steps: int):
   )
 
 
-def take_member(states: TrainState, index: int, mesh: Mesh) -> TrainState:
-  """Member `index` of the stacked states, replicated on every device: a normal run's state."""
-  return _taker(mesh)(states, jnp.int32(index))
-
-
-@functools.lru_cache(maxsize=None)
-def _taker(mesh: Mesh):
-  return jax.jit(
-    lambda states, i: jax.tree.map(lambda x: x[i], states), out_shardings=parallel.replicated(mesh)
-  )
-
-
 def train_population(
   configs: Sequence[Config],
   workdirs: Sequence[str],
   *,
   sweep_devices: int = 0,
   overwrite: bool = False,
-  eval_fn: train.EvalFn | None = None,
+  eval_fn: sampling.EvalFn | None = None,
   devices=None,
   compile_steps=None,
 ) -> TrainState:
@@ -233,7 +209,7 @@ def train_population(
 
   Args:
     configs: the members; they may differ only in NUMERIC_FIELDS.
-    workdirs: one per member; each gets what a normal run writes (see train_and_evaluate).
+    workdirs: one per member; each gets what a lone run writes (see train_and_evaluate).
     sweep_devices: size of the sweep mesh axis (0: chosen, see make_mesh).
     overwrite: discard previous runs in the workdirs instead of resuming them.
     eval_fn: as train_and_evaluate's, called for each live member every eval_every steps.
@@ -251,108 +227,38 @@ def train_population(
     )
   check_members(configs)
   mesh = make_mesh(len(configs), sweep_devices, devices)
-  exp = train.setup(configs[0], mesh, members=len(configs))
-
-  def claim_all() -> contextlib.ExitStack:
-    for workdir in workdirs:  # every member's directory is checked before any is cleared
-      workdir_lib.check(workdir, (workdir_lib.RUN,))
-    with contextlib.ExitStack() as stack:
-      for workdir in workdirs:
-        stack.enter_context(workdir_lib.run_directory(workdir, overwrite=overwrite))
-      return stack.pop_all()
-
-  with distributed.primary_context(claim_all):
-    if overwrite and distributed.is_primary():
-      for workdir in workdirs:
-        if os.path.exists(os.path.join(workdir, FAILED_FILE)):
-          os.remove(os.path.join(workdir, FAILED_FILE))
-    distributed.barrier('population_workdirs_ready')
-    return _train(exp, list(configs), list(workdirs), eval_fn, compile_steps)
-
-
-def _train(
-  exp: train.Experiment,
-  configs: list[Config],
-  workdirs: list[str],
-  eval_fn: train.EvalFn | None,
-  compile_steps,
-) -> TrainState:
-  template, mesh = configs[0], exp.mesh
-  gan = program_game(
-    template, exp.gan.generator.output_dim, exp.train_images.shape[0], exp.gan.num_classes
-  )
+  exp = assembly.setup(configs[0], mesh, members=len(configs))
+  template, num = configs[0], len(configs)
+  gan = program_game(template, exp.gan.generator.output_dim, exp.num_train, exp.gan.num_classes)
   compile_steps = compile_steps or _compiled_steps
-  primary = distributed.is_primary()
-  num = len(configs)
-  failed = [os.path.exists(os.path.join(w, FAILED_FILE)) for w in workdirs]
-  states = init_population(exp, configs)
-  ckpts = [
-    checkpoint.Checkpointer(w, max_to_keep=c.keep_checkpoints) for w, c in zip(workdirs, configs)
-  ]
-  members = actions.Members(
-    configs,
-    workdirs,
-    ckpts,
-    mesh,
-    stacked=True,
-    failed=failed,
-    primary=primary,
-    take=lambda s, i: take_member(s, i, mesh),
-    stack=lambda s: _stacker(mesh)(*s),
-  )
-  try:
-    step = members.newest_common_step()
-    if step > template.num_steps:
-      raise ConfigError(
-        f"--num_steps={template.num_steps} is below step {step} of the members' "
-        'checkpoints; pass a larger --num_steps to continue, or --overwrite'
-      )
-  except Exception:
-    for ckpt in ckpts:
-      ckpt.close()
-    raise
-  if step:
-    states = members.restore(states, step, quarantine=primary)
-    log.info(f'resumed {num} members from step {step}')
-  if primary:
-    for workdir, config in zip(workdirs, configs):
-      writers.write_json(os.path.join(workdir, train.CONFIG_FILE), config.to_dict())
-  members.writers = [
-    writers.MetricWriter(w, enabled=primary and not f, resume_step=step)
-    for w, f in zip(workdirs, failed)
-  ]
-  train_data = exp.device_data()
-
-  def line(step, rate, scalars):
-    summary = [
-      f'{os.path.basename(workdirs[i])} D {s["d_loss"]:.3f} G {s["g_loss"]:.3f}'
-      for i, s in scalars.items()
-    ]
-    return (
-      f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members | ETA '
-      f'{writers.format_duration((template.num_steps - step) / rate)} | ' + ' | '.join(summary)
+  with assembly.claimed(workdirs, overwrite=overwrite):
+    members, states, step = assembly.open_members(
+      configs, workdirs, Stacked(mesh), init_population(exp, configs), retry_failed=False
     )
 
-  log.info(
-    f'training a population of {num} on {template.dataset} '
-    f'({exp.train_images.shape[0]} examples), {mesh.size} device(s) as '
-    f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
-    f'{template.num_steps}'
-  )
-  return train.run_members(
-    members,
-    states,
-    step,
-    gan=gan,
-    config=template,
-    image_shape=exp.image_shape,
-    train_data=train_data,
-    eval_fn=eval_fn,
-    progress_line=line,
-    compile_steps=lambda n: compile_steps(gan, mesh, n),
-  )
+    def line(step, rate, scalars):
+      summary = [
+        f'{os.path.basename(workdirs[i])} D {s["d_loss"]:.3f} G {s["g_loss"]:.3f}'
+        for i, s in scalars.items()
+      ]
+      return (
+        f'step {step}/{template.num_steps} | {rate:.1f} steps/s x {num} members | ETA '
+        f'{writers.format_duration((template.num_steps - step) / rate)} | ' + ' | '.join(summary)
+      )
 
-
-@functools.lru_cache(maxsize=None)
-def _stacker(mesh: Mesh):
-  return jax.jit(lambda *s: _stack(s), out_shardings=members_sharded(mesh))
+    log.info(
+      f'training a population of {num} on {template.dataset} '
+      f'({exp.num_train} examples), {mesh.size} device(s) as '
+      f'{dict(mesh.shape)} [{jax.devices()[0].platform}], steps {step} -> '
+      f'{template.num_steps}'
+    )
+    return assembly.train_members(
+      members,
+      states,
+      step,
+      exp=exp,
+      gan=gan,
+      eval_fn=eval_fn,
+      progress_line=line,
+      compile_steps=lambda n: compile_steps(gan, mesh, n),
+    )
