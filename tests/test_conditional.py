@@ -18,6 +18,7 @@ from gan_jax.evaluation import conditional, metrics
 from gan_jax.game import losses, models, steps
 from gan_jax.game.state import build_gan, create_train_state
 from gan_jax.loop import assembly, lone, population
+from gan_jax.loop import members as members_lib
 from gan_jax.runtime import parallel, sampling
 from tests.helpers import make_test_config, run_module
 
@@ -239,7 +240,7 @@ def test_conditional_population_members_train_as_they_would_alone(tmp_path):
   states = population.train_population(configs, dirs, sweep_devices=2)
   one_device = parallel.make_mesh(jax.devices()[:1])
   for i, config in enumerate(configs):
-    member = jax.device_get(population.take_member(states, i, states.step.sharding.mesh))
+    member = jax.device_get(members_lib.Stacked(states.step.sharding.mesh).take(states, i))
     init = assembly.setup(config, one_device).init_state()
     solo = jax.device_get(
       lone.train_and_evaluate(config, str(tmp_path / f'solo{i}'), mesh=one_device)

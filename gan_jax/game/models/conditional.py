@@ -122,17 +122,5 @@ def build_mirza(config, data_dim: int, **widths) -> tuple[MirzaGenerator, MirzaD
 def build_concat(config, data_dim: int, **widths) -> tuple[ConcatGenerator, ConcatDiscriminator]:
   """The paper's nets with y concatenated to their inputs, shaped by the config's flags."""
   del widths
-  return (
-    ConcatGenerator(
-      hidden=tuple(config.g_hidden),
-      output_dim=data_dim,
-      init_scale=config.g_init_scale,
-      activation=config.g_activation,
-    ),
-    ConcatDiscriminator(
-      units=tuple(config.d_units),
-      pieces=config.d_pieces,
-      init_scale=config.d_init_scale,
-      keep_probs=tuple(config.d_keep_probs),
-    ),
-  )
+  g, d = mnist_mlp.shape_flags(config, data_dim)
+  return ConcatGenerator(**g), ConcatDiscriminator(**d)

@@ -66,6 +66,24 @@ def marginal_logits(pixel_means: np.ndarray, eps: float = 1e-7) -> np.ndarray:
   return (np.log(p) - np.log1p(-p)).astype(np.float32)
 
 
+def shape_flags(config, data_dim: int) -> tuple[dict, dict]:
+  """The config's shape flags as (Generator, Discriminator) keyword arguments."""
+  return (
+    dict(
+      hidden=tuple(config.g_hidden),
+      output_dim=data_dim,
+      init_scale=config.g_init_scale,
+      activation=config.g_activation,
+    ),
+    dict(
+      units=tuple(config.d_units),
+      pieces=config.d_pieces,
+      init_scale=config.d_init_scale,
+      keep_probs=tuple(config.d_keep_probs),
+    ),
+  )
+
+
 def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
   """G and D as the config's shape flags say (defaults: the original mnist.yaml).
 
@@ -75,17 +93,5 @@ def build(config, data_dim: int, **widths) -> tuple[Generator, Discriminator]:
     **widths: ignored (the config's flags already set every width).
   """
   del widths
-  return (
-    Generator(
-      hidden=tuple(config.g_hidden),
-      output_dim=data_dim,
-      init_scale=config.g_init_scale,
-      activation=config.g_activation,
-    ),
-    Discriminator(
-      units=tuple(config.d_units),
-      pieces=config.d_pieces,
-      init_scale=config.d_init_scale,
-      keep_probs=tuple(config.d_keep_probs),
-    ),
-  )
+  g, d = shape_flags(config, data_dim)
+  return Generator(**g), Discriminator(**d)
