@@ -217,4 +217,5 @@ def test_the_nonfinite_check_reads_losses_at_log_steps_and_parameters_at_checkpo
     (12, {'step': [list(range(7, 13))]}),
     (14, {'step': [[13, 14]]}),  # the last step logs
   ]
+  assert check.losses['step'].tolist() == [[13, 14]]  # what the log after it reports
   assert check.stopped(9, 'state') is None and policy.checks[-1] == (9, None)

@@ -14,7 +14,7 @@ from gan_jax.base import log
 from gan_jax.base.config import Config
 from gan_jax.game.state import GAN
 from gan_jax.loop.engine import Action
-from gan_jax.loop.finite import host_values
+from gan_jax.loop.finite import CheckFinite
 from gan_jax.loop.members import Members
 from gan_jax.runtime import images, rundir, sampling
 
@@ -23,25 +23,25 @@ _GRID_STREAM = 0x6E1D
 
 
 class Log(Action):
-  """Metrics of the steps since the last log: metrics.jsonl, TensorBoard and one line."""
-
-  wants_metrics = True
+  """Metrics of the steps since the last log (as `check` read them, before this action):
+  metrics.jsonl, TensorBoard and one line."""
 
   def __init__(
     self,
     members: Members,
+    check: CheckFinite,
     every: int,
     line: Callable[[int, float, dict[int, dict[str, float]]], str],
   ):
     """`line(step, steps/s, {member: scalars})` is the progress line printed."""
-    self.members, self.every, self.line = members, every, line
+    self.members, self.check, self.every, self.line = members, check, every, line
     self._since = None
 
   def reset(self, step):
     self._since = (time.perf_counter(), step)
 
   def __call__(self, step, state, metrics):
-    values = host_values(metrics, self.members.num)
+    values = self.check.losses
     now = time.perf_counter()
     rate = (step - self._since[1]) / (now - self._since[0])
     self._since = (now, step)

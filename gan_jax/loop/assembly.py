@@ -193,15 +193,15 @@ def train_members(
   """
   config = exp.config
   try:
-    policy = finite.NonFinitePolicy(members, config)
+    check = finite.CheckFinite(
+      finite.NonFinitePolicy(members, config),
+      num_steps=config.num_steps,
+      log_every=config.log_every,
+      checkpoint_every=config.checkpoint_every,
+    )
     periodic = [
-      finite.CheckFinite(
-        policy,
-        num_steps=config.num_steps,
-        log_every=config.log_every,
-        checkpoint_every=config.checkpoint_every,
-      ),
-      actions.Log(members, config.log_every, progress_line),
+      check,
+      actions.Log(members, check, config.log_every, progress_line),
       actions.Evaluate(members, gan, config.eval_every, eval_fn),
       actions.SampleGrid(members, gan, config.sample_every, exp.image_shape),
       actions.Checkpoint(members, config.checkpoint_every),

@@ -156,7 +156,8 @@ class CheckFinite(Action):
 
   At a log step (every `log_every`, and the last) it reads the losses of every step since the
   previous log and the parameters; at a checkpoint step (every `checkpoint_every`, and when
-  stopped) the parameters alone, so that no checkpoint holds a NaN.
+  stopped) the parameters alone, so that no checkpoint holds a NaN. The losses are read from
+  the devices once per log step: the log takes them from here (`losses`).
   """
 
   wants_metrics = True
@@ -167,6 +168,7 @@ class CheckFinite(Action):
     self.policy, self.num_steps = policy, num_steps
     self.log_every, self.checkpoint_every = log_every, checkpoint_every
     self._calls = []
+    self.losses = None  # per-step values [M, T] read at the last log step
 
   def intervals(self):
     return (self.log_every, self.checkpoint_every)
@@ -180,9 +182,9 @@ class CheckFinite(Action):
   def __call__(self, step, state, metrics):
     self._calls.extend(metrics)
     if step == self.num_steps or (self.log_every > 0 and step % self.log_every == 0):
-      values = host_values(self._calls, self.policy.members.num)
+      self.losses = host_values(self._calls, self.policy.members.num)
       self._calls = []
-      return self.policy.check(step, state, values)
+      return self.policy.check(step, state, self.losses)
     return self.policy.check(step, state)
 
   def stopped(self, step, state):
