@@ -86,10 +86,14 @@ def set_verbose(verbose: bool) -> None:
 # What a failed asynchronous read or write of orbax/tensorstore leaves behind: callbacks that
 # fire after its event loop closed, and coroutines that never ran. They are echoes of a failure
 # already reported in one line naming its file (a skipped checkpoint, a full disk).
+# TensorBoard's writer thread, flushing at exit onto the disk whose filling the run already
+# reported, fails the same way (and then on its closed file).
 _ECHOES = (
   'Event loop is closed',
   'coroutine ignored GeneratorExit',
   'cannot reuse already awaited',
+  'No space left on device',
+  'handle is closed',
 )
 _background_seen: set[str] = set()
 
