@@ -355,15 +355,11 @@ def time_bare_loop(fused, state, data, num_calls: int):
   return state, time.perf_counter() - start, time.process_time() - start_cpu, per_call
 
 
-def device_data(exp: assembly.Experiment):
-  return exp.train_data()
-
-
 def loop_rate(exp: assembly.Experiment, chunk: int, num_calls: int) -> dict:
   """Iterations/s of the bare fused loop for `exp`, compiled here (compilation not timed), and
   XLA's GFLOP per iteration: its cost analysis of the fused call, which counts the scan body
   once (per device: with N devices, each runs 1/N of the batch)."""
-  state, data = exp.init_state(), device_data(exp)
+  state, data = exp.init_state(), exp.train_data()
   with CompileLog() as compiles:
     fused = parallel.compile_train_steps(exp.gan, exp.mesh, chunk).lower(state, data).compile()
     state, _ = fused(state, data)

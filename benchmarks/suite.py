@@ -202,7 +202,7 @@ def training_loop(config, options: Options, root: str) -> dict:
     )
     exp = assembly.setup(config)
     fused = shared.compiled[(options.chunk, exp.mesh)]
-    state, data = exp.init_state(), measure.device_data(exp)
+    state, data = exp.init_state(), exp.train_data()
     state, _ = fused(state, data)
     jax.block_until_ready(state)
     calls = max(options.bare_steps // options.chunk // 2, 1)

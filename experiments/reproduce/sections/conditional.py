@@ -47,31 +47,29 @@ def _seeds(page, part: str, eval_dir: str, prefix: str) -> list[tuple]:
   return out
 
 
-def _numbers(test: dict) -> dict:
-  cond = test['conditional']
+def _row(metrics: dict, cond: dict, nn: float | None, nn_test: float | None = None) -> dict:
+  """One table row's numbers: the metrics of a set of images, their conditional metrics and
+  their median distance to the nearest training image."""
   return {
-    'parzen_ll': test['parzen']['ll'],
+    'parzen_ll': metrics['parzen']['ll'],
     'accuracy': cond['conditional_accuracy'],
     'class_fd': cond['mean_class_frechet_distance'],
-    'frechet_distance': test['frechet_distance'],
-    'precision': test['precision'],
-    'recall': test['recall'],
-    'nn': common.nn(test, 'samples'),
-    'nn_test': common.nn(test, 'test'),
+    'frechet_distance': metrics['frechet_distance'],
+    'precision': metrics['precision'],
+    'recall': metrics['recall'],
+    'nn': nn,
+    'nn_test': nn_test,
   }
+
+
+def _numbers(test: dict) -> dict:
+  """The samples' row of a test evaluation."""
+  return _row(test, test['conditional'], common.nn(test, 'samples'), common.nn(test, 'test'))
 
 
 def _real(test: dict) -> dict:
-  real, cond = test['real_data'], test['conditional']['real_data']
-  return {
-    'parzen_ll': real['parzen']['ll'],
-    'accuracy': cond['conditional_accuracy'],
-    'class_fd': cond['mean_class_frechet_distance'],
-    'frechet_distance': real['frechet_distance'],
-    'precision': real['precision'],
-    'recall': real['recall'],
-    'nn': common.nn(test, 'test'),
-  }
+  """The real-data row of a test evaluation (its held-out images' distance as theirs)."""
+  return _row(test['real_data'], test['conditional']['real_data'], common.nn(test, 'test'))
 
 
 def _cells(rows: list[dict]) -> list[str]:
