@@ -592,11 +592,14 @@ def _mount_tmpfs(path: str, size: str) -> bool:
 def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survives(
   tmp_path, failure
 ):
+  # One checkpoint of the test model takes about 740 KiB: the disk holds each member's
+  # first checkpoint, and not a second one.
   mount = str(tmp_path / 'mnt')
-  if not _mount_tmpfs(mount, '1200k'):
+  if not _mount_tmpfs(mount, '2200k' if failure == 'sweep_disk_full' else '1200k'):
     pytest.skip('needs root to mount a small tmpfs')
   try:
     workdir = os.path.join(mount, 'run')
+    workdirs = [workdir]
     args = (
       TEST_FLAGS,
       f'--workdir={workdir}',
@@ -620,7 +623,7 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
         '--rank_by=d_loss',
         '--rank_mode=min',
       )
-      workdir = os.path.join(mount, 'sweep', 'seed_0')
+      workdirs = [os.path.join(mount, 'sweep', f'seed_{seed}') for seed in (0, 1)]
     else:
       assert run_module('experiments.train', *args, '--num_steps=10').returncode == 0
       subprocess.run(['mount', '-o', 'remount,ro', mount], check=True)
@@ -630,11 +633,12 @@ def test_full_or_read_only_disk_is_a_clear_error_and_the_last_checkpoint_survive
     assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
     reason = 'Read-only file system' if failure == 'read_only' else 'No space left on device'
     assert reason in lines[0]
-    good = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
-    assert good, 'the earlier checkpoints are gone'
-    copy = str(tmp_path / 'copy')
-    shutil.copytree(workdir, copy)
-    assert sampling.restore(copy).step == good[-1]
+    for i, workdir in enumerate(workdirs):
+      good = checkpoint.Checkpointer(workdir, read_only=True).all_steps()
+      assert good, f'the earlier checkpoints of {workdir} are gone'
+      copy = str(tmp_path / f'copy_{i}')
+      shutil.copytree(workdir, copy)
+      assert sampling.restore(copy).step == good[-1]
   finally:
     subprocess.run(['umount', '-l', mount], capture_output=True)
 
