@@ -491,6 +491,20 @@ def test_make_eval_fn_computes_the_reference_once(reference, monkeypatch):
   )
 
 
+@pytest.mark.parametrize('model', ['mnist_mlp', 'mnist_mlp_cgan'])
+def test_an_evaluation_too_big_for_memory_is_refused_before_anything_is_drawn(
+  reference, monkeypatch, model
+):
+  def drawn(*args, **kwargs):
+    raise AssertionError('the memory check must come before the real-data row and the labels')
+
+  monkeypatch.setattr(protocol, 'real_data_metrics', drawn)
+  monkeypatch.setattr(sampling, 'class_mix_labels', drawn)
+  config = make_test_config(f'--model={model}')
+  with pytest.raises(UserError, match=r'--eval_num_samples=1000000000000 needs about'):
+    evaluation.make_eval_fn(config, num_samples=10**12, reference=reference)
+
+
 def test_evaluate_writes_json_markdown_and_figures(reference, tmp_path):
   rng = np.random.default_rng(0)
   samples = np.clip(

@@ -32,7 +32,7 @@ from gan_jax.base.config import Config
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import conditional, metrics, neighbours, parzen
 from gan_jax.game import models, preprocess
-from gan_jax.runtime import sampling
+from gan_jax.runtime import resources, sampling
 
 # The noise of evaluation samples, apart from training and grid noise.
 EVAL_SEED = 0
@@ -403,16 +403,19 @@ def make_eval_fn(
     cache_dir=cache_dir,
     preprocessing=preprocessing,
   )
+  # Before the real-data row or the labels take memory of num samples' size.
+  resources.check_evaluation(f'--eval_num_samples={num}', num, ref.test.shape[1:])
+  conditional = models.get(config.model).conditional
   real = {}
   if with_real_data:
     real = {
       f'real_data/{k}': v for k, v in scalars(real_data_metrics(ref, num, seed=seed, **kid)).items()
     }
     real[f'real_data/{MEMORISATION}'] = _nn_median(ref.test, ref)
-    if models.get(config.model).conditional:
+    if conditional:
       real_conditional = real_conditional_metrics(ref, num, seed=seed)
       real.update({f'real_data/{k}': real_conditional[k] for k in CONDITIONAL_SCALARS})
-  labels = sampling.class_mix_labels(ref.class_mix, num, seed=seed)
+  labels = sampling.class_mix_labels(ref.class_mix, num, seed=seed) if conditional else None
   log.info(
     f'evaluation of {config.dataset} against {ref.test_note} ready in '
     f'{time.perf_counter() - start:.1f} s: '
@@ -423,11 +426,10 @@ def make_eval_fn(
 
   def eval_fn(gan, g_params, step: int) -> dict[str, float]:
     del step
-    y = labels if gan.conditional else None
-    samples = sampling.as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=y))
+    samples = sampling.as_shown(gan, generate_samples(gan, g_params, num, seed=seed, labels=labels))
     extra = {}
     if gan.conditional:
-      result = conditional_against_test(samples, y, ref)
+      result = conditional_against_test(samples, labels, ref)
       extra = {k: result[k] for k in CONDITIONAL_SCALARS}
     return {
       **scalars(metrics_against_test(samples, ref, seed=seed, **kid)),
@@ -465,6 +467,7 @@ def make_parzen_eval_fn(
   view = config.resolved_preprocessing
   selection, _, held_out, _ = held_out_sets(config.dataset, config.eval_against, **dirs)
   selection, held_out = _pixels(selection, view), _pixels(held_out, view)
+  resources.check_evaluation(f'--eval_num_samples={num}', num, selection.shape[1:])
   train_split = data.load_split(config.dataset, 'train', **dirs)
   train = _pixels(train_split.images, view)
   real = parzen.parzen_estimate(_draw(train, num, seed), selection, held_out)
