@@ -182,7 +182,10 @@ def exit_despite_threads(code: int, grace: float = EXIT_GRACE_SECONDS) -> None:
     t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
   ]
   for thread in others:
-    thread.join(max(0.0, deadline - time.monotonic()))
+    try:
+      thread.join(max(0.0, deadline - time.monotonic()))
+    except Exception:  # orbax's threads re-raise their own failure from join: reported
+      pass
   if any(t.is_alive() for t in others):
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,4 +1,5 @@
-"""The loop engine on a fake compiled step: chunk bounds, action order, rewind, the stop signal.
+"""The loop engine on a fake compiled step: chunk bounds, action order, rewind, the stop signal;
+and how the members' files close.
 
 No networks and no compilation: the "state" is the number of steps taken and a call of n fused
 steps returns that number plus n, with metrics naming the steps it took.
@@ -9,6 +10,7 @@ import pytest
 
 from gan_jax.base.errors import Interrupted
 from gan_jax.loop import engine, finite
+from gan_jax.loop import members as members_lib
 from gan_jax.loop.engine import Action, Rewind
 
 
@@ -219,3 +221,59 @@ def test_the_nonfinite_check_reads_losses_at_log_steps_and_parameters_at_checkpo
   ]
   assert check.losses['step'].tolist() == [[13, 14]]  # what the log after it reports
   assert check.stopped(9, 'state') is None and policy.checks[-1] == (9, None)
+
+
+# ------------------------------------------------------------------------- closing the members
+
+
+class FakeFile:
+  """A checkpointer or metric writer whose wait/close record the call and may fail."""
+
+  def __init__(self, name, calls, fails=()):
+    self.name, self.calls, self.fails = name, calls, fails
+
+  def _do(self, what):
+    self.calls.append(f'{self.name}.{what}')
+    if what in self.fails:
+      raise OSError(28, f'No space left on device ({self.name}.{what})')
+
+  def wait(self):
+    self._do('wait')
+
+  def close(self):
+    self._do('close')
+
+
+def _members(calls, ckpt_fails, writer_fails):
+  members = members_lib.Members(
+    [None, None], ['a', 'b'],
+    [FakeFile('ckpt0', calls, ckpt_fails), FakeFile('ckpt1', calls)],
+    layout=None, failed=[False, False], primary=True,
+  )  # fmt: skip
+  members.writers = [FakeFile('writer0', calls, writer_fails), FakeFile('writer1', calls)]
+  return members
+
+
+EVERY_CLOSE = [
+  'ckpt0.wait', 'ckpt0.close', 'ckpt1.wait', 'ckpt1.close', 'writer0.close', 'writer1.close'
+]  # fmt: skip
+
+
+def test_closing_the_members_closes_every_file_and_raises_the_first_failure():
+  calls = []
+  members = _members(calls, ckpt_fails=('wait',), writer_fails=('close',))
+  with pytest.raises(OSError, match=r'ckpt0\.wait'):
+    members.close()
+  assert calls == EVERY_CLOSE
+
+
+def test_closing_after_an_error_closes_every_file_and_leaves_that_error_to_be_reported():
+  """A full disk fails the checkpoint, then the writers' flush at close: the checkpoint's error
+  (which names the directory and says what survived) is the one the user must see."""
+  calls = []
+  members = _members(calls, ckpt_fails=('close',), writer_fails=('close',))
+  members.close(after_error=True)
+  assert calls == EVERY_CLOSE
+  calls.clear()
+  _members(calls, ckpt_fails=(), writer_fails=()).close()
+  assert calls == EVERY_CLOSE

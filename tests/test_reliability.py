@@ -24,19 +24,13 @@ from gan_jax.loop import finite, lone
 from gan_jax.runtime import checkpoint, parallel, resources, rundir, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from tests.catalogue import flip_bytes
-from tests.helpers import ROOT, make_test_config, run_module
+from tests.helpers import ROOT, make_test_config, run_module, subprocess_env
 
 TEST_FLAGS = '--flagfile=experiments/configs/test.flags'
 
 
 def _env(devices: int = 1) -> dict:
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  env.update(
-    XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-    JAX_PLATFORMS='cpu',
-    PYTHONUNBUFFERED='1',
-  )
-  return env
+  return subprocess_env(devices, PYTHONUNBUFFERED='1')
 
 
 def _start(*args: str) -> subprocess.Popen:
@@ -705,10 +699,17 @@ def _stuck_threads() -> list[str]:
   ]
 
 
-def test_the_entry_points_exit_even_when_a_thread_hangs():
+def test_the_entry_points_exit_even_when_a_thread_hangs_or_its_join_raises():
+  """A thread stuck for 600 s, and one whose join re-raises its own failure (orbax's future
+  threads do): the process exits with the error's code, silently."""
   code = (
     'import threading, time\n'
     'from experiments import cli\n'
+    'class Failed(threading.Thread):\n'
+    '  def join(self, timeout=None):\n'
+    '    super().join(timeout)\n'
+    '    raise RuntimeError("the write this thread waited for failed")\n'
+    'Failed(target=time.sleep, args=(0.1,)).start()\n'
     'threading.Thread(target=time.sleep, args=(600,)).start()\n'
     'cli.exit_despite_threads(2, grace=0.5)\n'
   )
@@ -717,6 +718,7 @@ def test_the_entry_points_exit_even_when_a_thread_hangs():
     [sys.executable, '-c', code], cwd=ROOT, env=_env(), capture_output=True, timeout=60
   )
   assert result.returncode == 2 and time.monotonic() - start < 30
+  assert result.stderr == b''
 
 
 # ------------------------------------------------------------------------------- memory

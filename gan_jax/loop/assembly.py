@@ -159,7 +159,7 @@ def open_members(
         if retry_failed and rundir.failed(workdir):
           os.remove(rundir.failed_path(workdir))
   except BaseException:
-    members.close()
+    members.close(after_error=True)
     raise
   return members, state, step
 
@@ -209,7 +209,7 @@ def train_members(
     train_data = exp.train_data()
     stop = engine.StopSignal()
     with stop.installed():
-      return engine.run(
+      state = engine.run(
         state,
         step,
         num_steps=config.num_steps,
@@ -219,5 +219,8 @@ def train_members(
         actions=periodic,
         stop=stop,
       )
-  finally:
-    members.close()
+  except BaseException:
+    members.close(after_error=True)
+    raise
+  members.close()
+  return state

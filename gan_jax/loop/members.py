@@ -242,14 +242,16 @@ class Members:
     for ckpt in self.ckpts:
       ckpt.wait()
 
-  def close(self) -> None:
-    """Waits for the checkpoint writes, then closes every checkpointer and writer."""
-    try:
-      for ckpt in self.ckpts:
-        try:
-          ckpt.wait()
-        finally:
-          ckpt.close()
-    finally:
-      for writer in self.writers:
-        writer.close()
+  def close(self, *, after_error: bool = False) -> None:
+    """Waits for the checkpoint writes, then closes every checkpointer and writer, each one even
+    if another failed. The first failure is raised, unless `after_error`: closing after an error
+    (a full disk) tends to fail alike, and the error already on its way is the one to report."""
+    steps = [f for ckpt in self.ckpts for f in (ckpt.wait, ckpt.close)]
+    first = None
+    for close in steps + [writer.close for writer in self.writers]:
+      try:
+        close()
+      except Exception as e:  # the rest still close; the first is raised below
+        first = first or e
+    if first is not None and not after_error:
+      raise first
