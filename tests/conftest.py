@@ -2,11 +2,11 @@
 
 import os
 
+from tests.helpers import xla_flags  # imports no JAX
+
 # Must happen before jax is imported anywhere: tests see 4 CPU devices, so data parallelism is
-# exercised on any machine.
-os.environ['XLA_FLAGS'] = (
-  os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
-).strip()
+# exercised on any machine, and compile as helpers.COMPILER_FLAGS says.
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + xla_flags(4)).strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # Prepared data sets go to a per-session directory, never the user's ~/tensorflow_datasets
 # (subprocesses inherit it).

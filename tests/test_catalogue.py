@@ -14,7 +14,7 @@ import pytest
 from gan_jax.loop import lone
 from gan_jax.runtime import workdir as workdir_lib
 from tests import catalogue
-from tests.helpers import ROOT, make_test_config, run_module
+from tests.helpers import ROOT, make_test_config, run_module, subprocess_env
 
 
 def _fixtures_of(args) -> set[str]:
@@ -46,12 +46,10 @@ def snapshot(directory: str) -> dict[str, str]:
 def _launch(module: str, devices: int, rows: list[dict], rows_file: str) -> subprocess.Popen:
   with open(rows_file, 'w') as f:
     json.dump(rows, f)
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu')
   return subprocess.Popen(
     [sys.executable, '-m', 'tests.catalogue_runner', module, rows_file],
     cwd=ROOT,
-    env=env,
+    env=subprocess_env(devices),
     stdout=subprocess.PIPE,
     stderr=subprocess.PIPE,
     text=True,

@@ -18,7 +18,7 @@ from gan_jax.loop import lone
 from gan_jax.runtime import distributed, sampling, writers
 from gan_jax.runtime import workdir as workdir_lib
 from gan_jax.sweep import plan as sweep_plan
-from tests.helpers import ROOT, TEST_FLAGS, make_test_config
+from tests.helpers import ROOT, TEST_FLAGS, make_test_config, subprocess_env
 
 # Momentum SGD: linear in the gradient, so the all-reduce's summation order stays float noise.
 ARGS = (
@@ -50,8 +50,7 @@ def launch(
   With a compilation_cache directory, a later launch loads what an earlier one compiled. With
   check, every process must exit with 0; else (exit code, output) per process.
   """
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu')
+  env = subprocess_env(devices)
   if compilation_cache:
     env.update(
       JAX_COMPILATION_CACHE_DIR=compilation_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0'

