@@ -194,8 +194,8 @@ class Report:
       f'{self.machine_text()} (checkpoints chosen on validation; mean ± sd over seeds). Parzen '
       'rewards blur, so each row carries the Fréchet distance, precision / recall and the '
       "median distance of samples to their nearest training image (test images': "
-      f'{common.fmt(common.nn(tests[0][1], "test"))}). Details, the gates, curves, Fashion-MNIST, the '
-      f'recipe sweep and the ablations: [{results}]({results}).',
+      f'{common.fmt(common.nn(tests[0][1], "test"))}). Details, the gates, curves, Fashion-MNIST, '
+      f'the recipe sweep and the ablations: [{results}]({results}).',
       '',
       '| model | steps | MNIST LL | FD | precision / recall | NN median |',
       '|---|---|---|---|---|---|',

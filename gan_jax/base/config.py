@@ -618,9 +618,9 @@ class Config:
     if not facts.mlp_flags:
       changed = [name for name in MLP_SHAPE_FIELDS if getattr(self, name) != _DEFAULTS[name]]
       if changed:
+        shaped = ' or '.join(m for m, f in MODELS.items() if f.mlp_flags)
         raise ConfigError(
-          f'--{changed[0]} shapes --model={" or ".join(m for m, f in MODELS.items() if f.mlp_flags)} '
-          'only; '
+          f'--{changed[0]} shapes --model={shaped} only; '
           f"{self.model}'s layers are fixed by its module: drop the flag"
         )
     if self.dataset not in facts.datasets:

@@ -298,9 +298,11 @@ class Checkpointer:
       if cause is None:
         raise
       good = [s for s in self.all_steps() if self._is_committed(s)]
+      kept = (
+        f'the checkpoint of step {good[-1]} is intact' if good else 'no earlier checkpoint exists'
+      )
       raise CheckpointError(
-        f'cannot write checkpoints to {self.directory} ({cause.strerror}); '
-        f'{f"the checkpoint of step {good[-1]} is intact" if good else "no earlier checkpoint exists"}'
+        f'cannot write checkpoints to {self.directory} ({cause.strerror}); {kept}'
         '; free space or pick a writable --workdir, then run the same command to resume'
       ) from e
 

@@ -5,13 +5,14 @@ import os
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce.sections import common
+from gan_jax.runtime import rundir
 
 
 def section(page) -> list[str]:
   """`make train`'s recipe on mnist_5k against the paper recipe on full MNIST, at equal steps
   (the same networks, so equal time), both scored on full MNIST's validation images."""
   steps = page.budget.quickstart_steps
-  config = common.read_json(os.path.join(page.workdir('quickstart/mnist_5k'), 'config.json')) or {}
+  config = common.read_json(rundir.config_path(page.workdir('quickstart/mnist_5k'))) or {}
   small_data = config.get('dataset', 'mnist_5k')  # the run's own record
   small_sizes, full_sizes = page.data_sizes(small_data), page.data_sizes('mnist')
   small_n = f'{small_sizes["train"]:,} ' if small_sizes else ''

@@ -9,6 +9,7 @@ import numpy as np
 from experiments.reproduce import driver as driver_lib
 from experiments.reproduce import plan as plan_lib
 from experiments.reproduce.sections import accelerator, common
+from gan_jax.runtime import rundir
 
 
 def row_kinds() -> list[tuple[str, str, str, str, str]]:
@@ -154,9 +155,10 @@ def section(page) -> list[str]:
       lines.append(
         f'| {label} | {run.seed} | {record["chosen_step"]:,} | '
         f'{common.fmt(record["validation_parzen_ll"])} | {p["ll"]:.1f} ± {p["se"]:.1f} | '
-        f'{p["sigma"]:.3f} | {common.fmt(test["frechet_distance"])} | {common.fmt(test["precision"])} '
-        f'/ {common.fmt(test["recall"])} | {common.fmt(common.nn(test, "samples"))} / '
-        f'{common.fmt(common.nn(test, "test"))} | {common.duration(train_seconds(page, run))} |'
+        f'{p["sigma"]:.3f} | {common.fmt(test["frechet_distance"])} | '
+        f'{common.fmt(test["precision"])} / {common.fmt(test["recall"])} | '
+        f'{common.fmt(common.nn(test, "samples"))} / {common.fmt(common.nn(test, "test"))} | '
+        f'{common.duration(train_seconds(page, run))} |'
       )
   lines += [
     '',
@@ -282,11 +284,7 @@ def time_to_target(page, kinds) -> list[str]:
 def _momentum_ramp(page, runs) -> str:
   """The length of the paper recipe's momentum ramp, from a run's config and the recorded
   train size; '' when either is missing."""
-  config = (
-    (common.read_json(os.path.join(page.workdir(runs[0].name), 'config.json')) or {})
-    if runs
-    else {}
-  )
+  config = (common.read_json(rundir.config_path(page.workdir(runs[0].name))) or {}) if runs else {}
   sizes = page.data_sizes(config.get('dataset', ''))
   if not sizes or 'momentum_saturate_epoch' not in config or not config.get('batch_size'):
     return ''
@@ -321,4 +319,5 @@ def gate_row(label: str, value: float, bound: float, higher: bool) -> str:
   holds = value >= bound if higher else value <= bound
   word = ('at or above' if higher else 'at or below') if holds else ('below' if higher else 'above')
   margin = '' if holds else f' by {abs(value - bound):.3g}'
-  return f'| {label} | {common.fmt(value)} | {common.fmt(bound)} | {"passes" if holds else "fails"}: {word}{margin} |'
+  verdict = 'passes' if holds else 'fails'
+  return f'| {label} | {common.fmt(value)} | {common.fmt(bound)} | {verdict}: {word}{margin} |'
