@@ -329,6 +329,20 @@ ROWS = [
     ['magic_idx'],
   ),
   (
+    'dataset_without_labels',  # every label 0: nothing to condition on
+    TRAIN,
+    [
+      TEST,
+      '--workdir={tmp}/w',
+      '--dataset=mnist',
+      '--manual_dir={unlabelled_idx}',
+      '--model=mnist_mlp_cgan',
+    ],
+    2,
+    ['no class labels to condition on', '1 class among 50000 examples', 'labelled data set'],
+    ['unlabelled_idx'],
+  ),
+  (
     'idx_truncated',
     TRAIN,
     [TEST, '--workdir={tmp}/w', '--dataset=mnist', '--manual_dir={truncated_idx}'],
@@ -1423,6 +1437,17 @@ def _bad_idx(path: str, corrupt: str) -> None:
     _write(images, bytes(raw[: len(raw) // 2]))
 
 
+def _unlabelled_idx(path: str, _) -> None:
+  """MNIST's four idx files as a user without labels might fill them: 50,010 training images
+  (the builder keeps 50,000 for train), 10 test images, every label 0."""
+  rng = np.random.default_rng(0)
+  os.makedirs(path)
+  for prefix, n in (('train', 50_010), ('t10k', 10)):
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    idx.write_idx(os.path.join(path, f'{prefix}-images-idx3-ubyte'), images)
+    idx.write_idx(os.path.join(path, f'{prefix}-labels-idx1-ubyte'), np.zeros(n, np.uint8))
+
+
 def _bomb_idx(path: str, _) -> None:
   """The four idx files, the training images a gzip bomb: 100 kB whose header declares 784 MB
   (a real bomb would inflate to them; this one holds only zeros after the header)."""
@@ -1628,6 +1653,7 @@ FIXTURES = {
   'magic_idx': ('magic_idx', lambda p, _: _bad_idx(p, 'magic')),
   'truncated_idx': ('truncated_idx', lambda p, _: _bad_idx(p, 'truncated')),
   'bomb_idx': ('bomb_idx', _bomb_idx),
+  'unlabelled_idx': ('unlabelled_idx', _unlabelled_idx),
   'binary_flags': ('binary.flags', lambda p, _: _write(p, b'--seed=1\n\xff\xfe\x00\x81\n')),
   'huge_flags': ('huge.flags', lambda p, _: _write(p, '#' * (2 << 20))),
   'nul_flags': ('nul.flags', lambda p, _: _write(p, '--seed=1\n\0\n')),

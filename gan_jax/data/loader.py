@@ -164,7 +164,8 @@ def class_mix(labels: np.ndarray, num: int) -> np.ndarray:
   if np.count_nonzero(counts) < 2:
     raise DataError(
       f'the split has no class labels to condition on ({np.count_nonzero(counts)} class '
-      f'among {len(labels)} examples); a conditional model needs a labelled data set'
+      f'among {len(labels)} examples); train a conditional --model on a labelled data set, '
+      'or an unconditional one on this'
     )
   return (counts / counts.sum()).astype(np.float32)
 
