@@ -10,7 +10,7 @@ WORKDIR ?= runs/mnist_5k
 help:
 	@echo "make train      quick start: the GAN on the bundled mnist_5k digits (< 10 min on 2 cores)"
 	@echo "make sample     a grid of samples from the latest checkpoint of make train"
-	@echo "make test       the test suite (CPU, no network, about 6 min on 2 idle cores)"
+	@echo "make test       the test suite (CPU, no network, about 4.5 min on 2 idle cores)"
 	@echo "make bench      the paper model's speed vs the matmul peak -> bench.json (FULL=1: all)"
 	@echo "make reproduce  Table 1 on MNIST and everything around it -> RESULTS.md (QUICK=1, FULL=1)"
 	@echo "make gpu-check  on a GPU machine: its tests, the bench, Table 1's recipe at full length (< 8 min)"
