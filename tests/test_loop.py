@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gan_jax.base.errors import Interrupted
-from gan_jax.loop import engine, finite
+from gan_jax.loop import actions, engine, finite
 from gan_jax.loop import members as members_lib
 from gan_jax.loop.engine import Action, Rewind
 
@@ -243,12 +243,24 @@ class FakeFile:
   def close(self):
     self._do('close')
 
+  def all_steps(self):
+    return []
 
-def _members(calls, ckpt_fails, writer_fails):
+  def save(self, step, state, config):
+    del state, config
+    self._do(f'save {step}')
+
+
+class FakeLayout:
+  def take(self, state, i):
+    return state[i]
+
+
+def _members(calls, ckpt_fails=(), writer_fails=()):
   members = members_lib.Members(
     [None, None], ['a', 'b'],
     [FakeFile('ckpt0', calls, ckpt_fails), FakeFile('ckpt1', calls)],
-    layout=None, failed=[False, False], primary=True,
+    layout=FakeLayout(), failed=[False, False], primary=True,
   )  # fmt: skip
   members.writers = [FakeFile('writer0', calls, writer_fails), FakeFile('writer1', calls)]
   return members
@@ -277,3 +289,9 @@ def test_closing_after_an_error_closes_every_file_and_leaves_that_error_to_be_re
   calls.clear()
   _members(calls, ckpt_fails=(), writer_fails=()).close()
   assert calls == EVERY_CLOSE
+
+
+def test_a_population_commits_every_earlier_checkpoint_before_writing_a_new_one():
+  calls = []
+  actions.Checkpoint(_members(calls), every=10)(20, ['s0', 's1'], None)
+  assert calls == ['ckpt0.wait', 'ckpt1.wait', 'ckpt0.save 20', 'ckpt1.save 20']

@@ -121,6 +121,11 @@ class Checkpoint(Action):
 
   def __call__(self, step, state, metrics):
     members = self.members
+    if members.num > 1:
+      # Every member's earlier write is committed before any new one starts, so a write that
+      # fails (a full disk) cannot take the space an earlier checkpoint of another member was
+      # still being written into: the newest common checkpoint survives.
+      members.wait()
     for i in members.live():
       # A member already holding this step (a resume from an older common step, a stop at a
       # checkpoint step, a rollback while stopping) keeps it: the loop recomputes exactly what
