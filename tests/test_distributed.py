@@ -183,6 +183,20 @@ def test_two_processes_train_a_population_whose_members_equal_their_runs_alone(r
     assert sorted(r['member'] for r in csv.DictReader(f)) == ['seed_0', 'seed_1-learning_rate_0.2']
 
 
+def test_two_processes_train_a_conditional_model_as_one_process_with_four_devices(tmp_path):
+  """The labels too: each process places the training labels beside its images, the class mix
+  is the split's, and the 2 x 2 devices end where 1 x 4 do."""
+  args = (*ARGS, '--model=mnist_mlp_cgan', '--sample_every=0')
+  alone = str(tmp_path / 'one_process')
+  lone.train_and_evaluate(make_test_config(*args), alone)
+  workdir = str(tmp_path / 'two_processes')
+  out = launch('experiments.train', f'--flagfile={TEST_FLAGS}', *args, f'--workdir={workdir}')
+  assert 'on 4 device(s)' in out[0] and 'step 20/20' in out[0]
+  states = {w: {s: sampling.restore(w, s).state for s in (10, 20)} for w in (alone, workdir)}
+  np.testing.assert_array_equal(states[workdir][20].class_mix, states[alone][20].class_mix)
+  _assert_same(states[workdir][20], states[alone][20], states[alone][10], 'conditional, step 20')
+
+
 def test_a_locked_workdir_stops_every_process_at_once(tmp_path):
   """Process 0 alone takes the workdir lock; when it cannot, the others must not wait for it in
   a collective: every process exits with one line."""
