@@ -20,7 +20,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gan_jax.base.config import Config
 from gan_jax.game import steps

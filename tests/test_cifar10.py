@@ -17,7 +17,6 @@ import math
 import os
 import shutil
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +27,7 @@ from gan_jax.base import config as config_lib
 from gan_jax.base.config import Config
 from gan_jax.base.errors import ConfigError
 from gan_jax.data import builders
-from gan_jax.game import models, preprocess, steps
+from gan_jax.game import models, preprocess
 from gan_jax.game.models import cifar10_conv, cifar10_fc, layers
 from gan_jax.game.state import build_gan, create_train_state, param_count
 from gan_jax.loop import assembly, lone

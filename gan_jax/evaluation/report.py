@@ -16,7 +16,7 @@ from gan_jax.evaluation import metrics, neighbours, parzen, protocol
 from gan_jax.evaluation import samples as samples_lib
 from gan_jax.game import preprocess
 from gan_jax.runtime import images as image_io
-from gan_jax.runtime import resources, sampling, writers
+from gan_jax.runtime import resources, sampling
 from gan_jax.runtime import workdir as workdir_lib
 
 JSON_FILE = 'eval.json'

@@ -246,9 +246,9 @@ class Members:
     """Waits for the checkpoint writes, then closes every checkpointer and writer, each one even
     if another failed. The first failure is raised, unless `after_error`: closing after an error
     (a full disk) tends to fail alike, and the error already on its way is the one to report."""
-    steps = [f for ckpt in self.ckpts for f in (ckpt.wait, ckpt.close)]
+    closers = [f for ckpt in self.ckpts for f in (ckpt.wait, ckpt.close)]
     first = None
-    for close in steps + [writer.close for writer in self.writers]:
+    for close in closers + [writer.close for writer in self.writers]:
       try:
         close()
       except Exception as e:  # the rest still close; the first is raised below
