@@ -98,7 +98,7 @@ class Budget:
     fast_steps: Table 1's fast recipe (experiments/configs/mnist_fast.flags), per seed.
     cgan_steps: each conditional run (cgan: mnist_cgan.flags, per seed; cgan_fashion: its
       Fashion-MNIST twin, the first seed; cgan_concat: the paper's nets conditioned by
-      concatenation, the first seed), evaluated every cgan_eval_every steps.
+      concatenation, per seed), evaluated every cgan_eval_every steps.
     fashion_steps: the same recipe on Fashion-MNIST, per seed.
     ablation_steps: each ablation run; also the step at which the baseline is read.
     sweep_steps: each member of the recipe sweep.
@@ -309,7 +309,10 @@ def runs(budget: Budget) -> list[Run]:
     first = budget.seeds[0]
     fashion = Run(f'cgan_fashion/seed_{first}', 'cgan_fashion', CGAN_FASHION_FLAGS, first, **cgan)
     concat = cgan | {'overrides': (*TABLE1_AVERAGE, ('model', 'mnist_mlp_cgan'))}
-    out += [fashion, Run(f'cgan_concat/seed_{first}', 'cgan_concat', CGAN_FLAGS, first, **concat)]
+    out.append(fashion)
+    out += [
+      Run(f'cgan_concat/seed_{s}', 'cgan_concat', CGAN_FLAGS, s, **concat) for s in budget.seeds
+    ]
   return [run for run in out if part_of(run) in budget.parts]
 
 
