@@ -1418,17 +1418,20 @@ def _write(path: str, data) -> None:
     f.write(data)
 
 
-def _bad_idx(path: str, corrupt: str) -> None:
+def _mnist_idx(path: str, num_train: int, label: int | None = None) -> None:
+  """MNIST's four idx files in `path`: num_train training and 10 test images of random pixels,
+  their labels random, or all `label`."""
   rng = np.random.default_rng(0)
   os.makedirs(path)
-  for prefix, n in (('train', 60), ('t10k', 10)):
-    idx.write_idx(
-      os.path.join(path, f'{prefix}-images-idx3-ubyte'),
-      rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-    )
-    idx.write_idx(
-      os.path.join(path, f'{prefix}-labels-idx1-ubyte'), rng.integers(0, 10, (n,), dtype=np.uint8)
-    )
+  for prefix, n in (('train', num_train), ('t10k', 10)):
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    idx.write_idx(os.path.join(path, f'{prefix}-images-idx3-ubyte'), images)
+    labels = rng.integers(0, 10, (n,), dtype=np.uint8) if label is None else np.full(n, label)
+    idx.write_idx(os.path.join(path, f'{prefix}-labels-idx1-ubyte'), labels.astype(np.uint8))
+
+
+def _bad_idx(path: str, corrupt: str) -> None:
+  _mnist_idx(path, 60)
   images = os.path.join(path, 'train-images-idx3-ubyte')
   raw = bytearray(open(images, 'rb').read())
   if corrupt == 'magic':
@@ -1438,14 +1441,9 @@ def _bad_idx(path: str, corrupt: str) -> None:
 
 
 def _unlabelled_idx(path: str, _) -> None:
-  """MNIST's four idx files as a user without labels might fill them: 50,010 training images
-  (the builder keeps 50,000 for train), 10 test images, every label 0."""
-  rng = np.random.default_rng(0)
-  os.makedirs(path)
-  for prefix, n in (('train', 50_010), ('t10k', 10)):
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    idx.write_idx(os.path.join(path, f'{prefix}-images-idx3-ubyte'), images)
-    idx.write_idx(os.path.join(path, f'{prefix}-labels-idx1-ubyte'), np.zeros(n, np.uint8))
+  """The four idx files as a user without labels might fill them: 50,010 training images (the
+  builder keeps 50,000 for train), every label 0."""
+  _mnist_idx(path, 50_010, label=0)
 
 
 def _bomb_idx(path: str, _) -> None:
